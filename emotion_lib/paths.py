@@ -1,0 +1,21 @@
+"""Where things live: repository root, shared real-data folder, reports, caches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPORTS_DIR = REPO_ROOT / "reports"
+SPLITS_DIR = REPO_ROOT / "data" / "splits"
+SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
+CACHE_DIR = Path(os.environ.get("EMOTION_CACHE", REPO_ROOT / "data" / "cache"))
+
+
+def shared_data_dir() -> Path:
+    """The folder of real clips (RAVDESS, SAVEE, CREMA-D, CK+) next to the checkout.
+
+    ``EMOTION_SHARED_DATA`` overrides the default ``../shared/data`` relative to the repository root.
+    The folder may be absent: callers check ``.exists()`` and skip with a reason.
+    """
+    return Path(os.environ.get("EMOTION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real clips in ../shared/data, skipped with a reason when absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import emotion_lib  # noqa: F401  (loads openSMILE before any test module can load TensorFlow)
+from emotion_lib.paths import shared_data_dir
+
+
+def _shared(subpath: str) -> Path:
+    path = shared_data_dir() / subpath
+    if not path.exists():
+        pytest.skip(f"real clips not available: {path} is absent (see ../shared/data/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The ../shared/data folder of real clips; skips the test when it is absent."""
+    return _shared("")
+
+
+@pytest.fixture(scope="session")
+def ravdess_dir() -> Path:
+    return _shared("ravdess")
+
+
+@pytest.fixture(scope="session")
+def savee_dir() -> Path:
+    return _shared("savee")
+
+
+@pytest.fixture(scope="session")
+def crema_d_dir() -> Path:
+    return _shared("crema-d")
+
+
+@pytest.fixture(scope="session")
+def ravdess_faces_dir() -> Path:
+    return _shared("ravdess-faces")
+
+
+@pytest.fixture(scope="session")
+def ckplus_dir() -> Path:
+    return _shared("ckplus48")
