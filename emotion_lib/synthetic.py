@@ -270,3 +270,11 @@ def generate_corpus(out_dir: Path | str, seed: int = 0, n_actors: int = 24, clip
         + "\n".join(json.dumps({k: v for k, v in asdict(a).items() if not k.endswith("_bias")}) for a in actors)
         + "\n")
     return out_dir
+
+
+def ensure_corpus(out_dir: Path | str, seed: int = 0, **settings) -> Path:
+    """Generate the synthetic corpus into ``out_dir`` unless a complete one is already there."""
+    out_dir = Path(out_dir)
+    if (out_dir / "README.txt").exists():
+        return out_dir
+    return generate_corpus(out_dir, seed=seed, **settings)
