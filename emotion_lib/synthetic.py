@@ -62,6 +62,8 @@ FACE_CUES = {
     "neutral":   dict(smile=0.0, mouth_open=0.15, brow_height=0.0, brow_tilt=0.0, eye_open=1.00),
     "sadness":   dict(smile=-0.7, mouth_open=0.10, brow_height=0.3, brow_tilt=-1.0, eye_open=0.70),
 }
+FACE_CUE_SCALE = 0.5
+"""Drawn expressions are shrunk towards neutral by this factor: at full size the face alone nearly solves the task."""
 VOWEL_FORMANTS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480],
                            [570, 840, 2410]], dtype=float)  # /a/ /i/ /u/ /e/ /o/ (adult male, Hz)
 
@@ -101,9 +103,9 @@ def make_actors(n_actors: int, seed: int) -> list[Actor]:
             face_height=float(rng.uniform(72, 84)), eye_spacing=float(rng.uniform(21, 28)),
             expressiveness=float(rng.uniform(0.55, 1.15)),
             # each actor shows some emotions in their own, partly misleading, way
-            voice_bias={e: {k: float(rng.normal(0, 0.45)) for k in ("pitch", "loudness", "rate", "brightness")}
+            voice_bias={e: {k: float(rng.normal(0, 0.3)) for k in ("pitch", "loudness", "rate", "brightness")}
                         for e in EMOTIONS},
-            face_bias={e: {k: float(rng.normal(0, 0.35)) for k in ("smile", "brow_height", "brow_tilt", "eye_open")}
+            face_bias={e: {k: float(rng.normal(0, 0.5)) for k in ("smile", "brow_height", "brow_tilt", "eye_open")}
                        for e in EMOTIONS},
         ))
     return actors
@@ -210,8 +212,8 @@ def render_face_video(actor: Actor, emotion: str, level: float, talk: np.ndarray
     occluded = rng.random(len(talk)) < 0.05
     frames = []
     for index, (amount, speaking) in enumerate(zip(intensity, talk)):
-        expression = {key: neutral[key] + (cue[key] - neutral[key] + 0.6 * bias.get(key, 0.0)) * strength * amount
-                      + rng.normal(0, 0.08) for key in cue}
+        expression = {key: neutral[key] + (FACE_CUE_SCALE * (cue[key] - neutral[key]) + 0.6 * bias.get(key, 0.0))
+                      * strength * amount + rng.normal(0, 0.1) for key in cue}
         frame = draw_face(actor, expression, float(speaking), tuple(np.clip(drift[index], -8, 8)))
         if occluded[index]:  # a hand or a turn of the head: nothing to detect in this frame
             frame[:] = cv2.GaussianBlur(frame, (0, 0), 25)
