@@ -54,7 +54,7 @@ def test_notebook_runs(notebook: Path, workspace):
                    if isinstance(cell["source"], str)), f"{notebook.name} defines logic: move it to emotion_lib"
     output = root / "executed" / notebook.name
     output.parent.mkdir(exist_ok=True)
-    pm.execute_notebook(str(notebook), str(output), parameters=dict(TINY, data_dir=str(corpus)),
+    pm.execute_notebook(str(notebook), str(output), parameters=dict(TINY, data_dir=str(corpus), cache_dir=str(root / "cache")),
                         cwd=str(notebook.parent), kernel_name="python3", progress_bar=False)
     executed = json.loads(output.read_text())
     errors = [o for cell in executed["cells"] for o in cell.get("outputs", []) if o.get("output_type") == "error"]

@@ -1,0 +1,67 @@
+"""Focal loss against hand-computed values, cross-entropy equivalence, stability; frequency weights."""
+
+import math
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+import keras
+import tensorflow as tf
+
+from emotion_lib.losses import CategoricalFocalLoss, class_frequency_weights
+
+
+def test_focal_loss_matches_hand_computed_value():
+    y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], np.float32)
+    p = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]], np.float32)
+    loss = CategoricalFocalLoss(gamma=2.0, alpha=[0.25, 0.5, 0.25])
+    # by hand: -alpha_true * (1 - p_true)^gamma * log(p_true), averaged over the batch
+    first = -0.5 * (1 - 0.7) ** 2 * math.log(0.7)
+    second = -0.25 * (1 - 0.6) ** 2 * math.log(0.6)
+    assert float(loss(y, p)) == pytest.approx((first + second) / 2, rel=1e-5)
+    per_clip = np.asarray(loss.call(tf.constant(y), tf.constant(p)))
+    np.testing.assert_allclose(per_clip, [first, second], rtol=1e-5)
+
+
+def test_focal_loss_with_gamma_zero_and_no_alpha_is_cross_entropy():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(6), size=16).astype(np.float32)
+    y = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 16)]
+    focal = float(CategoricalFocalLoss(gamma=0.0)(y, probs))
+    ce = float(keras.losses.CategoricalCrossentropy()(y, probs))
+    assert focal == pytest.approx(ce, rel=1e-5)
+
+
+def test_focusing_down_weights_easy_examples_by_one_minus_p_to_gamma():
+    y = np.array([[1.0, 0.0]], np.float32)
+    for p_true in (0.55, 0.9, 0.99):
+        p = np.array([[p_true, 1 - p_true]], np.float32)
+        ratio = float(CategoricalFocalLoss(gamma=3.0)(y, p)) / float(CategoricalFocalLoss(gamma=0.0)(y, p))
+        assert ratio == pytest.approx((1 - p_true) ** 3, rel=1e-3)
+
+
+def test_focal_loss_is_finite_with_saturated_probabilities_and_gradients():
+    logits = tf.Variable([[60.0, -60.0, 0.0], [0.0, 0.0, 0.0]])
+    y = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    loss_fn = CategoricalFocalLoss(gamma=2.0, alpha=[1.0, 2.0, 1.0])
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, tf.nn.softmax(logits))
+    grad = tape.gradient(loss, logits)
+    assert np.isfinite(float(loss)) and float(loss) > 10.0  # confidently wrong: large but finite
+    assert np.all(np.isfinite(grad.numpy()))
+
+
+def test_focal_loss_config_round_trip_and_bad_gamma():
+    loss = CategoricalFocalLoss(gamma=1.5, alpha=[1, 2, 3])
+    clone = CategoricalFocalLoss.from_config(loss.get_config())
+    assert (clone.gamma, clone.alpha) == (1.5, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="gamma"):
+        CategoricalFocalLoss(gamma=-1.0)
+
+
+def test_class_frequency_weights_are_inverse_frequencies_with_absent_classes_zero():
+    weights = class_frequency_weights([0, 0, 0, 1, 2, 2], n_classes=4)
+    np.testing.assert_allclose(weights, [6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2), 0.0], rtol=1e-6)
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    assert weights[labels].mean() == pytest.approx(1.0)

@@ -1,0 +1,89 @@
+"""The branched model: padding invariance, missing video, audio-only / video-only, switches, config JSON."""
+
+import json
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+
+from emotion_lib.model import ModelConfig, attention_model, build_model
+from emotion_lib.sequences import random_clips
+
+TINY = dict(audio_dim=5, video_dim=4, conv_filters=8, rnn_units=6, video_rnn_units=4, attention_units=6,
+            dense_units=8, transformer_ff=12)
+
+
+def _run(model, inputs):
+    return {k: np.asarray(v) for k, v in model(inputs, training=False).items()} if isinstance(
+        model.output, dict) else np.asarray(model(inputs, training=False))
+
+
+def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
+    rng = np.random.default_rng(9)
+    out = {}
+    for key, extra in (("audio", audio_extra), ("video", video_extra)):
+        if key in inputs:
+            junk = rng.normal(size=(1, extra, inputs[key].shape[2])).astype(np.float32) * 10
+            out[key] = np.concatenate([inputs[key], junk], axis=1)
+            out[f"{key}_mask"] = np.concatenate([inputs[f"{key}_mask"], np.zeros((1, extra), np.float32)], axis=1)
+    return out
+
+
+@pytest.mark.parametrize("changes", [
+    dict(),
+    dict(encoder="transformer"),
+    dict(cross_modal=True),
+    dict(modalities=("audio",)),
+    dict(modalities=("video",)),
+], ids=["fusion-bilstm", "fusion-transformer", "cross-modal", "audio-only", "video-only"])
+def test_padding_a_clip_with_extra_steps_does_not_change_its_prediction(changes):
+    config = ModelConfig(**TINY, **changes)
+    model = build_model(config)
+    data = random_clips(4, seed=0, audio_dim=5, video_dim=4)
+    for clip in (1, 0):  # clip 0 has no video, clip 1 has video with a faceless frame or two
+        inputs = data.make_batch([clip], config.modalities)
+        alone = _run(model, inputs)
+        padded = _run(model, _pad_clip(inputs, 37, 6))
+        np.testing.assert_allclose(padded, alone, rtol=1e-5, atol=1e-6)
+        assert alone.shape == (1, 6) and alone.sum() == pytest.approx(1.0, abs=1e-5)
+    assert sorted(model.input) == sorted(k for m in config.modalities for k in (m, f"{m}_mask"))
+
+
+def test_a_clip_without_video_ignores_whatever_is_in_the_video_input():
+    model = build_model(ModelConfig(**TINY, cross_modal=True))
+    data = random_clips(3, seed=1, audio_dim=5, video_dim=4)
+    inputs = data.make_batch([0])  # no video: one all-masked step
+    noisy = {**inputs, "video": np.full((1, 5, 4), 3.0, np.float32), "video_mask": np.zeros((1, 5), np.float32)}
+    np.testing.assert_allclose(_run(model, noisy), _run(model, inputs), atol=1e-6)
+    with_face = {**noisy, "video_mask": np.ones((1, 5), np.float32)}
+    assert not np.allclose(_run(model, with_face), _run(model, inputs), atol=1e-6)
+
+
+def test_attention_model_returns_normalised_weights_over_valid_steps():
+    config = ModelConfig(**TINY)
+    model = build_model(config)
+    data = random_clips(6, seed=2, audio_dim=5, video_dim=4)
+    inputs = data.make_batch([1, 2])
+    weights = _run(attention_model(model), inputs)
+    audio_steps = inputs["audio_mask"][:, :: config.conv_strides]
+    np.testing.assert_allclose(weights["audio"].sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(weights["audio"][audio_steps == 0], 0.0)
+    np.testing.assert_array_equal(weights["video"][inputs["video_mask"] == 0], 0.0)
+
+
+def test_model_config_json_round_trip_and_validation(tmp_path):
+    config = ModelConfig(**TINY, encoder="transformer", cross_modal=True, modalities=("audio", "video"),
+                         tempo_range=(0.8, 1.2))
+    clone = ModelConfig.from_json(config.to_json())
+    assert clone == config and isinstance(clone.tempo_range, tuple)
+    config.save(tmp_path / "c.json")
+    assert ModelConfig.load(tmp_path / "c.json") == config
+    assert json.loads(config.to_json())["encoder"] == "transformer"
+    with pytest.raises(ValueError, match="unknown ModelConfig fields: colour"):
+        ModelConfig.from_json(json.dumps({"colour": "red"}))
+    for bad in (dict(encoder="gru"), dict(modalities=("text",)), dict(loss="hinge"), dict(imbalance="oversample")):
+        with pytest.raises(ValueError):
+            ModelConfig(**bad)
+    with pytest.raises(FileNotFoundError, match="nothere.json"):
+        ModelConfig.load(tmp_path / "nothere.json")

@@ -1,0 +1,135 @@
+"""Training: exact resume after SIGKILL, schedule on validation loss, class weights, bad data, CPU setup."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+
+from emotion_lib import training
+from emotion_lib.losses import class_frequency_weights
+from emotion_lib.model import ModelConfig
+from emotion_lib.sequences import FeatureValueError, random_clips
+
+TINY = dict(audio_dim=5, video_dim=4, conv_filters=6, rnn_units=4, video_rnn_units=4, attention_units=4,
+            dense_units=8, batch_size=8)
+
+SCRIPT = r'''
+import json, sys, time
+from pathlib import Path
+import numpy as np
+import emotion_lib
+import keras
+from emotion_lib.model import ModelConfig
+from emotion_lib.sequences import random_clips
+from emotion_lib.training import train
+
+out, pause_epoch = Path(sys.argv[1]), int(sys.argv[2])
+
+class Pause(keras.callbacks.Callback):
+    """Stand still in the middle of epoch `pause_epoch` so the test can SIGKILL the process there."""
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == pause_epoch and batch == 1:
+            (out / "paused").write_text("x")
+            time.sleep(600)
+
+config = ModelConfig(**json.loads(sys.argv[3]))
+result = train(config, random_clips(24, seed=1, audio_dim=5, video_dim=4, audio_frames=(20, 50)),
+               random_clips(8, seed=2, audio_dim=5, video_dim=4, audio_frames=(20, 50)), out,
+               callbacks=[Pause()], tensorboard_dir=out / "tb")
+np.savez(out / "final.npz", *[np.asarray(w) for w in result.model.weights])
+(out / "final.json").write_text(json.dumps({"history": result.history, "best_epoch": result.best_epoch,
+                                            "class_weights": result.class_weights, "hardware": result.hardware}))
+'''
+
+
+def _start(script: Path, out: Path, pause_epoch: int, config: dict) -> subprocess.Popen:
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.Popen([sys.executable, str(script), str(out), str(pause_epoch), json.dumps(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+
+def _finish(process: subprocess.Popen) -> None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err.decode()[-3000:]
+
+
+@pytest.mark.slow
+def test_training_killed_midway_resumes_and_ends_like_an_uninterrupted_run(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    # Transformer encoder: the same checkpoint machinery, a quicker graph to trace than the BiLSTMs
+    config = {**TINY, "epochs": 4, "lr_patience": 1, "patience": 10, "modality_dropout": 0.3,
+              "encoder": "transformer", "transformer_ff": 8}
+    reference = _start(script, tmp_path / "reference", -1, config)
+    interrupted = _start(script, tmp_path / "interrupted", 2, config)
+    marker = tmp_path / "interrupted" / "paused"
+    deadline = time.time() + 600
+    while not marker.exists():
+        assert interrupted.poll() is None, interrupted.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, "training never reached the pause"
+        time.sleep(0.5)
+    interrupted.send_signal(signal.SIGKILL)  # in the middle of the third epoch
+    interrupted.wait()
+    with np.load(tmp_path / "interrupted" / training.CHECKPOINT) as checkpoint:
+        assert json.loads(checkpoint["state"].tobytes())["epoch"] == 1  # epochs 0 and 1 were saved
+    _finish(_start(script, tmp_path / "interrupted", -1, config))
+    _finish(reference)
+
+    resumed, uninterrupted = (json.loads((tmp_path / d / "final.json").read_text())
+                              for d in ("interrupted", "reference"))
+    assert resumed == uninterrupted | {"history": resumed["history"]}
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "lr"):
+        assert resumed["history"][key] == uninterrupted["history"][key], key
+    assert len(resumed["history"]["val_loss"]) == 4
+    with np.load(tmp_path / "interrupted" / "final.npz") as a, np.load(tmp_path / "reference" / "final.npz") as b:
+        assert len(a.files) == len(b.files) > 10
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+    train_labels = random_clips(24, seed=1, audio_dim=5, video_dim=4).labels
+    np.testing.assert_allclose(resumed["class_weights"], class_frequency_weights(train_labels, 6), rtol=1e-6)
+    assert resumed["hardware"].startswith("CPU")
+    assert any((tmp_path / "reference" / "tb").rglob("events.out.tfevents*"))
+
+
+def test_schedule_reduces_lr_then_stops_on_validation_loss():
+    config = ModelConfig(patience=3, lr_patience=2, lr_factor=0.5, min_lr=0.3, learning_rate=1.0)
+    state = {"best_loss": np.inf, "best_epoch": -1, "wait": 0, "lr_wait": 0, "lr": 1.0, "stopped_early": False}
+    for epoch, loss in enumerate([1.0, 0.8, 0.9, 0.85]):
+        training._update_schedule(state, config, epoch, loss)
+    assert (state["best_epoch"], state["lr"], state["stopped_early"]) == (1, 0.5, False)
+    training._update_schedule(state, config, 4, 0.81)
+    assert state["stopped_early"] and state["lr"] == 0.5
+    training._update_schedule(state, config, 5, 0.9)
+    assert state["lr"] == 0.3  # never below min_lr
+
+
+def test_bad_data_and_settings_are_rejected_before_training(tmp_path):
+    config = ModelConfig(**TINY, epochs=1)
+    good = random_clips(6, seed=0, audio_dim=5, video_dim=4)
+    poisoned = random_clips(6, seed=0, audio_dim=5, video_dim=4)
+    poisoned.audio[3][5, 2] = np.inf  # changed after construction: train() checks again
+    with pytest.raises(FeatureValueError, match=f"clip {poisoned.names[3]}: audio"):
+        training.train(config, poisoned, good, tmp_path)
+    wide = random_clips(6, seed=0, audio_dim=7, video_dim=4)
+    with pytest.raises(ValueError, match="training audio features have 7 columns; ModelConfig.audio_dim is 5"):
+        training.train(config, wide, good, tmp_path)
+    with pytest.raises(ValueError, match="needs loss='focal'"):
+        training._loss(ModelConfig(loss="crossentropy", imbalance="focal_alpha"), np.ones(6))
+    assert not (tmp_path / training.CHECKPOINT).exists()
+
+
+def test_cpu_setup_is_float32_with_the_configured_batch():
+    hardware = training.configure_hardware(ModelConfig(batch_size=24))
+    assert (hardware.gpus, hardware.batch_size, hardware.mixed_precision) == (0, 24, False)
+    assert "CPU" in hardware.describe()
