@@ -1,0 +1,218 @@
+"""Notebook 06 in a real browser: JupyterLab on loopback, headless Chromium with a fake camera and microphone.
+
+The fake camera and microphone play a real RAVDESS face clip from ../shared/data (converted to y4m and WAV
+with ffmpeg). The notebook runs with ``use_camera=True`` on an untrained model of the project's architecture
+(the test checks the live pipeline, not accuracy); the test waits for predictions to appear in the widget
+and saves a screenshot to reports/figures/live_demo_browser.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.paths import REPO_ROOT, REPORTS_DIR
+
+CHROMIUM = "/usr/bin/chromium"
+NOTEBOOK = REPO_ROOT / "notebooks" / "06_live_demo.ipynb"
+SCREENSHOT = REPORTS_DIR / "figures" / "live_demo_browser.png"
+CLIP = "Actor_01/01-01-03-02-01-01-01.mp4"  # happy, strong intensity
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data, pytest.mark.timeout(240)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def fake_media(ravdess_faces_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """The real clip as Chromium's fake camera (y4m, 15 fps) and fake microphone (16-bit WAV)."""
+    for tool in (CHROMIUM, shutil.which("ffmpeg")):
+        if tool is None or not Path(tool).exists():
+            pytest.skip("needs Debian's chromium and ffmpeg (bash scripts/install_system_deps.sh)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) is not installed")
+    clip = ravdess_faces_dir / CLIP
+    out = tmp_path_factory.mktemp("media")
+    video, audio = out / "camera.y4m", out / "microphone.wav"
+    _ffmpeg("-i", str(clip), "-vf", "fps=15", "-pix_fmt", "yuv420p", str(video))
+    _ffmpeg("-i", str(clip), "-vn", "-ac", "1", "-ar", "48000", "-c:a", "pcm_s16le", str(audio))
+    return video, audio
+
+
+@pytest.fixture(scope="module")
+def lab_root(tmp_path_factory) -> Path:
+    """A temporary JupyterLab root holding notebook 06 parameterised for the camera and a saved model."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from emotion_lib.export import save_model
+    from emotion_lib.model import ModelConfig, build_model
+
+    root = tmp_path_factory.mktemp("lab")
+    config = ModelConfig(audio_dim=25, video_dim=128)
+    model_path = save_model(build_model(config), root / "fusion.keras", config)
+    notebook = parameterize_notebook(
+        load_notebook_node(str(NOTEBOOK)),
+        {"model_path": str(model_path), "use_camera": True, "window_size": 10, "video_fps": 5.0},
+    )
+    nbformat.write(notebook, root / NOTEBOOK.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(lab_root):
+    """JupyterLab on 127.0.0.1 with a random token; yields its base URL and token, shuts it down after."""
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(lab_root / ".runtime")}
+    settings = lab_root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" prompt over the screenshot
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={lab_root}", "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.workspaces_dir={lab_root / '.workspaces'}", f"--LabApp.user_settings_dir={lab_root / '.settings'}", "--ServerApp.port_retries=0",
+    ] + (["--allow-root"] if os.geteuid() == 0 else [])  # CI and these machines run as root
+    log = open(lab_root / "jupyterlab.log", "wb")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=lab_root)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start: {(lab_root / 'jupyterlab.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        _shutdown_kernels(base, token)
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _shutdown_kernels(base: str, token: str) -> None:
+    try:
+        kernels = json.load(urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5))
+        for kernel in kernels:
+            request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+            urllib.request.urlopen(request, timeout=10)
+    except OSError:
+        pass
+
+
+BASE_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@contextlib.contextmanager
+def notebook_page(base: str, token: str, flags: list[str]):
+    """Headless Chromium with ``flags`` showing notebook 06 in JupyterLab with all its cells run."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.wait_for_function(
+                """() => {
+                    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                    const s = w && w.sessionContext && w.sessionContext.session;
+                    return s && s.kernel && s.kernel.status === "idle";
+                }""",
+                timeout=90_000,
+            )
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            yield page
+        finally:
+            browser.close()
+
+
+def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_media):
+    base, token = jupyterlab
+    video, audio = fake_media
+    flags = BASE_FLAGS + [
+        "--use-fake-ui-for-media-stream",  # grants the camera/microphone prompt
+        f"--use-file-for-fake-video-capture={video}", f"--use-file-for-fake-audio-capture={audio}",
+    ]
+    with notebook_page(base, token, flags) as page:
+        page.wait_for_function(
+            """() => {
+                const count = document.querySelector('.emo-count');
+                const m = count && count.textContent.match(/(\\d+) predictions/);
+                const video = document.querySelector('.emo-video');
+                return m && Number(m[1]) >= 15 && video.readyState >= 2 && !video.paused;
+            }""",
+            timeout=120_000,
+        )
+        label = page.locator(".emo-label").inner_text().strip()
+        count = page.locator(".emo-count").inner_text()
+        error = page.locator(".emo-error").inner_text().strip()
+        status = page.locator(".emo-status").inner_text().strip()
+        bars = page.locator(".emo-bar-value").all_inner_texts()
+        page.locator(".emo-live").scroll_into_view_if_needed()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+        page.locator(".emo-stop").click()
+        page.wait_for_function("() => !document.querySelector('.emo-video').srcObject", timeout=10_000)
+    assert error == ""
+    assert label in EMOTIONS
+    assert "no face" not in status  # the fake camera plays a real face: dlib finds it
+    audio_seconds = float(count.split("predictions, ")[1].split(" s of audio")[0])
+    assert audio_seconds > 1.0, count  # the fake microphone's samples reached the kernel
+    assert "at 16.0 kHz" in count or "at 16 kHz" in count, count  # resampled by the browser, not the kernel
+    percents = [int(b.rstrip("%")) for b in bars]
+    assert len(percents) == len(EMOTIONS) and 94 <= sum(percents) <= 106
+
+
+NO_DEVICE_FLAGS = [f for f in BASE_FLAGS if f != "--use-fake-device-for-media-stream"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (BASE_FLAGS, "permission was denied"),  # no auto-accepting prompt: headless Chromium denies access
+        (NO_DEVICE_FLAGS + ["--use-fake-ui-for-media-stream"], "No camera was found"),  # access granted, no device
+    ],
+    ids=["denied", "no-camera"],
+)
+def test_live_demo_explains_a_camera_it_cannot_use(jupyterlab, fake_media, flags, message):
+    base, token = jupyterlab
+    with notebook_page(base, token, flags) as page:
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.emo-error'); return e && e.textContent.length > 0; }",
+            timeout=90_000,
+        )
+        error = page.locator(".emo-error").inner_text()
+        running = page.locator(".emo-video").evaluate("v => Boolean(v.srcObject)")
+    assert message in error
+    assert not running

@@ -1,0 +1,377 @@
+"""StreamingPredictor, the OpenCV demo app and the notebook widget's kernel side.
+
+The logic is tested with a tiny Keras model built here (masked mean pooling, same input names as
+``emotion_lib.model``) and a fake face backend; the real dlib backend and openSMILE run on a real clip
+from ../shared/data when it is present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
+from emotion_lib.labels import EMOTIONS, colour_bgr
+from emotion_lib.realtime import (
+    ModelInputError,
+    StreamingPredictor,
+    WindowModel,
+    clip_stream,
+    load_window_model,
+    run_clip,
+)
+
+keras = pytest.importorskip("keras")
+
+VIDEO_DIM = 8
+
+
+def tiny_model(audio_dim: int = 25, video_dim: int = VIDEO_DIM, steps: int | None = None, seed: int = 0):
+    """Masked mean of each modality -> Dense softmax over the six classes."""
+    keras.utils.set_random_seed(seed)
+    audio = keras.Input((steps, audio_dim), name="audio")
+    audio_mask = keras.Input((steps,), name="audio_mask")
+    video = keras.Input((steps, video_dim), name="video")
+    video_mask = keras.Input((steps,), name="video_mask")
+
+    def pool(x, mask):
+        m = keras.ops.expand_dims(mask, -1)
+        return keras.ops.sum(x * m, 1) / keras.ops.maximum(keras.ops.sum(m, 1), 1.0)
+
+    hidden = keras.layers.Concatenate()([pool(audio, audio_mask), pool(video, video_mask)])
+    out = keras.layers.Dense(len(EMOTIONS), activation="softmax")(hidden)
+    inputs = {"audio": audio, "audio_mask": audio_mask, "video": video, "video_mask": video_mask}
+    return keras.Model(inputs, out)
+
+
+class FakeFaces:
+    """Embedding = the frame's mean colour repeated; an all-black frame has no face."""
+
+    dim = VIDEO_DIM
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, frames):
+        self.calls += len(frames)
+        frames = np.asarray(frames, dtype=np.float32)
+        mask = frames.reshape(len(frames), -1).max(axis=1) > 0
+        emb = np.repeat(frames.mean(axis=(1, 2, 3))[:, None] / 255.0, self.dim, axis=1) * mask[:, None]
+        return emb.astype(np.float32), mask
+
+
+def fake_lld(signal: np.ndarray, rate: int) -> np.ndarray:
+    """openSMILE-like framing: n/160 - 4 frames of 25 values (the signal's RMS)."""
+    frames = max(0, len(signal) // 160 - 4)
+    return np.full((frames, 25), float(np.sqrt(np.mean(signal**2))), np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+def make_predictor(model, window_size=6, **kwargs):
+    kwargs.setdefault("video_fps", 10.0)
+    kwargs.setdefault("face_backend", FakeFaces())
+    kwargs.setdefault("audio_extractor", fake_lld)
+    return StreamingPredictor(model, window_size, **kwargs)
+
+
+def grey(value: int) -> np.ndarray:
+    return np.full((48, 64, 3), value, np.uint8)
+
+
+def test_frames_are_sampled_at_the_model_rate_and_the_window_slides(model):
+    predictor = make_predictor(model, window_size=4, video_fps=10.0)
+    sampled = [predictor.push_frame(grey(10 + i), i / 30.0) for i in range(30)]  # 1 s of a 30 fps camera
+    assert sum(sampled) == 10
+    assert predictor.face_backend.calls == 10
+    video = predictor.window_inputs()["video"][0]
+    assert video.shape == (4, VIDEO_DIM)
+    # the window keeps the last 4 sampled frames (i = 18, 21, 24, 27), oldest first
+    np.testing.assert_allclose(video[:, 0], np.array([28, 31, 34, 37]) / 255.0, rtol=1e-6)
+
+
+def test_prediction_is_the_model_on_the_window_then_smoothed(model):
+    predictor = make_predictor(model, smoothing=0.5)
+    predictor.push_audio(np.full(3200, 0.1, np.float32))
+    first = predictor.update(grey(50), 0.0)
+    inputs = predictor.window_inputs()
+    expected = np.asarray(model.predict(inputs, verbose=0))[0]
+    np.testing.assert_allclose(first.raw_probabilities, expected, rtol=1e-5)
+    np.testing.assert_allclose(first.probabilities, expected, rtol=1e-5)
+    second = predictor.update(grey(200), 0.1, np.full(3200, 0.5, np.float32))
+    raw = np.asarray(model.predict(predictor.window_inputs(), verbose=0))[0]
+    np.testing.assert_allclose(second.probabilities, 0.5 * expected + 0.5 * raw, rtol=1e-5)
+    assert second.probabilities.sum() == pytest.approx(1.0)
+    assert second.label == EMOTIONS[int(np.argmax(second.probabilities))]
+    assert not np.allclose(raw, expected)  # the window really changed
+
+
+def test_masked_padding_does_not_change_the_prediction(model):
+    """Valid frames first, padding masked: a short window predicts like the same frames without padding."""
+    predictor = make_predictor(model, window_size=10, smoothing=0.0)
+    predictor.push_audio(np.full(1600 * 4, 0.2, np.float32))
+    pred = predictor.update(grey(90), 0.0)
+    inputs = predictor.window_inputs()
+    assert inputs["video_mask"].sum() == 1 and inputs["audio_mask"].sum() == 40
+    unpadded = {
+        "audio": inputs["audio"][:, :40], "audio_mask": inputs["audio_mask"][:, :40],
+        "video": inputs["video"][:, :1], "video_mask": inputs["video_mask"][:, :1],
+    }
+    np.testing.assert_allclose(pred.raw_probabilities, np.asarray(model.predict(unpadded, verbose=0))[0], rtol=1e-5)
+
+
+def test_audio_is_turned_into_lld_frames_at_100_per_second_and_resampled(model):
+    predictor = make_predictor(model, window_size=6, video_fps=10.0)  # 0.6 s window = 60 audio frames
+    assert predictor.audio_steps == 60
+    assert predictor.push_audio(np.zeros(8000, np.float32) + 0.1) == 40  # 0.5 s: two 0.2 s hops, 0.1 s pending
+    predictor.reset()
+    added = predictor.push_audio(np.full(48000, 0.1, np.float32), sample_rate=48000)  # 1 s at 48 kHz
+    assert added == 100
+    assert predictor.window_inputs()["audio_mask"].sum() == 60  # the window keeps the last 0.6 s
+    with pytest.raises(ModelInputError, match="mono"):
+        predictor.push_audio(np.zeros((2, 3, 4)))
+
+
+def test_no_face_and_silence_are_reported_without_crashing(model):
+    predictor = make_predictor(model)
+    nothing = predictor.update(grey(0), 0.0)  # black frame: no face, no audio at all
+    assert not nothing.updated and not nothing.face_found and nothing.silent
+    np.testing.assert_allclose(nothing.probabilities, np.full(6, 1 / 6))
+    assert "no face in view" in nothing.message and "silence" in nothing.message
+    silent = predictor.update(grey(0), 0.1, np.zeros(3200, np.float32))
+    assert silent.updated and silent.silent and not silent.face_found
+    assert predictor.window_inputs()["video_mask"].sum() == 0
+    voiced = predictor.update(grey(120), 0.2, np.full(3200, 0.3, np.float32))
+    assert voiced.face_found and voiced.message == ""
+    assert voiced.face_fraction == pytest.approx(1 / 3)
+
+
+def test_wrong_shapes_give_clear_errors(model, tmp_path):
+    predictor = make_predictor(model)
+    with pytest.raises(ModelInputError, match="128 values; the model expects 8"):
+        predictor.push_embedding(np.zeros(128), True)
+    with pytest.raises(ModelInputError, match=r"\(T, 25\)"):
+        predictor.push_lld(np.zeros((5, 13)))
+    with pytest.raises(ModelInputError, match="uint8 BGR"):
+        predictor.push_frame(np.zeros((10, 10), np.float32), 0.0)
+    with pytest.raises(ModelInputError, match="expects 20 time steps but the streaming window gives 6"):
+        make_predictor(tiny_model(steps=20))
+    spectrogram = keras.Input((None, 4), name="spectrogram")
+    with pytest.raises(ModelInputError, match="do not match the expected"):
+        WindowModel(keras.Model(spectrogram, keras.layers.Dense(6)(spectrogram)))
+    with pytest.raises(FileNotFoundError, match="notebook 04"):
+        load_window_model(tmp_path / "absent.keras")
+    with pytest.raises(ValueError, match="smoothing"):
+        make_predictor(model, smoothing=1.0)
+
+
+def test_a_model_with_the_wrong_number_of_classes_is_rejected():
+    predictor = make_predictor(
+        WindowModel(lambda inputs: np.ones((1, 7)), {"video": (None, VIDEO_DIM), "video_mask": (None,)})
+    )
+    with pytest.raises(ModelInputError, match="7 scores; expected 6"):
+        predictor.update(grey(100), 0.0)
+
+
+def test_saved_keras_model_loads_and_predicts_like_the_original(model, tmp_path):
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    loaded = make_predictor(load_window_model(path))
+    direct = make_predictor(model)
+    for p in (loaded, direct):
+        p.push_audio(np.full(3200, 0.2, np.float32))
+    np.testing.assert_allclose(
+        loaded.update(grey(77), 0.0).probabilities, direct.update(grey(77), 0.0).probabilities, rtol=1e-5
+    )
+    (tmp_path / "corrupt.keras").write_bytes(b"not a zip")
+    with pytest.raises(ModelInputError, match="could not load model"):
+        load_window_model(tmp_path / "corrupt.keras")
+
+
+def test_audio_feeder_analyses_audio_in_the_background(model):
+    from emotion_lib.realtime import AudioFeeder
+
+    predictor = make_predictor(model, window_size=20)  # 2 s window = 200 audio frames
+    feeder = AudioFeeder(predictor, sample_rate=16000)
+    for _ in range(5):
+        feeder.put(np.full(1600, 0.1, np.float32))
+    feeder.put(np.zeros((2, 2, 2)))  # a bad chunk is reported, the thread goes on
+    feeder.put(np.full(1600, 0.1, np.float32))
+    feeder.flush()
+    feeder.close()
+    assert predictor.window_inputs()["audio_mask"].sum() == 60  # 0.6 s in three 0.2 s hops
+    assert "mono" in feeder.error
+
+
+def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp_path):
+    import json
+
+    from emotion_lib.features.normalize import Normalizer
+
+    rng = np.random.default_rng(0)
+    audio_norm = Normalizer("global").fit([rng.normal(3.0, 2.0, size=(50, 25))])
+    video_norm = Normalizer("global").fit([rng.normal(-1.0, 0.5, size=(20, VIDEO_DIM))])
+    model.save(tmp_path / "tiny.keras")
+    states = {"audio": audio_norm.state(), "video": video_norm.state()}
+    (tmp_path / "tiny_normalisers.json").write_text(json.dumps(states))
+    predictor = StreamingPredictor.from_path(tmp_path / "tiny.keras", 6, video_fps=10.0, face_backend=FakeFaces(),
+                                             audio_extractor=fake_lld)
+    assert set(predictor.normalizers) == {"audio", "video"}
+    lld = rng.normal(size=(4, 25)).astype(np.float32)
+    predictor.push_lld(lld)
+    predictor.push_embedding(np.full(VIDEO_DIM, 0.5), True)
+    predictor.push_embedding(np.full(VIDEO_DIM, 0.5), False)  # no face: stays zero, masked
+    inputs = predictor.window_inputs()
+    np.testing.assert_allclose(inputs["audio"][0, :4], (lld - audio_norm.mean_) / audio_norm.std_, rtol=1e-5)
+    np.testing.assert_allclose(inputs["video"][0, 0], (0.5 - video_norm.mean_) / video_norm.std_, rtol=1e-5)
+    assert not inputs["video"][0, 1].any() and inputs["video_mask"][0, :2].tolist() == [1.0, 0.0]
+    # a TFLite export named <model>_int8.tflite finds the same file; a damaged file is a clear error
+    from emotion_lib.realtime import load_normalizers, normalizers_path
+
+    assert normalizers_path(tmp_path / "tiny_int8.tflite") == tmp_path / "tiny_normalisers.json"
+    (tmp_path / "tiny_normalisers.json").write_text('{"audio": {"mode": "global"}}')
+    with pytest.raises(ModelInputError, match="tiny_normalisers.json"):
+        load_normalizers(tmp_path / "tiny.keras")
+
+
+@pytest.mark.slow
+def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(tmp_path):
+    from emotion_lib.export import save_model, to_tflite, write_tflite
+    from emotion_lib.model import ModelConfig, build_model
+
+    config = ModelConfig(video_dim=VIDEO_DIM, conv_filters=8, rnn_units=8, video_rnn_units=8, attention_units=8,
+                         dense_units=8, window_video_frames=6, window_audio_frames=60)
+    model = build_model(config)
+    save_model(model, tmp_path / "small.keras", config)
+    write_tflite(to_tflite(model, config, "float32"), tmp_path / "small_float32.tflite")
+    results = []
+    for name in ("small.keras", "small_float32.tflite"):
+        predictor = make_predictor(load_window_model(tmp_path / name), window_size=6, video_fps=10.0)
+        predictor.push_audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
+        for i in range(4):
+            prediction = predictor.update(grey(40 + 30 * i), i / 10)
+        results.append(prediction.probabilities)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-4)
+    with pytest.raises(ModelInputError, match="expects 6 time steps but the streaming window gives 10"):
+        make_predictor(load_window_model(tmp_path / "small_float32.tflite"), window_size=10)
+
+
+# ---- the OpenCV app --------------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_label_in_its_colour_and_the_bars():
+    from emotion_lib.realtime import Prediction
+    from emotion_lib.realtime_app import draw_dashboard
+
+    probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.1])
+    pred = Prediction(probs, probs, 1.0, True, 1.0, False)
+    canvas = draw_dashboard(grey(60), pred, [probs, probs[::-1]], 800, 600)
+    assert canvas.shape == (600, 800, 3)
+    assert tuple(int(c) for c in canvas[15, 800 - 15]) == colour_bgr("happiness")  # label box
+    happiness_bar = (canvas == np.array(colour_bgr("happiness"), np.uint8)).all(axis=2).sum()
+    anger_bar = (canvas == np.array(colour_bgr("anger"), np.uint8)).all(axis=2).sum()
+    assert happiness_bar > anger_bar > 0
+
+
+def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, monkeypatch):
+    from emotion_lib import realtime_app
+
+    missing = ["--model", str(tmp_path / "none.keras"), "--headless", "--output", str(tmp_path / "o.mp4")]
+    assert realtime_app.main(missing) == 1
+    assert "model file not found" in capsys.readouterr().err
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    wrong_backend = ["--model", str(path), "--source", "x.mp4", "--headless", "--output", str(tmp_path / "o.mp4")]
+    assert realtime_app.main(wrong_backend) == 1  # the tiny model takes 8-d faces, dlib gives 128
+    assert "expects 8-d face features but the 'dlib' backend gives 128" in capsys.readouterr().err
+    dlib_sized = tmp_path / "dlib_sized.keras"
+    tiny_model(video_dim=128).save(dlib_sized)
+    monkeypatch.setattr(realtime_app, "Microphone", lambda on_audio: type("M", (), {"error": "", "close": lambda s: None})())
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00not a video" * 100)
+    corrupt = ["--model", str(dlib_sized), "--source", str(tmp_path / "corrupt.mp4"), "--headless", "--output",
+               str(tmp_path / "o.mp4")]
+    assert realtime_app.main(corrupt) == 1
+    assert "corrupt.mp4" in capsys.readouterr().err
+    camera_97 = ["--model", str(dlib_sized), "--camera", "97", "--headless", "--output", str(tmp_path / "o.mp4")]
+    assert realtime_app.main(camera_97) == 1
+    err = capsys.readouterr().err
+    assert "camera" in err and ("no camera" in err or "could not be opened" in err or "denied" in err)
+    with pytest.raises(SystemExit):
+        realtime_app.parse_args(["--model", str(path), "--headless"])  # headless needs --output
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(realtime_app.sys, "platform", "linux")
+    assert realtime_app.main(["--model", str(path), "--source", "x.mp4"]) == 1
+    assert "--headless --output" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_clip_runs_end_to_end_through_dlib_and_opensmile(ravdess_faces_dir, tmp_path):
+    """A real RAVDESS face clip through the real face backend and openSMILE, then the headless app."""
+    import cv2
+
+    from emotion_lib import realtime_app
+
+    clip = ravdess_faces_dir / "Actor_01" / "01-01-03-02-01-01-01.mp4"  # happy, strong
+    model = tiny_model(video_dim=128)
+    predictor = StreamingPredictor(model, 8, video_fps=5.0, face_backend="dlib")
+    updates = run_clip(predictor, clip)
+    frames = sum(1 for _ in clip_stream(clip))
+    assert 0 < len(updates) <= frames
+    assert np.mean([u.face_found for u in updates]) > 0.8  # real face crops: dlib finds the face
+    assert not updates[-1].silent and predictor.window_inputs()["audio_mask"].sum() > 100
+    assert all(np.isclose(u.probabilities.sum(), 1.0) for u in updates)
+    # then silence and an empty scene through the real openSMILE and dlib: flagged, no crash
+    predictor.push_audio(np.zeros(int(predictor.window_seconds * 16000), np.float32))
+    empty = predictor.update(np.full((360, 480, 3), 30, np.uint8), 100.0)
+    assert empty.silent and not empty.face_found and np.isfinite(empty.probabilities).all()
+    assert empty.message.startswith("no face in view; silence")
+
+    path, out = tmp_path / "m.keras", tmp_path / "demo.mp4"
+    model.save(path)
+    args = ["--model", str(path), "--window_size", "8", "--video_fps", "5", "--source", str(clip),
+            "--headless", "--output", str(out), "--display_width", "400", "--display_height", "300"]
+    assert realtime_app.main(args) == 0
+    cap = cv2.VideoCapture(str(out))
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (400, 300)
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+    cap.release()
+
+
+# ---- the notebook widget (kernel side) ------------------------------------------------------------------
+
+
+def test_widget_turns_browser_frames_into_predictions_and_acks_each(model, monkeypatch):
+    import cv2
+
+    from emotion_lib.webcam import LiveEmotionWidget
+
+    widget = LiveEmotionWidget(make_predictor(model), capture_fps=10.0)
+    sent = []
+    monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append(content))
+    jpeg = cv2.imencode(".jpg", grey(150))[1].tobytes()
+    audio = np.full(4800, 0.2, np.float32).tobytes()  # 0.1 s at 48 kHz
+    for i in range(3):
+        widget._on_message(widget, {"type": "frame", "t": i / 10, "sample_rate": 48000}, [jpeg, audio])
+    assert sent == [{"type": "ack"}] * 3
+    assert widget.frames == 3 and widget.updates == 3 and widget.error == ""
+    assert widget.audio_seconds == pytest.approx(0.3)
+    assert widget.label in EMOTIONS and sum(widget.probabilities) == pytest.approx(1.0)
+    widget._feeder.flush()  # 0.3 s of 48 kHz audio, analysed in the background: one 0.2 s hop = 20 frames
+    assert widget.predictor.window_inputs()["audio_mask"].sum() == 20
+    widget._on_message(widget, {"type": "frame", "t": 0.3, "sample_rate": 0}, [b"garbage"])
+    assert widget.status == "could not decode the camera frame" and len(sent) == 4
+    widget._on_message(widget, {"type": "frame"}, [jpeg])  # no timestamp: reported, still acked
+    assert "KeyError" in widget.error and len(sent) == 5
+    widget.stop()  # the Stop control: the audio thread ends
+    assert not widget.running and widget._feeder is None
+
+
+def test_widget_without_a_model_says_so():
+    from emotion_lib.webcam import LiveEmotionWidget
+
+    assert "notebook 04" in LiveEmotionWidget(None).error
