@@ -1,0 +1,171 @@
+"""Reading audio and video inputs (formats, rates, channels, damaged files), and the media writers that the
+other ``test_features_*`` modules import to build their inputs in ``tmp_path``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emotion_lib import synthetic
+from emotion_lib.features.audio import SAMPLE_RATE, AudioError, load_audio
+from emotion_lib.features.video import VideoError, iter_frames, read_frames
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (make system-deps)")
+
+
+def voice(seconds: float, rate: int = SAMPLE_RATE, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """A voice-like test signal: a gliding harmonic tone with syllable-rate amplitude and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    tone = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t))
+    signal = 0.2 * tone + 0.003 * rng.standard_normal(t.size)
+    signal = np.stack([signal * (1 - 0.3 * c) for c in range(channels)], axis=1) if channels > 1 else signal
+    return signal.astype(np.float32)
+
+
+def write_audio(path: Path, seconds: float, rate: int = SAMPLE_RATE, channels: int = 1, seed: int = 0) -> Path:
+    """Write :func:`voice` to ``path`` (format from the suffix: .wav, .flac)."""
+    sf.write(path, voice(seconds, rate, channels, seed), rate)
+    return path
+
+
+def face_frame(actor: int = 0, size: int = synthetic.FRAME_SIZE) -> np.ndarray:
+    """One drawn face (an actor of the synthetic corpus, neutral, facing the camera), BGR ``size x size``."""
+    frame = synthetic.draw_face(synthetic.make_actors(max(3, actor + 1), 0)[actor], synthetic.FACE_CUES["neutral"],
+                                0.2, (0.0, 0.0, 0.0))
+    return frame if size == frame.shape[0] else cv2.resize(frame, (size, size))
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """Write BGR (or greyscale 2-D) frames with OpenCV's mp4v codec."""
+    grey = frames[0].ndim == 2
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height), not grey)
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def truncate(path: Path, keep: float = 0.4) -> Path:
+    """Cut a file to ``keep`` of its bytes (a download interrupted midway)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+# --- audio ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate,channels", [(8000, 1), (16000, 1), (48000, 2), (44100, 2)])
+def test_load_audio_resamples_to_16k_mono(tmp_path, rate, channels):
+    path = write_audio(tmp_path / f"clip_{rate}_{channels}.wav", 1.5, rate, channels)
+    signal = load_audio(path)
+    assert signal.dtype == np.float32 and signal.ndim == 1
+    assert abs(signal.size - 1.5 * SAMPLE_RATE) <= 2
+    reference = voice(1.5)  # channel average of the stereo test signal is 0.85x channel 0
+    gain = 0.85 if channels == 2 else 1.0
+    # the content survives resampling: strong correlation with the 16 kHz original
+    assert np.corrcoef(signal[200:-200], gain * reference[200:-200])[0, 1] > 0.95
+
+
+def test_load_audio_flac_equals_wav(tmp_path):
+    wav = load_audio(write_audio(tmp_path / "a.wav", 1.0))
+    flac = load_audio(write_audio(tmp_path / "a.flac", 1.0))
+    np.testing.assert_allclose(wav, flac, atol=1e-4)  # both 16-bit PCM
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"RIFF\x10\x00\x00\x00WAVEjunkjunk" * 3, "cannot decode")])
+def test_load_audio_empty_and_corrupt_name_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=message) as info:
+        load_audio(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_audio_truncated_wav_keeps_what_is_there(tmp_path):
+    path = truncate(write_audio(tmp_path / "cut.wav", 2.0), keep=0.5)
+    signal = load_audio(path)
+    assert 0.8 * SAMPLE_RATE < signal.size < 1.2 * SAMPLE_RATE
+
+
+def test_load_audio_missing_file(tmp_path):
+    with pytest.raises(AudioError, match="not found"):
+        load_audio(tmp_path / "nothing.wav")
+
+
+@needs_ffmpeg
+def test_load_audio_from_video_container_without_audio_track(tmp_path):
+    path = write_video(tmp_path / "silent_film.mp4", [face_frame()] * 5)
+    with pytest.raises(AudioError, match="silent_film.mp4"):
+        load_audio(path)
+
+
+@needs_ffmpeg
+def test_load_audio_track_of_flv(crema_d_dir):
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    signal = load_audio(flv)
+    assert 1.0 < signal.size / SAMPLE_RATE < 6.0 and np.abs(signal).max() > 0.01
+
+
+def test_load_audio_mp3_and_flac(crema_d_dir, ravdess_dir):
+    mp3 = load_audio(sorted((crema_d_dir / "AudioMP3").glob("*.mp3"))[0])
+    flac = load_audio(sorted(ravdess_dir.glob("Actor_01/*.flac"))[0])
+    for signal in (mp3, flac):
+        assert signal.dtype == np.float32 and 1.0 < signal.size / SAMPLE_RATE < 6.0 and np.abs(signal).max() > 0.01
+
+
+# --- video ---------------------------------------------------------------------------------------------------
+
+def test_read_frames_samples_at_the_requested_rate(tmp_path):
+    frames = [np.full((48, 64, 3), i * 8, np.uint8) for i in range(30)]  # 3 s at 10 fps, brightness = index
+    path = write_video(tmp_path / "ramp.mp4", frames, fps=10)
+    sampled, times = read_frames(path, fps=5)
+    assert sampled.shape == (15, 48, 64, 3)
+    np.testing.assert_allclose(times, np.arange(15) * 0.2, atol=1e-6)
+    brightness = sampled.reshape(15, -1).mean(axis=1)
+    np.testing.assert_allclose(brightness, np.arange(0, 30, 2) * 8, atol=4)  # every other source frame
+
+
+def test_read_frames_greyscale_video_gives_bgr(tmp_path):
+    grey = [cv2.cvtColor(face_frame(), cv2.COLOR_BGR2GRAY)] * 6
+    frames, _ = read_frames(write_video(tmp_path / "grey.mp4", grey), fps=10)
+    assert frames.shape == (6, 224, 224, 3) and frames.dtype == np.uint8
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated_mp4"])
+def test_read_frames_unreadable_video_names_the_file(tmp_path, damage):
+    path = write_video(tmp_path / f"{damage}.mp4", [face_frame()] * 20)
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "garbage":
+        path.write_bytes(np.random.default_rng(0).bytes(4000))
+    else:
+        truncate(path, keep=0.5)  # mp4v keeps its index (moov atom) at the end: nothing is recoverable
+    with pytest.raises(VideoError) as info:
+        read_frames(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_frames_truncated_avi_keeps_the_frames_before_the_damage(tmp_path):
+    path = tmp_path / "cut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (224, 224))
+    for _ in range(20):
+        writer.write(face_frame())
+    writer.release()
+    frames, times = read_frames(truncate(path, keep=0.5), fps=10)
+    assert 5 <= len(frames) < 20
+    np.testing.assert_allclose(np.diff(times), 0.1, atol=1e-6)
+
+
+def test_iter_frames_rejects_bad_rate(tmp_path):
+    with pytest.raises(ValueError, match="fps"):
+        next(iter_frames(tmp_path / "x.mp4", fps=0))

@@ -1,0 +1,120 @@
+"""Face backends: masks keep the timeline, the largest face wins, fer and facenet behave as documented."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+from test_features_media import face_frame, write_video
+
+from emotion_lib.features.video import BackendUnavailable, embed_video, get_face_backend
+
+
+@pytest.fixture(scope="module")
+def dlib_backend():
+    return get_face_backend("dlib")
+
+
+def blank(size: int = 224) -> np.ndarray:
+    return np.full((size, size, 3), 90, np.uint8)
+
+
+def two_faces(big: int, small: int) -> np.ndarray:
+    """A 224x448 frame: actor ``big``'s face at full size on the left, actor ``small``'s at 60 % on the right."""
+    frame = np.full((224, 448, 3), 70, np.uint8)
+    frame[:, :224] = face_frame(big)
+    frame[45:179, 269:403] = face_frame(small, 134)
+    return frame
+
+
+def test_dlib_masks_faceless_frames_in_place(dlib_backend):
+    embeddings, mask = dlib_backend.embed([face_frame(0), blank(), face_frame(1), blank()])
+    assert embeddings.shape == (4, 128) and embeddings.dtype == np.float32
+    assert mask.tolist() == [True, False, True, False]
+    assert not embeddings[~mask].any() and (np.abs(embeddings[mask]).sum(axis=1) > 0).all()
+    assert np.linalg.norm(embeddings[0] - embeddings[2]) > 0.05  # two different actors, two different vectors
+
+
+def test_dlib_picks_the_largest_face(dlib_backend):
+    alone_big, _ = dlib_backend.embed([face_frame(0)])
+    alone_small, _ = dlib_backend.embed([face_frame(1)])
+    both, mask = dlib_backend.embed([two_faces(0, 1)])
+    assert mask.all()
+    assert np.linalg.norm(both - alone_big) < 0.5 * np.linalg.norm(both - alone_small)
+    swapped, _ = dlib_backend.embed([two_faces(1, 0)])
+    assert np.linalg.norm(swapped - alone_small) < 0.5 * np.linalg.norm(swapped - alone_big)
+
+
+def test_dlib_accepts_greyscale_frames(dlib_backend):
+    grey = cv2.cvtColor(face_frame(0), cv2.COLOR_BGR2GRAY)
+    embeddings, mask = dlib_backend.embed([grey, grey[..., None]])
+    assert mask.all() and np.allclose(embeddings[0], embeddings[1])
+
+
+def test_embed_video_streams_in_chunks(tmp_path, dlib_backend):
+    frames = [face_frame(0)] * 4 + [blank()] * 3 + [face_frame(0)] * 3
+    path = write_video(tmp_path / "clip.mp4", frames, fps=10)
+    embeddings, mask, times = embed_video(path, dlib_backend, fps=10, chunk=3)
+    assert mask.tolist() == [True] * 4 + [False] * 3 + [True] * 3
+    np.testing.assert_allclose(times, np.arange(10) / 10, atol=1e-6)
+    whole, whole_mask, _ = embed_video(path, dlib_backend, fps=10, chunk=32)
+    np.testing.assert_array_equal(embeddings, whole)
+
+
+def test_real_face_crops_are_detected(ravdess_faces_dir, dlib_backend):
+    clip = sorted(ravdess_faces_dir.glob("Actor_01/*.mp4"))[0]
+    embeddings, mask, times = embed_video(clip, dlib_backend, fps=5)
+    assert len(mask) >= 5 and mask.mean() >= 0.8
+    assert np.isfinite(embeddings).all()
+
+
+@pytest.mark.parametrize("output,dim", [("probabilities", 7), ("features", 128)])
+def test_fer_backend(output, dim):
+    backend = get_face_backend("fer", output=output)
+    embeddings, mask = backend.embed([face_frame(0), blank(), face_frame(2)])
+    assert embeddings.shape == (3, dim) and mask.tolist() == [True, False, True]
+    assert not embeddings[1].any()
+    if output == "probabilities":
+        np.testing.assert_allclose(embeddings[mask].sum(axis=1), 1.0, atol=1e-4)
+        assert (embeddings[mask] >= 0).all()
+    else:
+        assert np.abs(embeddings[mask]).sum() > 0
+
+
+def test_unknown_backend_and_fer_output():
+    with pytest.raises(ValueError, match="unknown face backend"):
+        get_face_backend("openface")
+    with pytest.raises(ValueError, match="fer output"):
+        get_face_backend("fer", output="logits")
+
+
+@pytest.mark.skipif("torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
+                    reason="torch is installed: the missing-extra path cannot be exercised")
+def test_facenet_without_torch_says_how_to_install():
+    with pytest.raises(BackendUnavailable, match="make setup-facenet"):
+        get_face_backend("facenet")
+
+
+def test_facenet_missing_weights_file_is_named(tmp_path):
+    missing = tmp_path / "vggface2.pt"
+    with pytest.raises(BackendUnavailable, match="weights file not found") as info:
+        get_face_backend("facenet", weights=missing)
+    assert str(missing) in str(info.value)
+
+
+def test_facenet_offline_download_failure_points_to_a_local_file(monkeypatch):
+    """The download path, exercised without network or torch: a stand-in facenet_pytorch whose download fails."""
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False), __version__="0")
+
+    def offline_resnet(pretrained=None, classify=False):
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
+    monkeypatch.setitem(sys.modules, "facenet_pytorch", types.SimpleNamespace(InceptionResnetV1=offline_resnet))
+    with pytest.raises(BackendUnavailable, match="give a local file") as info:
+        get_face_backend("facenet")
+    assert "name resolution" in str(info.value)
