@@ -9,7 +9,7 @@ DATA_DIR := $(if $(DATA),$(DATA),data/synthetic)
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps data splits reproduce test benchmarks setup-facenet clean
+.PHONY: setup system-deps data splits reproduce test benchmarks setup-facenet clean evaluate
 
 setup: $(VENV)/.installed
 
@@ -46,6 +46,11 @@ reproduce: setup $(if $(DATA),,data)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
+evaluate: setup
+	nice -n 10 $(PY) -m emotion_lib.experiments $(EVALUATE_ARGS)
+	$(PY) scripts/update_results.py
 
 benchmarks: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,179 @@
+"""Metrics, plots, the metrics file, the generated results table and the target check."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from emotion_lib.evaluation import (ExperimentRecord, aggregate, classification_metrics, load_metrics,
+                                   per_class_recall, plot_attention, plot_confusion, record_experiment,
+                                   results_markdown, unweighted_accuracy, weighted_accuracy)
+from emotion_lib.experiments import TARGETS, target_status
+from emotion_lib.paths import REPO_ROOT
+
+
+def test_ua_is_mean_recall_and_wa_is_accuracy():
+    y_true = ["anger"] * 3 + ["sadness"]
+    y_pred = ["anger", "anger", "sadness", "sadness"]
+    assert per_class_recall(y_true, y_pred) == {"anger": pytest.approx(2 / 3), "sadness": 1.0}
+    assert unweighted_accuracy(y_true, y_pred) == pytest.approx((2 / 3 + 1) / 2)
+    assert weighted_accuracy(y_true, y_pred) == pytest.approx(0.75)
+
+
+def test_majority_class_scores_one_over_classes_ua_but_high_wa():
+    y_true = np.array([0] * 90 + [1] * 5 + [2] * 5)
+    y_pred = np.zeros(100, dtype=int)
+    assert unweighted_accuracy(y_true, y_pred) == pytest.approx(1 / 3)
+    assert weighted_accuracy(y_true, y_pred) == pytest.approx(0.9)
+
+
+def test_classes_absent_from_truth_do_not_count_in_ua():
+    labels = ["anger", "disgust", "fear"]
+    metrics = classification_metrics(["anger", "fear"], ["anger", "disgust"], labels)
+    assert set(metrics["per_class_recall"]) == {"anger", "fear"}
+    assert metrics["ua"] == pytest.approx(0.5)
+    assert metrics["confusion"] == [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
+
+
+def test_macro_f1_and_confusion_match_definitions():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    metrics = classification_metrics(y_true, y_pred, [0, 1, 2, 3])
+    assert metrics["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    confusion = np.array(metrics["confusion"])
+    assert confusion.sum() == 200
+    assert list(confusion.sum(axis=1)) == [int((y_true == k).sum()) for k in range(4)]
+    assert np.trace(confusion) / 200 == pytest.approx(metrics["wa"])
+
+
+def test_bad_inputs_are_rejected():
+    with pytest.raises(ValueError, match="shape"):
+        classification_metrics([0, 1], [0])
+    with pytest.raises(ValueError, match="empty"):
+        unweighted_accuracy([], [])
+    with pytest.raises(ValueError, match="nothing to aggregate"):
+        aggregate([])
+
+
+def test_aggregate_mean_std_and_summed_confusion():
+    runs = [classification_metrics([0, 0, 1, 1], [0, 0, 1, 1], [0, 1]),
+            classification_metrics([0, 0, 1, 1], [0, 1, 1, 0], [0, 1])]
+    summary = aggregate(runs)
+    assert summary["ua"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.25)}
+    assert summary["per_class_recall"]["0"]["mean"] == pytest.approx(0.75)
+    assert summary["confusion"] == [[3, 1], [1, 3]]
+    assert summary["n_runs"] == 2
+
+
+def _record(name: str, ua: float, group: str = "g", **kwargs) -> ExperimentRecord:
+    metrics = {"ua": {"mean": ua, "std": 0.01}, "wa": {"mean": ua, "std": 0.0}, "macro_f1": {"mean": ua, "std": 0.0},
+               "n_runs": 6}
+    return ExperimentRecord(name=name, corpus=kwargs.pop("corpus", "ravdess"), protocol="actor folds",
+                            folds=[["01"], ["02"]], seeds=[0], metrics=metrics, command=f"run {name}", group=group,
+                            **kwargs)
+
+
+def test_record_experiment_merges_and_replaces(tmp_path):
+    path = tmp_path / "metrics.json"
+    record_experiment(_record("a", 0.5), path)
+    record_experiment(_record("b", 0.6), path)
+    record_experiment(_record("a", 0.7), path)
+    data = load_metrics(path)
+    assert set(data["experiments"]) == {"a", "b"}
+    entry = data["experiments"]["a"]
+    assert entry["metrics"]["ua"]["mean"] == 0.7
+    for key in ("corpus", "protocol", "folds", "seeds", "metrics", "command"):
+        assert key in entry
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_metrics_names_a_corrupt_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="metrics.json"):
+        load_metrics(path)
+    assert load_metrics(tmp_path / "absent.json") == {"experiments": {}}
+
+
+def test_confusion_heatmap_counts_and_row_normalised():
+    confusion = [[3, 1], [0, 4]]
+    ax = plot_confusion(confusion, ["a", "b"])
+    assert [t.get_text() for t in ax.texts] == ["3", "1", "0", "4"]
+    ax = plot_confusion(confusion, ["a", "b"], normalise=True)
+    assert [t.get_text() for t in ax.texts] == ["0.75", "0.25", "0.00", "1.00"]
+    with pytest.raises(ValueError, match="labels"):
+        plot_confusion(confusion, ["a", "b", "c"])
+
+
+def test_attention_plot_drops_padded_frames():
+    weights = np.array([0.1, 0.5, 0.4, 0.0, 0.0])
+    ax = plot_attention(weights, mask=[True, True, True, False, False], frame_rate=10)
+    x, y = ax.lines[0].get_data()
+    assert list(y) == [0.1, 0.5, 0.4]
+    assert x[-1] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="mask"):
+        plot_attention(weights, mask=[True, False])
+
+
+def test_results_markdown_has_every_row_its_command_and_synthetic_label():
+    experiments = {"real/a": _record("real/a", 0.61).to_dict(),
+                   "syn/b": _record("syn/b", 0.9, group="syn", corpus="synthetic").to_dict()}
+    text = results_markdown(experiments)
+    assert "| `real/a` |" in text and "`run real/a`" in text and "61.0 ± 1.0" in text
+    assert "syn — synthetic (not emotion-recognition accuracy)" in text
+    assert "real — synthetic" not in text
+    assert "run `make evaluate`" in results_markdown({})
+
+
+def test_target_status_reports_gain_and_shortfall():
+    voice = TARGETS[0]
+    experiments = {voice.system: _record(voice.system, 0.66).to_dict(),
+                   voice.references[0]: _record(voice.references[0], 0.53).to_dict(),
+                   voice.references[1]: _record(voice.references[1], 0.63).to_dict()}
+    (row,) = target_status(experiments)
+    assert row["reference"] == voice.references[1]
+    assert row["gain"] == pytest.approx(0.03)
+    assert not row["met"]
+    assert "2.0 points below 68 %" in row["shortfall"] and "2.0 points short of +5" in row["shortfall"]
+    experiments[voice.system]["metrics"]["ua"]["mean"] = 0.70
+    assert target_status(experiments)[0]["met"]
+
+
+def _update_results_module():
+    spec = importlib.util.spec_from_file_location("update_results", REPO_ROOT / "scripts" / "update_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_update_results_rewrites_only_the_marked_readme_section(tmp_path):
+    module = _update_results_module()
+    metrics = tmp_path / "metrics.json"
+    record_experiment(_record("ravdess_voice/x", 0.55, group="ravdess_voice"), metrics)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{module.START}\nold table\n{module.END}\noutro\n")
+    out = tmp_path / "results.md"
+    assert module.main(["--metrics", str(metrics), "--out", str(out), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
+    assert "`ravdess_voice/x`" in text and "`ravdess_voice/x`" in out.read_text()
+
+
+def test_update_results_without_readme_writes_only_results(tmp_path):
+    module = _update_results_module()
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"experiments": {}}))
+    readme = tmp_path / "README.md"
+    assert module.main(["--metrics", str(metrics), "--out", str(tmp_path / "r.md"), "--readme", str(readme)]) == 0
+    assert (tmp_path / "r.md").exists() and not readme.exists()
+    readme.write_text("no markers here\n")
+    module.main(["--metrics", str(metrics), "--out", str(tmp_path / "r.md"), "--readme", str(readme)])
+    assert readme.read_text() == "no markers here\n"
