@@ -452,8 +452,8 @@ def neural_test_metrics(model, data) -> dict:
 def ablation_variants(base, ablations: Sequence[str] | None = None, has_video: bool = True) -> list[tuple]:
     """``(ablation, variant, config)`` for every variant the model supports on this data.
 
-    Variants needing a ``ModelConfig`` field the model does not have (e.g. ``pooling``) or video on an
-    audio-only corpus are returned with ``config=None`` and a reason in place of the config's repr.
+    Variants needing a ``ModelConfig`` field the model does not have or video on an audio-only corpus are
+    returned with ``config=None`` and a reason in place of the config's repr.
     """
     import dataclasses
 

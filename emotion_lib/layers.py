@@ -1,4 +1,5 @@
-"""Masked, length-agnostic Keras layers: temporal attention, cross-modal attention, a Transformer encoder.
+"""Masked, length-agnostic Keras layers: temporal attention or mean pooling, cross-modal attention, a Transformer
+encoder.
 
 Every layer takes an explicit float mask of shape ``(batch, time)`` (1 = real frame, 0 = padding or no face)
 and ignores masked steps exactly, so a clip padded with extra steps gives the same output. All layers are
@@ -64,6 +65,21 @@ class TemporalAttention(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "return_attention": self.return_attention}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaskedMeanPooling(layers.Layer):
+    """Mean over the valid steps, ``sum_t m_t x_t / sum_t m_t``: the attention-free alternative to
+    :class:`TemporalAttention` (``pooling="mean"``). Call as ``layer(x, frame_mask)``; a clip without a valid
+    step gives zeros (the count is clamped to 1, so no division by zero).
+    """
+
+    def call(self, inputs, frame_mask):
+        mask = ops.cast(frame_mask, inputs.dtype)[..., None]
+        return ops.sum(inputs * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -1,7 +1,7 @@
 """The branched fusion model and the one configuration object holding every hyperparameter.
 
-Audio branch: masked causal Conv1D -> BiLSTM (or Transformer encoder) -> temporal attention.
-Video branch: BiLSTM (or Transformer encoder) -> temporal attention.
+Audio branch: masked causal Conv1D -> BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
+Video branch: BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
 Optional cross-modal attention between the two sequences; then concatenation (plus a face-present flag)
 -> Dense + BatchNorm + Dropout -> softmax over the six classes. Audio-only and video-only models come from
 the same builder (``modalities``). Inputs are named ``audio``, ``audio_mask``, ``video``, ``video_mask``.
@@ -18,8 +18,8 @@ import keras
 from keras import layers
 
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.layers import (CrossModalAttention, MaskedConv1D, ModalityDropout, TemporalAttention,
-                                TransformerEncoder, ZeroMasked)
+from emotion_lib.layers import (CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout,
+                                TemporalAttention, TransformerEncoder, ZeroMasked)
 from emotion_lib.utils import atomic_write_bytes
 
 
@@ -42,6 +42,7 @@ class ModelConfig:
     transformer_ff: int = 128
     transformer_layers: int = 1
     attention_units: int = 64
+    pooling: str = "attention"  # "attention" (TemporalAttention) or "mean" (masked mean over time)
     cross_modal: bool = False
     dense_units: int = 64
     dropout: float = 0.3
@@ -78,6 +79,8 @@ class ModelConfig:
             raise ValueError(f"modalities must be a non-empty subset of ('audio', 'video'), got {self.modalities}")
         if self.encoder not in ("bilstm", "transformer"):
             raise ValueError(f"encoder must be 'bilstm' or 'transformer', got {self.encoder!r}")
+        if self.pooling not in ("attention", "mean"):
+            raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
         if self.loss not in ("focal", "crossentropy"):
             raise ValueError(f"loss must be 'focal' or 'crossentropy', got {self.loss!r}")
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
@@ -126,7 +129,7 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     Time dimensions are ``None``: one model serves every clip length and the fixed real-time window.
     ``unroll=True`` (fixed-length exports only) unrolls the LSTMs, with the same weights.
     Attention layers return their weights (outputs of layers ``audio_attention``/``video_attention``; see
-    :func:`attention_model`).
+    :func:`attention_model`); with ``pooling="mean"`` the layers ``audio_mean``/``video_mean`` have none.
     """
     inputs: dict = {}
     sequences: dict = {}
@@ -150,6 +153,9 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
         sequences = {"audio": (a_new, a_mask), "video": (v_new, v_mask)}
     pooled = []
     for name, (seq, mask) in sequences.items():
+        if config.pooling == "mean":
+            pooled.append(MaskedMeanPooling(name=f"{name}_mean")(seq, mask))
+            continue
         context, _ = TemporalAttention(config.attention_units, return_attention=True,
                                        name=f"{name}_attention")(seq, mask)
         pooled.append(context)
@@ -161,14 +167,16 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     x = layers.Activation("relu", name="relu")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     outputs = layers.Dense(config.n_classes, activation="softmax", dtype="float32", name="emotion")(x)
-    name = "_".join(config.modalities) + ("_xattn" if config.cross_modal else "") + f"_{config.encoder}"
+    name = "_".join(config.modalities) + ("_xattn" if config.cross_modal else "") + f"_{config.encoder}" + (
+        "_meanpool" if config.pooling == "mean" else "")
     return keras.Model(inputs, outputs, name=name)
 
 
 def attention_model(model: keras.Model) -> keras.Model:
     """A model with the same inputs returning ``{modality: attention weights (B, T')}``.
 
-    Audio weights are over the Conv1D output steps (``conv_strides`` audio frames each).
+    Audio weights are over the Conv1D output steps (``conv_strides`` audio frames each). A model without
+    temporal attention (``pooling="mean"``) has no attention weights: a ValueError says so.
     """
     outputs = {}
     for modality in ("audio", "video"):
@@ -176,4 +184,7 @@ def attention_model(model: keras.Model) -> keras.Model:
             outputs[modality] = model.get_layer(f"{modality}_attention").output[1]
         except ValueError:
             continue
+    if not outputs:
+        raise ValueError(f"model {model.name!r} has no temporal attention layer (a mean-pooling model, "
+                         "pooling='mean'): it has no attention weights to show")
     return keras.Model(model.inputs, outputs)

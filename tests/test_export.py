@@ -24,9 +24,10 @@ def fusion():
     return config, build_model(config)
 
 
-@pytest.mark.parametrize("encoder", ["bilstm", "transformer"])
-def test_keras_reload_gives_identical_predictions(tmp_path, data, encoder):
-    config = ModelConfig(**TINY, encoder=encoder, cross_modal=True)
+@pytest.mark.parametrize("encoder, pooling", [("bilstm", "attention"), ("transformer", "attention"),
+                                              ("bilstm", "mean")])
+def test_keras_reload_gives_identical_predictions(tmp_path, data, encoder, pooling):
+    config = ModelConfig(**TINY, encoder=encoder, cross_modal=True, pooling=pooling)
     model = build_model(config)
     model.get_layer("batch_norm").moving_mean.assign(np.linspace(-1, 1, 8).astype(np.float32))  # non-default state
     path = export.save_model(model, tmp_path / "m.keras", config)

@@ -1,4 +1,4 @@
-"""Masked layers: attention weights, any-length operation, padding invariance, missing modality."""
+"""Masked layers: attention weights, mean pooling, any-length operation, padding invariance, missing modality."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import pytest
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import keras
 
-from emotion_lib.layers import (CrossModalAttention, MaskedConv1D, ModalityDropout, TemporalAttention,
-                                TransformerEncoder, masked_softmax)
+from emotion_lib.layers import (CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout,
+                                TemporalAttention, TransformerEncoder, masked_softmax)
 
 RNG = np.random.default_rng(0)
 
@@ -56,6 +56,21 @@ def test_temporal_attention_padding_does_not_change_context():
     np.testing.assert_allclose(np.asarray(layer(_pad(x, 5), padded_mask)), out, rtol=1e-6, atol=1e-6)
 
 
+def test_masked_mean_pooling_averages_valid_steps_only_and_gives_zeros_without_any():
+    layer = MaskedMeanPooling()
+    x = _seq(6, b=3)
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0]], np.float32)
+    out = np.asarray(layer(x, mask))
+    np.testing.assert_allclose(out[0], x[0].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1], x[1][[0, 2, 5]].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out[2], 0.0)
+    changed = x.copy()
+    changed[mask == 0] = 1e3  # masked steps (a faceless frame, padding) do not count
+    np.testing.assert_allclose(np.asarray(layer(changed, mask)), out, rtol=1e-6, atol=1e-6)
+    padded_mask = np.concatenate([mask, np.zeros((3, 4), np.float32)], axis=1)
+    np.testing.assert_allclose(np.asarray(layer(_pad(x, 4), padded_mask)), out, rtol=1e-6, atol=1e-6)
+
+
 def test_cross_modal_attention_with_absent_context_returns_the_query_and_ignores_context_padding():
     layer = CrossModalAttention(units=4)
     q, c = _seq(5), _seq(3, d=3)
@@ -102,7 +117,7 @@ def test_transformer_encoder_is_padding_invariant_and_zero_on_padding():
 
 @pytest.mark.parametrize("layer", [TemporalAttention(16, return_attention=True), CrossModalAttention(8),
                                    TransformerEncoder(8, 2, 16, 1, 0.1), MaskedConv1D(4, 3, 2),
-                                   ModalityDropout(0.3, seed=2)])
+                                   ModalityDropout(0.3, seed=2), MaskedMeanPooling()])
 def test_layers_are_registered_and_config_round_trips(layer):
     config = keras.saving.serialize_keras_object(layer)
     assert config["registered_name"] == f"emotion_lib>{type(layer).__name__}"

@@ -1,4 +1,5 @@
-"""The branched model: padding invariance, missing video, audio-only / video-only, switches, config JSON."""
+"""The branched model: padding invariance, missing video, audio-only / video-only, switches, config JSON,
+the ablation variants."""
 
 import json
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+import keras
 
+from emotion_lib.experiments import ABLATIONS, ablation_variants
 from emotion_lib.model import ModelConfig, attention_model, build_model
 from emotion_lib.sequences import random_clips
 
@@ -36,7 +39,10 @@ def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
     dict(cross_modal=True),
     dict(modalities=("audio",)),
     dict(modalities=("video",)),
-], ids=["fusion-bilstm", "fusion-transformer", "cross-modal", "audio-only", "video-only"])
+    dict(pooling="mean"),
+    dict(pooling="mean", encoder="transformer", cross_modal=True),
+], ids=["fusion-bilstm", "fusion-transformer", "cross-modal", "audio-only", "video-only", "mean-pooling",
+        "mean-pooling-transformer-cross-modal"])
 def test_padding_a_clip_with_extra_steps_does_not_change_its_prediction(changes):
     config = ModelConfig(**TINY, **changes)
     model = build_model(config)
@@ -70,6 +76,26 @@ def test_attention_model_returns_normalised_weights_over_valid_steps():
     np.testing.assert_allclose(weights["audio"].sum(1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(weights["audio"][audio_steps == 0], 0.0)
     np.testing.assert_array_equal(weights["video"][inputs["video_mask"] == 0], 0.0)
+    with pytest.raises(ValueError, match="mean-pooling model.*no attention weights"):
+        attention_model(build_model(ModelConfig(**TINY, pooling="mean")))
+
+
+def test_mean_pooling_ignores_masked_face_frames_and_a_faceless_clip_gives_no_nan():
+    model = build_model(ModelConfig(**TINY, pooling="mean"))
+    assert [layer.name for layer in model.layers if "_mean" in layer.name] == ["audio_mean", "video_mean"]
+    data = random_clips(4, seed=3, audio_dim=5, video_dim=4)
+    inputs = data.make_batch([1])
+    inputs["video_mask"][0, 1] = 0.0  # a faceless frame: whatever is in it must not count
+    reference = _run(model, inputs)
+    junk = inputs["video"].copy()
+    junk[0, 1] = 100.0
+    np.testing.assert_allclose(_run(model, {**inputs, "video": junk}), reference, rtol=1e-5, atol=1e-6)
+    with_face = {**inputs, "video": junk, "video_mask": np.ones_like(inputs["video_mask"])}
+    assert not np.allclose(_run(model, with_face), reference, atol=1e-6)
+    no_valid_step = {**inputs, "video_mask": np.zeros_like(inputs["video_mask"])}
+    pooled = keras.Model(model.inputs, model.get_layer("video_mean").output)(no_valid_step, training=False)
+    np.testing.assert_array_equal(np.asarray(pooled), 0.0)
+    assert np.isfinite(_run(model, no_valid_step)).all()
 
 
 def test_model_config_json_round_trip_and_validation(tmp_path):
@@ -80,10 +106,31 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
     config.save(tmp_path / "c.json")
     assert ModelConfig.load(tmp_path / "c.json") == config
     assert json.loads(config.to_json())["encoder"] == "transformer"
+    mean = config.replace(pooling="mean")
+    assert ModelConfig.from_json(mean.to_json()) == mean
+    old = json.loads(config.to_json())
+    del old["pooling"]  # written before the field existed
+    assert ModelConfig.from_json(json.dumps(old)) == config
     with pytest.raises(ValueError, match="unknown ModelConfig fields: colour"):
         ModelConfig.from_json(json.dumps({"colour": "red"}))
-    for bad in (dict(encoder="gru"), dict(modalities=("text",)), dict(loss="hinge"), dict(imbalance="oversample")):
+    for bad in (dict(encoder="gru"), dict(modalities=("text",)), dict(loss="hinge"), dict(imbalance="oversample"),
+                dict(pooling="max")):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
     with pytest.raises(FileNotFoundError, match="nothere.json"):
         ModelConfig.load(tmp_path / "nothere.json")
+
+
+def test_every_ablation_variant_gets_a_config_and_video_variants_skip_without_video():
+    base = ModelConfig(**TINY)
+    rows = ablation_variants(base)
+    assert [(a, v) for a, v, _, _ in rows] == [(a, v) for a in ABLATIONS for v in ABLATIONS[a]]
+    assert all(config is not None and reason == "" for _, _, config, reason in rows)
+    configs = {(a, v): config for a, v, config, _ in rows}
+    assert configs["pooling", "mean"] == base.replace(pooling="mean")
+    assert configs["pooling", "attention"] == base
+    audio_only = {(a, v): reason for a, v, config, reason in ablation_variants(base.replace(modalities=("audio",)),
+                                                                                 ["pooling", "modalities"], False)}
+    assert audio_only == {("pooling", "attention"): "", ("pooling", "mean"): "", ("modalities", "audio"): "",
+                          ("modalities", "video"): "the corpus has no face video",
+                          ("modalities", "fusion"): "the corpus has no face video"}
