@@ -40,7 +40,7 @@ import psutil
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.store import ExtractionConfig, extract_features
 from emotion_lib.features.video import BackendUnavailable, embed_video, get_face_backend
-from emotion_lib.paths import REPORTS_DIR, shared_data_dir
+from emotion_lib.paths import BENCHMARKS_DIR, shared_data_dir
 
 TARGETS = {"audio_x_real_time_per_core": 60.0, "video_frames_per_s_offline": 25.0, "peak_memory_mb": 2048.0}
 
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--face-clips", type=int, default=24, help="RAVDESS face-crop videos")
     parser.add_argument("--backends", nargs="+", default=["dlib", "fer", "facenet"])
     parser.add_argument("--facenet-weights", default=None)
-    parser.add_argument("--out", type=Path, default=REPORTS_DIR / "benchmarks" / "extraction.json")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS_DIR / "extraction.json")
     args = parser.parse_args(argv)
     data = shared_data_dir()
     if not data.exists():

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from emotion_lib import export
 from emotion_lib.model import ModelConfig
-from emotion_lib.paths import REPORTS_DIR
+from emotion_lib.paths import BENCHMARKS_DIR
 from emotion_lib.sequences import random_clips
 from emotion_lib.training import samples_per_second, train
 from emotion_lib.utils import atomic_write_bytes, set_seed
@@ -85,7 +85,7 @@ def main() -> None:
         "tflite_bytes": sizes,
         "target": {"int8_median_ms_below": 5.0, "met": inference["tflite_int8"]["median_ms"] < 5.0},
     }
-    path = REPORTS_DIR / "benchmarks" / "model.json"
+    path = BENCHMARKS_DIR / "model.json"
     atomic_write_bytes(path, json.dumps(report, indent=2).encode())
     print(json.dumps({k: {"median_ms": round(v["median_ms"], 3), "p95_ms": round(v["p95_ms"], 3)}
                       for k, v in inference.items()}, indent=1))

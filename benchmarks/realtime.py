@@ -32,10 +32,10 @@ from pathlib import Path
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 import numpy as np
 
-from emotion_lib.paths import REPORTS_DIR, SYNTHETIC_DIR, shared_data_dir
+from emotion_lib.paths import BENCHMARKS_DIR, SYNTHETIC_DIR, shared_data_dir
 from emotion_lib.realtime import SAMPLE_RATE, AudioFeeder, StreamingPredictor, WindowModel, clip_stream
 
-OUT = REPORTS_DIR / "benchmarks" / "realtime.json"
+OUT = BENCHMARKS_DIR / "realtime.json"
 CAMERA_WIDTH = 640
 
 
