@@ -1,5 +1,6 @@
 # The compendium's two commands:  `make reproduce` (every notebook on the embedded default) and `make test`.
 # DATA=/path/to/CREMA-D runs the notebooks on the real corpus instead of the generated synthetic one.
+# QUICK=1 is a smoke run: one seed and fewer ablations in notebook 05, int8-only exports in notebook 04.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -40,7 +41,7 @@ reproduce: setup $(if $(DATA),,data)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== papermill $$nb ($(CORPUS): $(DATA_DIR))"; \
 		$(PY) -m papermill --cwd notebooks "$$nb" "reports/notebooks/$$(basename $$nb)" \
-			-p corpus "$(CORPUS)" -p data_dir "$(abspath $(DATA_DIR))" || exit 1; \
+			-p corpus "$(CORPUS)" -p data_dir "$(abspath $(DATA_DIR))" $(if $(QUICK),-p quick True) || exit 1; \
 	done
 	@echo "Executed notebooks, figures and metrics are under reports/"
 
