@@ -91,3 +91,12 @@ def waveform_augmenter(p: float = 0.5, max_semitones: float = 2.0, stretch: tupl
                     method="librosa_phase_vocoder", p=p),
         PitchShift(min_semitones=-max_semitones, max_semitones=max_semitones, p=p),
     ])
+
+
+def one_at_a_time(audio: np.ndarray, noise_std: float, scale_factor: float, tempo_rate: float,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The clip's audio features unchanged and under each feature-level augmentation alone, at full strength."""
+    single = {f"noise (std {noise_std})": FeatureAugmenter(noise_std, (1, 1), (1, 1), p=1.0),
+              f"scaled x{scale_factor}": FeatureAugmenter(0.0, (scale_factor, scale_factor), (1, 1), p=1.0),
+              f"tempo x{tempo_rate}": FeatureAugmenter(0.0, (1, 1), (tempo_rate, tempo_rate), p=1.0)}
+    return {"original": audio, **{name: augmenter(audio, None, None, rng)[0] for name, augmenter in single.items()}}

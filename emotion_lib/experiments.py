@@ -31,10 +31,11 @@ import pandas as pd
 from emotion_lib.baselines import (BASELINES, BlockFusion, CVResult, ModelSpec, grouped_cross_validation,
                                    late_fusion_of, logistic, pca_logistic, speaker_normalise, svm_rbf)
 from emotion_lib.corpora import load_ckplus48, load_corpus
-from emotion_lib.evaluation import METRICS_PATH, ExperimentRecord, classification_metrics, record_experiment
+from emotion_lib.evaluation import (METRICS_PATH, ExperimentRecord, classification_metrics, load_metrics,
+                                   record_experiment)
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.paths import CACHE_DIR, shared_data_dir
-from emotion_lib.splits import SplitError, assign_folds, read_folds
+from emotion_lib.splits import folds_for
 from emotion_lib.utils import atomic_write_bytes
 
 LOG = logging.getLogger(__name__)
@@ -60,15 +61,8 @@ class Context:
 
 # ----------------------------------------------------------------------------------------------- folds
 def actor_folds(corpus: str, actors: Sequence[str], n_folds: int | None = None, seed: int = 0) -> list[list[str]]:
-    """The committed actor folds of ``corpus`` restricted to ``actors`` (a fresh seeded assignment otherwise)."""
-    actors = sorted(set(map(str, actors)))
-    try:
-        folds = read_folds(corpus)
-        if not set(actors) <= set(folds["actor"]) or n_folds is not None:
-            raise SplitError("committed folds do not fit")
-    except SplitError:
-        folds = assign_folds(corpus, actors, n_folds=n_folds, seed=seed)
-    folds = folds[folds["actor"].isin(actors)]
+    """The actor folds of ``corpus`` restricted to ``actors`` (see :func:`emotion_lib.splits.folds_for`)."""
+    folds = folds_for(corpus, list(actors), n_folds=n_folds, seed=seed)
     return [sorted(group["actor"]) for _, group in folds.groupby("fold") if len(group)]
 
 
@@ -586,6 +580,24 @@ EXPERIMENTS: dict[str, Callable[[Context], list[dict]]] = {
     "ckplus": run_ckplus,
     "ravdess_fusion": run_ravdess_fusion,
 }
+
+
+REAL_CORPORA = ("ravdess", "ckplus", "ravdess->savee")
+"""Corpus labels of the real-data records in ``metrics.json``."""
+
+
+def pending_experiments(ctx: Context, rerun: bool = False) -> list[str]:
+    """Experiments to run: a smoke subset with ``ctx.quick``, all with ``rerun``, else those not yet recorded."""
+    if ctx.quick:
+        return ["ravdess_fusion"]
+    recorded = {record.get("group") for record in load_metrics(ctx.metrics_path)["experiments"].values()}
+    return [name for name in EXPERIMENTS if rerun or name not in recorded]
+
+
+def real_data_results(metrics_path: Path | str = METRICS_PATH) -> dict[str, dict]:
+    """The recorded real-data experiments (RAVDESS, CK+, RAVDESS->SAVEE) of ``metrics_path``."""
+    return {name: record for name, record in load_metrics(metrics_path)["experiments"].items()
+            if record.get("corpus") in REAL_CORPORA}
 
 
 def run_experiments(ctx: Context, only: Sequence[str] | None = None) -> list[dict]:

@@ -505,7 +505,7 @@ def clip_stream(
     import cv2
 
     from emotion_lib.features.audio import AudioError, load_audio
-    from emotion_lib.features.video import VideoError
+    from emotion_lib.features.video import VideoError, source_fps
 
     path = Path(path)
     if not path.is_file():
@@ -519,8 +519,7 @@ def clip_stream(
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoError(f"{path}: OpenCV cannot open this video (corrupt file or unsupported codec)")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if np.isfinite(fps) and 1.0 <= fps <= 240.0 else 30.0
+    fps = source_fps(capture)
     index = 0
     try:
         while True:

@@ -258,10 +258,12 @@ def _open_writer(path: str, size: tuple[int, int], source: str | None):
     """An mp4v writer at the source file's frame rate (30 frames/s for a webcam)."""
     import cv2
 
+    from emotion_lib.features.video import source_fps
+
     fps = 30.0
     if source is not None:
         cap = cv2.VideoCapture(source)
-        fps = cap.get(cv2.CAP_PROP_FPS) or fps
+        fps = source_fps(cap)
         cap.release()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)

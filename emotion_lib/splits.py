@@ -91,6 +91,23 @@ def read_folds(corpus: str, splits_dir: Path | str = SPLITS_DIR) -> pd.DataFrame
     return pd.read_csv(path, dtype={"actor": str, "corpus": str})
 
 
+def folds_for(corpus: str, actors: list[str], n_folds: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The committed folds of ``corpus`` for ``actors``, or a fresh seeded assignment of just those actors.
+
+    A fresh assignment is made when ``n_folds`` is given or when the committed file is absent or does not
+    cover every actor (a synthetic corpus with other settings, a new corpus).
+    """
+    actors = sorted(set(map(str, actors)))
+    try:
+        folds = read_folds(corpus) if n_folds is None else None
+    except SplitError:
+        folds = None
+    if folds is None or not set(actors) <= set(folds["actor"]):
+        n_folds = n_folds or min(N_FOLDS.get(corpus, 5), len(actors))
+        folds = assign_folds(corpus, actors, n_folds=n_folds, seed=seed)
+    return folds[folds["actor"].isin(actors)].reset_index(drop=True)
+
+
 def attach_splits(clips: pd.DataFrame, folds: pd.DataFrame | None = None, seed: int = 0) -> pd.DataFrame:
     """Add ``fold`` and ``split`` columns to a clip table, by actor.
 
@@ -106,12 +123,7 @@ def attach_splits(clips: pd.DataFrame, folds: pd.DataFrame | None = None, seed: 
     corpus = str(corpora[0])
     actors = sorted(clips["actor"].astype(str).unique())
     if folds is None:
-        try:
-            folds = read_folds(corpus)
-        except SplitError:
-            folds = None
-        if folds is None or not set(actors) <= set(folds["actor"]):
-            folds = assign_folds(corpus, actors, n_folds=min(N_FOLDS.get(corpus, 5), len(actors)), seed=seed)
+        folds = folds_for(corpus, actors, seed=seed)
     missing = set(actors) - set(folds["actor"].astype(str))
     if missing:
         raise SplitError(f"{corpus}: actors {sorted(missing)} are not in the split")

@@ -37,7 +37,8 @@ class BackendUnavailable(RuntimeError):
     """A face backend cannot run here (missing package or weights); the message says how to fix it."""
 
 
-def _source_fps(capture: cv2.VideoCapture) -> float:
+def source_fps(capture: cv2.VideoCapture) -> float:
+    """The capture's frame rate, or 30 frames/s when the container does not give a plausible one."""
     fps = capture.get(cv2.CAP_PROP_FPS)
     return fps if np.isfinite(fps) and 1.0 <= fps <= 240.0 else 30.0
 
@@ -59,16 +60,16 @@ def iter_frames(path: Path | str, fps: float = DEFAULT_FPS) -> Iterator[tuple[fl
     try:
         if not capture.isOpened():
             raise VideoError(f"{path}: OpenCV cannot open the video (corrupt file or unsupported codec)")
-        source_fps, index, sample, produced = _source_fps(capture), 0, 0, 0
+        rate, index, sample, produced = source_fps(capture), 0, 0, 0
         while capture.grab():
-            time = index / source_fps
+            time = index / rate
             index += 1
-            if time + 0.5 / source_fps < sample / fps:
+            if time + 0.5 / rate < sample / fps:
                 continue
             ok, frame = capture.retrieve()
             if not ok or frame is None:
                 break
-            while sample / fps <= time + 0.5 / source_fps:
+            while sample / fps <= time + 0.5 / rate:
                 sample += 1
             produced += 1
             yield time, _as_bgr(frame)
