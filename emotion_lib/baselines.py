@@ -23,6 +23,7 @@ from sklearn.decomposition import PCA
 from sklearn.dummy import DummyClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -125,9 +126,9 @@ def fit_with_inner_cv(spec: ModelSpec, features: np.ndarray, labels: np.ndarray,
     if spec.calibrate and n_groups >= 2:
         splits = list(GroupKFold(n_splits=min(inner_folds, n_groups)).split(features, labels, groups))
         model = CalibratedClassifierCV(model, method="sigmoid", cv=splits, ensemble=False)
-    if isinstance(model, BlockFusion):
+    if getattr(model, "fits_with_groups", False):
         model.fit(features, labels, groups=groups)
-        chosen = {"members": model.chosen_params_}
+        chosen = model.chosen_params_
     else:
         model.fit(features, labels)
     return model, chosen
@@ -141,6 +142,8 @@ class BlockFusion(ClassifierMixin, BaseEstimator):
     ``weights`` (one per member, default equal) weigh the averaged probabilities.
     """
 
+    fits_with_groups = True
+
     def __init__(self, members: list[tuple[str, Sequence[int], ModelSpec]], inner_folds: int = 3,
                  weights: Sequence[float] | None = None) -> None:
         self.members, self.inner_folds, self.weights = members, inner_folds, weights
@@ -149,11 +152,12 @@ class BlockFusion(ClassifierMixin, BaseEstimator):
         features, labels = np.asarray(features), np.asarray(labels)
         groups = np.asarray(groups) if groups is not None else np.arange(len(labels))
         self.classes_ = np.unique(labels)
-        self.models_, self.chosen_params_ = [], {}
+        self.models_, members = [], {}
         for name, columns, spec in self.members:
             model, chosen = fit_with_inner_cv(spec, features[:, list(columns)], labels, groups, self.inner_folds)
             self.models_.append(model)
-            self.chosen_params_[name] = chosen
+            members[name] = chosen
+        self.chosen_params_ = {"members": members}
         return self
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -167,6 +171,46 @@ class BlockFusion(ClassifierMixin, BaseEstimator):
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(features), axis=1)]
+
+
+def inner_ua(spec: ModelSpec, features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
+             inner_folds: int = 3) -> float:
+    """Mean UA of ``spec`` over speaker-grouped folds of the given (training) rows; each fold's model is fitted
+    by :func:`fit_with_inner_cv` on the other speakers, so its own choices stay inside them too."""
+    scores = []
+    for train, held_out in GroupKFold(n_splits=min(inner_folds, len(np.unique(groups)))).split(features, labels,
+                                                                                                   groups):
+        model, _ = fit_with_inner_cv(spec, features[train], labels[train], groups[train], inner_folds)
+        scores.append(balanced_accuracy_score(labels[held_out], model.predict(features[held_out])))
+    return float(np.mean(scores))
+
+
+class InnerSelection(ClassifierMixin, BaseEstimator):
+    """Chooses one of several candidate models (e.g. early vs late fusion) by UA on inner speaker-grouped folds
+    of the training speakers only (:func:`inner_ua`), then refits the chosen one on all training speakers."""
+
+    fits_with_groups = True
+
+    def __init__(self, candidates: list[tuple[str, ModelSpec]], inner_folds: int = 3) -> None:
+        self.candidates, self.inner_folds = candidates, inner_folds
+
+    def fit(self, features: np.ndarray, labels: Sequence, groups: Sequence | None = None) -> "InnerSelection":
+        features, labels = np.asarray(features), np.asarray(labels)
+        groups = np.asarray(groups) if groups is not None else np.arange(len(labels))
+        scores = {name: inner_ua(spec, features, labels, groups, self.inner_folds) for name, spec in self.candidates}
+        self.chosen_ = max(scores, key=scores.get)
+        spec = dict(self.candidates)[self.chosen_]
+        self.model_, params = fit_with_inner_cv(spec, features, labels, groups, self.inner_folds)
+        self.classes_ = self.model_.classes_
+        self.chosen_params_ = {"chosen": self.chosen_, "inner_ua": {k: round(v, 4) for k, v in scores.items()},
+                               "params": params}
+        return self
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(features)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.model_.predict(features)
 
 
 @dataclass

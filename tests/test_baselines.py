@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from emotion_lib.baselines import (BlockFusion, ModelSpec, fit_with_inner_cv, grouped_cross_validation,
+from emotion_lib.baselines import (BlockFusion, InnerSelection, ModelSpec, fit_with_inner_cv, grouped_cross_validation,
                                    late_fusion_of, logistic, majority, pca_logistic, ridge, speaker_normalise,
                                    svm_rbf)
 from emotion_lib.experiments import (FER2013_CLASSES, _uniform_lbp, actor_folds, fer_zero_shot, hog_lbp_features,
@@ -124,6 +124,27 @@ def test_late_fusion_combines_complementary_blocks():
     result = grouped_cross_validation(fusion, x, y, speakers, folds)
     assert result.pooled["ua"] > max(single) + 0.15
     assert set(result.chosen_params[0]["members"]) == {"a", "b"}
+
+
+def test_inner_selection_picks_the_informative_candidate_on_training_speakers_only():
+    x, y, speakers = _speaker_data(n_speakers=8)
+    x = speaker_normalise(x, speakers)
+    noise = np.random.default_rng(2).normal(size=(len(x), 4))
+    ids = np.arange(len(x), dtype=float)[:, None]
+    table = np.hstack([ids, x, noise])
+    candidates = [("signal", ModelSpec("signal", BlockFusion([("x", range(1, 5), logistic(grid=(1.0,)))]))),
+                  ("noise", ModelSpec("noise", BlockFusion([("n", range(5, 9), logistic(grid=(1.0,)))]))),
+                  ("recorder", ModelSpec("recorder", Recorder()))]
+    folds = [[f"s{i}", f"s{i + 1}"] for i in range(0, 8, 2)]
+    Recorder.log = []
+    result = grouped_cross_validation(ModelSpec("selected", InnerSelection(candidates)), table, y, speakers, folds)
+    assert [params["chosen"] for params in result.chosen_params] == ["signal"] * len(folds)
+    assert all(params["inner_ua"]["signal"] > params["inner_ua"]["noise"] + 0.3 for params in result.chosen_params)
+    assert result.pooled["ua"] > 0.8
+    for fold, test_speakers in enumerate(folds):  # the recorder candidate never saw a test speaker's row
+        test_ids = set(np.flatnonzero(np.isin(speakers, test_speakers)).tolist())
+        fold_logs = Recorder.log[fold * 3:(fold + 1) * 3]  # three inner folds per outer fold
+        assert fold_logs and all(not (seen & test_ids) for seen in fold_logs)
 
 
 def test_late_fusion_of_cross_validated_members_matches_block_fusion_idea():
