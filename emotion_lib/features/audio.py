@@ -7,8 +7,10 @@ anything libsndfile cannot read is decoded by an ``ffmpeg`` subprocess. Every fa
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
+import tempfile
 from math import gcd
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import numpy as np
 import opensmile
 import soundfile as sf
 from scipy.signal import resample_poly
+
+from emotion_lib.utils import atomic_write_bytes
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 100
@@ -25,6 +29,35 @@ FEATURE_SETS = {"eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02, "ComParE_2016": o
 LEVELS = ("lld", "functionals")
 MIN_SECONDS = 0.1
 """Shorter signals give openSMILE no complete analysis window (it fills the row with NaN)."""
+
+
+_EGEMAPS_LLD_ONLY = """\
+; eGeMAPSv02 low-level descriptors only: opensmile's eGeMAPSv02.conf without its functionals components.
+; The LLDs are identical (tests/test_features_audio.py); skipping the functionals saves a few % of the time.
+[componentInstances:cComponentManager]
+instance[dataMemory].type=cDataMemory
+printLevelStats=0
+\\{{\\cm[source{{?}}:include external source]}}
+\\{{{root}/gemaps/v01b/GeMAPSv01b_core.lld.conf.inc}}
+\\{{{root}/egemaps/v02/eGeMAPSv02_core.lld.conf.inc}}
+[componentInstances:cComponentManager]
+instance[lldconcat].type=cVectorConcat
+[lldconcat:cVectorConcat]
+reader.dmLevel = egemapsv02_lldsetE_smo;egemapsv02_lldsetF_smo
+writer.dmLevel = lld
+includeSingleElementFields = 1
+\\{{\\cm[sink{{?}}:include external sink]}}
+"""
+
+
+def egemaps_lld_config() -> Path:
+    """Path of the LLD-only eGeMAPSv02 config, written once (atomically) to the temp directory."""
+    root = Path(opensmile.__file__).parent / "core" / "config"
+    text = _EGEMAPS_LLD_ONLY.format(root=root.as_posix()).encode()
+    path = Path(tempfile.gettempdir()) / f"emotion_lib_eGeMAPSv02_lld_{hashlib.sha1(text).hexdigest()[:12]}.conf"
+    if not path.is_file():
+        atomic_write_bytes(path, text)
+    return path
 
 
 class AudioError(ValueError):
@@ -99,7 +132,11 @@ class AudioFeatureExtractor:
             opensmile.FeatureLevel.LowLevelDescriptors]
         if level == "lld" and feature_set == "ComParE_2016":
             levels.append(opensmile.FeatureLevel.LowLevelDescriptors_Deltas)
-        self._smiles = [opensmile.Smile(feature_set=FEATURE_SETS[feature_set], feature_level=lvl) for lvl in levels]
+        if (feature_set, level) == ("eGeMAPSv02", "lld"):
+            self._smiles = [opensmile.Smile(feature_set=str(egemaps_lld_config()), feature_level="lld")]
+        else:
+            self._smiles = [opensmile.Smile(feature_set=FEATURE_SETS[feature_set], feature_level=lvl)
+                            for lvl in levels]
         self.feature_names = [name for smile in self._smiles for name in smile.feature_names]
 
     @property
