@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
@@ -142,11 +142,17 @@ def load_metrics(path: Path | str = METRICS_PATH) -> dict[str, Any]:
 
 
 def record_experiment(record: ExperimentRecord, path: Path | str = METRICS_PATH) -> None:
-    """Add or replace ``record`` in the metrics file, keeping every other experiment.
+    """Add or replace ``record`` in the metrics file, keeping every other experiment (locked, atomic)."""
+    def update(data: dict[str, Any]) -> None:
+        data["experiments"][record.name] = _jsonable(record.to_dict())
+        data.get("not_run", {}).pop(record.name, None)
 
-    The read-modify-write holds an exclusive lock (a file in the temporary folder named after ``path``), so
-    parallel runs never lose a record; the write itself is atomic.
-    """
+    _update_metrics(path, update)
+
+
+def _update_metrics(path: Path | str, change: Callable[[dict[str, Any]], None]) -> None:
+    """Read, ``change`` in place and atomically rewrite the metrics file under an exclusive lock (a file in the
+    temporary folder named after ``path``), so parallel runs never lose a record."""
     import fcntl
     import hashlib
     import tempfile
@@ -156,8 +162,14 @@ def record_experiment(record: ExperimentRecord, path: Path | str = METRICS_PATH)
     with open(Path(tempfile.gettempdir()) / f"emotion_lib_metrics_{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = load_metrics(path)
-        data["experiments"][record.name] = _jsonable(record.to_dict())
+        change(data)
         atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def record_not_run(name: str, reason: str, command: str, path: Path | str = METRICS_PATH) -> None:
+    """Note in the metrics file that experiment ``name`` could not run here, and why (shown in the results)."""
+    _update_metrics(path, lambda data: data.setdefault("not_run", {}).__setitem__(
+        name, {"reason": reason, "command": command}))
 
 
 def _jsonable(value: Any) -> Any:
@@ -249,8 +261,9 @@ def _pct(summary: Mapping[str, float] | None) -> str:
 
 
 def results_markdown(experiments: Mapping[str, Mapping[str, Any]], targets: Sequence[Mapping[str, Any]] = (),
-                     heading_level: int = 2) -> str:
-    """Markdown tables of the recorded experiments (one table per group) and the target check.
+                     heading_level: int = 2, not_run: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """Markdown tables of the recorded experiments (one table per group), the target check and the experiments
+    that could not run here (``not_run``: name -> reason and command).
 
     Synthetic experiments are labelled "synthetic (not emotion-recognition accuracy)". Every row carries the
     command that reproduces it.
@@ -285,6 +298,10 @@ def results_markdown(experiments: Mapping[str, Mapping[str, Any]], targets: Sequ
             lines.append(f"| `{name}` | {record.get('description', '')} | {_pct(metrics.get('ua'))} | "
                          f"{_pct(metrics.get('wa'))} | {_pct(metrics.get('macro_f1'))} | {metrics.get('n_runs', '-')} "
                          f"| `{record.get('command', '')}` |")
+        lines.append("")
+    if not_run:
+        lines += [f"{hashes} Not run here", "", "| experiment | why | command |", "|---|---|---|"]
+        lines += [f"| `{name}` | {item['reason']} | `{item['command']}` |" for name, item in sorted(not_run.items())]
         lines.append("")
     lines.append("UA: mean per-class recall; WA: accuracy; mean ± standard deviation over folds (x seeds).")
     return "\n".join(lines) + "\n"

@@ -28,11 +28,12 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from emotion_lib.baselines import (BASELINES, BlockFusion, CVResult, InnerSelection, ModelSpec, grouped_cross_validation,
-                                   late_fusion_of, logistic, pca_logistic, speaker_normalise, svm_rbf)
+from emotion_lib.baselines import (BASELINES, BlockFusion, CVResult, InnerSelection, ModelSpec,
+                                   grouped_cross_validation, late_fusion_of, logistic, pca_logistic,
+                                   speaker_normalise, svm_rbf)
 from emotion_lib.corpora import load_ckplus48, load_corpus
 from emotion_lib.evaluation import (METRICS_PATH, ExperimentRecord, classification_metrics, load_metrics,
-                                   record_experiment)
+                                   record_experiment, record_not_run)
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.paths import CACHE_DIR, shared_data_dir
 from emotion_lib.splits import folds_for
@@ -57,6 +58,8 @@ class Context:
     quick: bool = False
     command: str = "python -m emotion_lib.experiments"
     inner_folds: int = 3
+    facenet_weights: Path | None = None
+    """A local facenet-pytorch vggface2 state dict; without it the facenet rows of CK+ are noted as not run."""
 
 
 # ----------------------------------------------------------------------------------------------- folds
@@ -178,12 +181,13 @@ CKPLUS_REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 :mod:`emotion_lib.features.video` backends."""
 
 
-def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = CACHE_DIR
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = CACHE_DIR,
+                    **backend_options) -> tuple[np.ndarray, np.ndarray]:
     """Sequence-level CK+ features: the mean over a sequence's frames, of the images and of their mirrors.
 
     Returns ``(original (n_seq, D), mirrored (n_seq, D))``; cached in ``cache_dir/ckplus/<name>_<hash>.npz``
-    (the hash covers the image paths, so a subset never overwrites the full set).
+    (the hash covers the image paths, so a subset never overwrites the full set). ``backend_options`` go to
+    the face backend (e.g. ``weights`` for facenet).
     """
     paths = [path for frames in sequences["image_paths"] for path in frames]
     digest = hashlib.sha1("\n".join(paths).encode()).hexdigest()[:10]
@@ -199,7 +203,7 @@ def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = 
         from emotion_lib.features.video import get_face_backend
 
         backend = get_face_backend("fer", output=name.split("_", 1)[1]) if name.startswith("fer_") else (
-            get_face_backend(name))
+            get_face_backend(name, **backend_options))
         describe = lambda batch: backend_features(batch, backend)  # noqa: E731
     owner = np.repeat(np.arange(len(sequences)), [len(frames) for frames in sequences["image_paths"]])
     original = _mean_by(describe(images), owner, len(sequences))
@@ -208,6 +212,34 @@ def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = 
     np.savez(buffer, paths=np.asarray(paths), original=original, mirrored=mirrored)
     atomic_write_bytes(cache, buffer.getvalue())
     return original, mirrored
+
+
+def facenet_unavailable(weights: Path | None) -> str:
+    """Why the facenet backend cannot run the CK+ comparison here ('' when it can).
+
+    Experiments never download: they need the local weights file and the optional torch extra.
+    """
+    from emotion_lib.features.video import BackendUnavailable, check_backend
+
+    if weights is None:
+        return ("no local facenet weights given (the vggface2 weights are a download these machines cannot make); "
+                "with the facenet extra installed, pass --facenet-weights 20180402-114759-vggface2.pt")
+    try:
+        check_backend("facenet", weights=weights)
+    except BackendUnavailable as error:
+        return str(error)
+    return ""
+
+
+def facenet_ckplus_features(sequences: pd.DataFrame, weights: Path, cache_dir: Path | str = CACHE_DIR
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ckplus_features` with facenet, computed in a fresh (spawned) process: torchvision must be imported
+    before TensorFlow, which this process may already hold."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(ckplus_features, sequences, "facenet", cache_dir, weights=weights).result()
 
 
 def _mean_by(rows: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
@@ -319,8 +351,9 @@ def run_ravdess_to_savee(ctx: Context) -> list[dict]:
 def run_ckplus(ctx: Context) -> list[dict]:
     """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
 
-    Pixels + PCA + LR, HOG + LBP + LR, the dlib identity embedding + LR, fer's FER2013 network zero-shot and
-    its penultimate (128-d) features + LR; the best-suited ones also with mirrored training images.
+    Pixels + PCA + LR, HOG + LBP + LR, the dlib identity embedding + LR, facenet's (with local weights, see
+    :func:`facenet_unavailable`), fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
+    also with mirrored training images.
     """
     sequences, _ = load_ckplus48(Path(ctx.data_dir) / "ckplus48")
     if ctx.quick:
@@ -336,6 +369,15 @@ def run_ckplus(ctx: Context) -> list[dict]:
         "dlib": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
         "fer_features": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
     }
+    blocks = {}
+    reason = facenet_unavailable(ctx.facenet_weights)
+    if reason:
+        LOG.warning("ckplus/facenet not run: %s", reason)
+        record_not_run("ckplus/facenet", reason, ctx.command + " --only ckplus --facenet-weights PATH",
+                       ctx.metrics_path)
+    else:
+        specs["facenet"] = lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0))
+        blocks["facenet"] = facenet_ckplus_features(sequences, ctx.facenet_weights, ctx.cache_dir)
     out = []
     fer_probabilities, _ = ckplus_features(sequences, "fer_probabilities", ctx.cache_dir)
     predicted = fer_zero_shot(fer_probabilities, classes)
@@ -345,10 +387,10 @@ def run_ckplus(ctx: Context) -> list[dict]:
     out.append(_record(ctx, "ckplus/fer_zero_shot", "ckplus", "ckplus", protocol, folds, zero_shot,
                        "fer's FER2013 network, no training: argmax over the 5 CK+ classes of its 7 outputs",
                        {"role": "reference"}))
-    blocks = {}
     for name, factory in specs.items():
-        original, mirrored = ckplus_features(sequences, name, ctx.cache_dir)
-        blocks[name] = (original, mirrored)
+        if name not in blocks:
+            blocks[name] = ckplus_features(sequences, name, ctx.cache_dir)
+        original, mirrored = blocks[name]
         for augment in (False, True):
             result = _over_seeds(lambda seed: grouped_cross_validation(
                 factory(seed), original, labels, subjects, folds, ctx.inner_folds, classes,
@@ -357,7 +399,8 @@ def run_ckplus(ctx: Context) -> list[dict]:
             out.append(_record(ctx, f"ckplus/{name}{suffix}", "ckplus", "ckplus", protocol, folds, result,
                                f"{name} features, {factory(0).name}" + (", + mirrored training images" if augment
                                                                          else ""),
-                               {"role": "baseline" if name in ("pixels", "dlib") and not augment else "system",
+                               {"role": "baseline" if name in ("pixels", "dlib", "facenet") and not augment
+                                else "system",
                                 "augmentation": "mirror" if augment else "none"}))
     fused = np.hstack([blocks["hog_lbp"][0], blocks["fer_features"][0]])
     fused_mirror = np.hstack([blocks["hog_lbp"][1], blocks["fer_features"][1]])
@@ -630,12 +673,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (each repeats every fold)")
     parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics JSON to update")
     parser.add_argument("--quick", action="store_true", help="a few clips per actor: smoke run, not results")
+    parser.add_argument("--facenet-weights", type=Path, default=None,
+                        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = "python -m emotion_lib.experiments" + (" --quick" if args.quick else "") + (
         f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
     ctx = Context(data_dir=args.data_dir, metrics_path=args.metrics, seeds=tuple(args.seeds), quick=args.quick,
-                  command=command)
+                  command=command, facenet_weights=args.facenet_weights)
     run_experiments(ctx, args.only)
     return 0
 

@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 
 from emotion_lib.evaluation import (ExperimentRecord, aggregate, classification_metrics, load_metrics,
                                    per_class_recall, plot_attention, plot_confusion, record_experiment,
-                                   results_markdown, unweighted_accuracy, weighted_accuracy)
+                                   record_not_run, results_markdown, unweighted_accuracy, weighted_accuracy)
 from emotion_lib.experiments import TARGETS, target_status
 from emotion_lib.paths import REPO_ROOT
 
@@ -93,6 +93,24 @@ def test_record_experiment_merges_and_replaces(tmp_path):
     for key in ("corpus", "protocol", "folds", "seeds", "metrics", "command"):
         assert key in entry
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_not_run_notes_are_shown_and_cleared_when_the_experiment_runs(tmp_path):
+    path = tmp_path / "metrics.json"
+    record_not_run("ck/facenet", "no local weights", "run ck --facenet-weights PATH", path)
+    record_experiment(_record("ck/dlib", 0.6), path)
+    data = load_metrics(path)
+    text = results_markdown(data["experiments"], not_run=data["not_run"])
+    assert "Not run here" in text and "| `ck/facenet` | no local weights | `run ck --facenet-weights PATH` |" in text
+    record_experiment(_record("ck/facenet", 0.7), path)
+    assert load_metrics(path)["not_run"] == {}
+
+
+def test_facenet_is_not_run_without_local_weights(tmp_path):
+    from emotion_lib.experiments import facenet_unavailable
+
+    assert "--facenet-weights" in facenet_unavailable(None)
+    assert "not found" in facenet_unavailable(tmp_path / "absent.pt")
 
 
 def test_load_metrics_names_a_corrupt_file(tmp_path):
