@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import logging
 import sys
 import time
@@ -186,25 +187,25 @@ def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = 
     """Sequence-level CK+ features: the mean over a sequence's frames, of the images and of their mirrors.
 
     Returns ``(original (n_seq, D), mirrored (n_seq, D))``; cached in ``cache_dir/ckplus/<name>_<hash>.npz``
-    (the hash covers the image paths, so a subset never overwrites the full set). ``backend_options`` go to
-    the face backend (e.g. ``weights`` for facenet).
+    (the hash covers the image paths and the face backend's configuration, so a subset or another backend
+    version never reuses an entry). ``backend_options`` go to the face backend (e.g. ``weights`` for facenet).
     """
     paths = [path for frames in sequences["image_paths"] for path in frames]
-    digest = hashlib.sha1("\n".join(paths).encode()).hexdigest()[:10]
+    if name in CKPLUS_REPRESENTATIONS:
+        describe, config = CKPLUS_REPRESENTATIONS[name], {"representation": name}
+    else:
+        from emotion_lib.features.video import get_face_backend
+
+        backend = get_face_backend("fer", output=name.split("_", 1)[1]) if name.startswith("fer_") else (
+            get_face_backend(name, **backend_options))
+        describe, config = (lambda batch: backend_features(batch, backend)), backend.config()  # noqa: E731
+    digest = hashlib.sha1(json.dumps([paths, config], sort_keys=True, default=str).encode()).hexdigest()[:10]
     cache = Path(cache_dir) / "ckplus" / f"{name}_{digest}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as data:
             return data["original"], data["mirrored"]
     images = read_grey(paths)
     mirrored_images = images[:, :, ::-1].copy()
-    if name in CKPLUS_REPRESENTATIONS:
-        describe = CKPLUS_REPRESENTATIONS[name]
-    else:
-        from emotion_lib.features.video import get_face_backend
-
-        backend = get_face_backend("fer", output=name.split("_", 1)[1]) if name.startswith("fer_") else (
-            get_face_backend(name, **backend_options))
-        describe = lambda batch: backend_features(batch, backend)  # noqa: E731
     owner = np.repeat(np.arange(len(sequences)), [len(frames) for frames in sequences["image_paths"]])
     original = _mean_by(describe(images), owner, len(sequences))
     mirrored = _mean_by(describe(mirrored_images), owner, len(sequences))
