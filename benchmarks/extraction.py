@@ -7,9 +7,9 @@ Measured in one run, side by side with a naive baseline:
   new openSMILE object per clip), and for the cached parallel extraction (process pool, all workers);
 * video, per face backend (CREMA-D 480x360 FLV, RAVDESS 224x224 face crops, one RAVDESS 1280x720 clip):
   end-to-end frames per second (decode + detect + align + embed) for our streaming pipeline (detection on a
-  downscaled grey frame, frames embedded in chunks) in one process and through the parallel cached
-  extraction, and for a naive one-frame-at-a-time loop (decode every frame, full-resolution detection,
-  embed each frame alone). Frames/s counts *sampled* frames (the ones embedded, at ``--fps``); the number of
+  downscaled grey frame, coarse first; frames embedded in chunks; dlib's ResNet run by TensorFlow) in one process
+  and through the parallel cached extraction, and for a naive one-frame-at-a-time loop (decode every frame,
+  full-resolution detection, embed each frame alone; for dlib with dlib's own ResNet forward pass). Frames/s counts *sampled* frames (the ones embedded, at ``--fps``); the number of
   source video frames covered per second is reported next to it;
 * peak memory of the process tree (this process + workers), sampled every 0.2 s, per phase: the sum of PSS
   (physical memory, shared pages split between processes) and, for reference, the sum of RSS.
@@ -39,7 +39,7 @@ import psutil
 
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.store import ExtractionConfig, extract_features
-from emotion_lib.features.video import BackendUnavailable, embed_video, get_face_backend
+from emotion_lib.features.video import BackendUnavailable, FaceBackend, embed_video, get_face_backend
 from emotion_lib.paths import BENCHMARKS_DIR, shared_data_dir
 
 TARGETS = {"audio_x_real_time_per_core": 60.0, "video_frames_per_s_offline": 25.0, "peak_memory_mb": 2048.0}
@@ -154,6 +154,23 @@ def bench_audio(paths: list[Path], workers: int, scratch: Path) -> dict:
     }
 
 
+class NativeDlibBackend(FaceBackend):
+    """The dlib backend as dlib ships it: dlib's own forward pass of the ResNet (no BLAS in dlib-bin), the
+    baseline of our TensorFlow port (:mod:`emotion_lib.features.dlib_resnet`)."""
+
+    name, dim = "dlib-native", 128
+
+    def __init__(self, **options) -> None:
+        import dlib
+        import face_recognition_models
+
+        super().__init__(**options)
+        self._net = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+
+    def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(self._net.compute_face_descriptor(chips), dtype=np.float32).reshape(len(chips), self.dim)
+
+
 def _naive_video(paths: list[Path], backend, fps: float) -> int:
     """Decode every frame, keep those at ``fps``, embed each one alone (the backend detects at full resolution)."""
     frames_done = 0
@@ -188,7 +205,9 @@ def _bench_in_process(name: str, options: dict, sets: dict[str, list[Path]], fps
     """Our streaming pipeline and the naive one-frame-at-a-time loop, one process, per video set."""
     with Clock() as load:
         backend = get_face_backend(name, **options)
-        naive_backend = get_face_backend(name, **{**options, "detect_width": 100_000})
+        naive_options = {**options, "detect_width": 100_000, "coarse_first": False}
+        naive_backend = (NativeDlibBackend if name == "dlib" else lambda **o: get_face_backend(name, **o))(
+            **naive_options)
     result = {"backend": backend.config(), "model_load_seconds": round(load.wall, 2), "per_set": {}}
     frames_total = ours_cpu = naive_cpu = 0
     for set_name, paths in sets.items():

@@ -35,7 +35,7 @@ from emotion_lib.utils import atomic_write_bytes
 
 FORMAT_VERSION = 1
 """Bumped when the stored arrays change meaning; part of the cache key."""
-BACKEND_PACKAGES = {"dlib": ("dlib-bin", "face-recognition-models"), "fer": ("fer", "keras", "dlib-bin"),
+BACKEND_PACKAGES = {"dlib": ("dlib-bin", "face-recognition-models", "tensorflow"), "fer": ("fer", "keras", "dlib-bin"),
                     "facenet": ("facenet-pytorch", "torch", "dlib-bin")}
 
 
@@ -48,12 +48,13 @@ class ExtractionConfig:
     video_backend: str | None = "dlib"
     fps: float = 5.0
     detect_width: int = 320
+    coarse_first: bool = True
     fer_output: str = "probabilities"
     facenet_weights: str | None = None
 
     def backend_options(self) -> dict:
         """Constructor options of the face backend."""
-        options = {"detect_width": self.detect_width}
+        options = {"detect_width": self.detect_width, "coarse_first": self.coarse_first}
         if self.video_backend == "fer":
             options["output"] = self.fer_output
         if self.video_backend == "facenet":

@@ -5,12 +5,16 @@ mask (T,))``: a frame without a face keeps its row (zeros) with ``mask=False``; 
 is used. Backends:
 
 - ``dlib``: offline, dlib HOG detector + 5-point alignment + the 128-d ResNet face embedding shipped in
-  ``face_recognition_models`` (identity-oriented).
+  ``face_recognition_models`` (identity-oriented), run by TensorFlow through the Keras port in
+  :mod:`emotion_lib.features.dlib_resnet` (dlib-bin has no BLAS: its own forward pass is ~7x slower).
 - ``fer``: the FER2013 expression CNN shipped in the ``fer`` package, loaded with Keras: its 7 class
   probabilities or its 128-d penultimate features (expression-oriented).
 - ``facenet``: facenet-pytorch InceptionResnetV1 (vggface2, 512-d); an optional extra (torch + torchvision).
 
 Detection runs on a grey frame downscaled to ``detect_width`` pixels; landmarks and crops use the full frame.
+With ``coarse_first`` (the default) the HOG detector first runs without upsampling (~1/4 of the cost; finds
+faces from ~80 px in the downscaled frame) and reruns with ``upsample`` only on frames where it found no face,
+so small faces are still found.
 """
 
 from __future__ import annotations
@@ -95,25 +99,37 @@ def _as_bgr(frame: np.ndarray) -> np.ndarray:
 
 
 class FaceAligner:
-    """Finds the largest face (dlib HOG on a downscaled grey frame) and cuts an aligned RGB chip (5 landmarks)."""
+    """Finds the largest face (dlib HOG on a downscaled grey frame) and cuts an aligned RGB chip (5 landmarks).
 
-    def __init__(self, chip_size: int, padding: float, detect_width: int = 320, upsample: int = 1) -> None:
+    ``upsample`` is the HOG detector's upsampling count; with ``coarse_first`` a frame is first searched without
+    upsampling and only searched again with ``upsample`` when that finds no face.
+    """
+
+    def __init__(self, chip_size: int, padding: float, detect_width: int = 320, upsample: int = 1,
+                 coarse_first: bool = True) -> None:
         import face_recognition_models
 
         self.chip_size, self.padding, self.detect_width, self.upsample = chip_size, padding, detect_width, upsample
+        self.coarse_first = coarse_first
+        self._upsample_levels = [0, upsample] if coarse_first and upsample > 0 else [upsample]
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
 
     def config(self) -> dict:
         return {"detector": "dlib-hog", "detect_width": self.detect_width, "upsample": self.upsample,
-                "landmarks": 5, "chip_size": self.chip_size, "padding": self.padding, "dlib": dlib.__version__}
+                "coarse_first": self.coarse_first, "landmarks": 5, "chip_size": self.chip_size,
+                "padding": self.padding, "dlib": dlib.__version__}
 
     def largest_face(self, frame: np.ndarray) -> dlib.rectangle | None:
         """The largest detected face in full-frame coordinates, or ``None``."""
         grey = cv2.cvtColor(_as_bgr(frame), cv2.COLOR_BGR2GRAY)
         scale = min(1.0, self.detect_width / grey.shape[1])
         small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else grey
-        faces = self._detector(small, self.upsample)
+        faces = []
+        for upsample in self._upsample_levels:
+            faces = self._detector(small, upsample)
+            if len(faces):
+                break
         if len(faces) == 0:
             return None
         best = max(faces, key=lambda r: r.width() * r.height())
@@ -136,8 +152,8 @@ class FaceBackend:
     dim = 0
     chip_size, padding = 150, 0.25
 
-    def __init__(self, detect_width: int = 320, upsample: int = 1) -> None:
-        self.aligner = FaceAligner(self.chip_size, self.padding, detect_width, upsample)
+    def __init__(self, detect_width: int = 320, upsample: int = 1, coarse_first: bool = True) -> None:
+        self.aligner = FaceAligner(self.chip_size, self.padding, detect_width, upsample, coarse_first)
 
     @classmethod
     def check(cls, **options) -> None:
@@ -164,24 +180,32 @@ class FaceBackend:
 
 
 class DlibBackend(FaceBackend):
-    """dlib's 128-d ResNet face embedding (face_recognition_models weights), fully offline."""
+    """dlib's 128-d ResNet face embedding (face_recognition_models weights), fully offline.
+
+    The network runs in TensorFlow (:class:`~emotion_lib.features.dlib_resnet.DlibResnet`, equal to dlib's
+    ``compute_face_descriptor`` within 1e-6); its converted weights are cached under ``cache_dir``
+    (default ``CACHE_DIR/models``). TensorFlow is imported here, after openSMILE.
+    """
 
     name, dim = "dlib", 128
 
-    def __init__(self, detect_width: int = 320, upsample: int = 1) -> None:
-        import face_recognition_models
+    def __init__(self, detect_width: int = 320, upsample: int = 1, coarse_first: bool = True,
+                 cache_dir: Path | str | None = None) -> None:
+        from emotion_lib.features.dlib_resnet import DlibResnet
 
-        super().__init__(detect_width, upsample)
-        self._net = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+        super().__init__(detect_width, upsample, coarse_first)
+        self._net = DlibResnet(cache_dir=cache_dir)
 
     def _model_config(self) -> dict:
         import face_recognition_models
+        import tensorflow as tf
 
         return {"model": "dlib_face_recognition_resnet_model_v1",
-                "face_recognition_models": face_recognition_models.__version__}
+                "face_recognition_models": face_recognition_models.__version__,
+                "runtime": "tensorflow", "tensorflow": tf.__version__}
 
     def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
-        return np.asarray(self._net.compute_face_descriptor(chips), dtype=np.float32).reshape(len(chips), self.dim)
+        return self._net(chips)
 
 
 class FerBackend(FaceBackend):
@@ -196,11 +220,12 @@ class FerBackend(FaceBackend):
     chip_size, padding = 64, 0.3
     OUTPUTS = {"probabilities": 7, "features": 128}
 
-    def __init__(self, output: str = "probabilities", detect_width: int = 320, upsample: int = 1) -> None:
+    def __init__(self, output: str = "probabilities", detect_width: int = 320, upsample: int = 1,
+                 coarse_first: bool = True) -> None:
         if output not in self.OUTPUTS:
             raise ValueError(f"fer output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
         self.output, self.dim = output, self.OUTPUTS[output]
-        super().__init__(detect_width, upsample)
+        super().__init__(detect_width, upsample, coarse_first)
         self._model = self._load_model(output)
 
     @classmethod
@@ -256,11 +281,11 @@ class FacenetBackend(FaceBackend):
     chip_size, padding = 160, 0.1
 
     def __init__(self, weights: Path | str | None = None, device: str | None = None, detect_width: int = 320,
-                 upsample: int = 1) -> None:
+                 upsample: int = 1, coarse_first: bool = True) -> None:
         self.check(weights)
         self.weights = Path(weights).expanduser() if weights else None
         torch, resnet_class = self._import_torch()
-        super().__init__(detect_width, upsample)
+        super().__init__(detect_width, upsample, coarse_first)
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._net = self._load_net(torch, resnet_class).eval().to(self.device)
