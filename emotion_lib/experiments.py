@@ -72,21 +72,29 @@ def actor_folds(corpus: str, actors: Sequence[str], n_folds: int | None = None, 
 
 
 # -------------------------------------------------------------------------------------------- features
-def audio_functionals(clips: pd.DataFrame, feature_set: str, cache_dir: Path | str = CACHE_DIR
-                      ) -> tuple[np.ndarray, pd.DataFrame]:
-    """openSMILE functionals of every clip (extracted once into the shared per-clip cache).
+def audio_features(clips: pd.DataFrame, feature_set: str, level: str = "lld", cache_dir: Path | str = CACHE_DIR
+                   ) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """openSMILE features of every clip at ``level`` (``'lld'``: ``(T_i, D)`` frames; ``'functionals'``:
+    ``(1, D)``), extracted once into the shared per-clip cache.
 
-    Returns ``(features (n, D), clips)`` where clips that failed extraction are left out (and reported).
+    Returns ``(arrays, clips)`` where clips that failed extraction are left out (and reported).
     """
     from emotion_lib.features.store import ExtractionConfig, extract_features, load_features
 
-    config = ExtractionConfig(audio_feature_set=feature_set, audio_level="functionals", video_backend=None)
+    config = ExtractionConfig(audio_feature_set=feature_set, audio_level=level, video_backend=None)
     report = extract_features(clips, config, cache_dir=cache_dir, workers=1, progress=False)
     if report.failed:
         LOG.warning("%s", report)
     cached = load_features(clips, config, cache_dir=cache_dir, missing="skip")
     kept = clips[clips["clip_id"].isin(cached)].reset_index(drop=True)
-    return np.vstack([cached[clip_id].audio.reshape(-1) for clip_id in kept["clip_id"]]), kept
+    return [cached[clip_id].audio for clip_id in kept["clip_id"]], kept
+
+
+def audio_functionals(clips: pd.DataFrame, feature_set: str, cache_dir: Path | str = CACHE_DIR
+                      ) -> tuple[np.ndarray, pd.DataFrame]:
+    """:func:`audio_features` functionals as one row per clip: ``(features (n, D), clips)``."""
+    rows, kept = audio_features(clips, feature_set, "functionals", cache_dir)
+    return np.vstack([row.reshape(-1) for row in rows]), kept
 
 
 def load_ravdess(data_dir: Path, actors: Sequence[str] = RAVDESS_ACTORS, subset: int = 0) -> pd.DataFrame:
@@ -592,6 +600,10 @@ TARGETS = (
     Target("RAVDESS voice, 6 classes, speaker-independent", "ravdess_voice/late_fusion_egemaps_compare/speaker",
            ("ravdess_voice/egemaps_svm/global", "ravdess_voice/egemaps_svm/speaker",
             "ravdess_voice/compare_linear/global", "ravdess_voice/compare_linear/speaker"), 0.68, 0.05),
+    Target("RAVDESS voice with the neural model, speaker-independent",
+           "ravdess_neural/late_fusion_neural_egemaps_compare/speaker",
+           ("ravdess_voice/egemaps_svm/global", "ravdess_voice/egemaps_svm/speaker",
+            "ravdess_voice/compare_linear/global", "ravdess_voice/compare_linear/speaker"), 0.68, 0.05),
     Target("CK+ 5 classes, subject-disjoint", "ckplus/late_fusion_hog_lbp_fer/mirror_augmented",
            ("ckplus/pixels", "ckplus/dlib", "ckplus/fer_zero_shot"), 0.90),
     Target("RAVDESS clip-level fusion (OpenFace AUs + eGeMAPS)", "ravdess_fusion/selected_fusion/speaker",
@@ -638,8 +650,16 @@ def run_end_to_end(ctx: Context) -> list[dict]:
 
     return run(ctx if ctx.quick else dataclasses.replace(ctx, seeds=END_TO_END_SEEDS))
 
+def run_ravdess_neural(ctx: Context) -> list[dict]:
+    """The neural model on RAVDESS voices, actor-grouped CV (:mod:`emotion_lib.neural_cv`; TensorFlow loads here)."""
+    from emotion_lib.neural_cv import run_ravdess_neural as run  # lazy: neural_cv imports this module
+
+    return run(ctx)
+
+
 EXPERIMENTS: dict[str, Callable[[Context], list[dict]]] = {
     "ravdess_voice": run_ravdess_voice,
+    "ravdess_neural": run_ravdess_neural,
     "ravdess_to_savee": run_ravdess_to_savee,
     "ckplus": run_ckplus,
     "ravdess_fusion": run_ravdess_fusion,
@@ -654,7 +674,7 @@ REAL_CORPORA = ("ravdess", "ckplus", "ravdess->savee", "ravdess-faces", "crema-d
 def pending_experiments(ctx: Context, rerun: bool = False) -> list[str]:
     """Experiments to run: a smoke subset with ``ctx.quick``, all with ``rerun``, else those not yet recorded."""
     if ctx.quick:
-        return ["ravdess_fusion", "end_to_end"]
+        return ["ravdess_fusion", "ravdess_neural", "end_to_end"]
     recorded = {record.get("group") for record in load_metrics(ctx.metrics_path)["experiments"].values()}
     return [name for name in EXPERIMENTS if rerun or name not in recorded]
 

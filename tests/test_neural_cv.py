@@ -1,0 +1,95 @@
+"""Actor-grouped CV of the neural model: sides actor-disjoint, test folds unseen, determinism, coverage."""
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+
+from emotion_lib import neural_cv, training
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.model import ModelConfig
+from emotion_lib.sequences import random_clips
+
+TINY = ModelConfig(modalities=("audio",), audio_dim=5, conv_filters=6, rnn_units=4, attention_units=4,
+                   dense_units=8, batch_size=8, epochs=2, patience=1, conv_strides=2)
+ACTORS = [f"{a:02d}" for a in range(1, 10)]
+FOLDS = [ACTORS[0:3], ACTORS[3:6], ACTORS[6:9]]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    data = random_clips(54, seed=3, audio_dim=5, audio_frames=(20, 40), no_video_every=1)
+    return data.audio, np.asarray(EMOTIONS)[data.labels], np.array([ACTORS[i % 9] for i in range(54)])
+
+
+@pytest.fixture()
+def sides(monkeypatch):
+    """Record the actors of the training and validation data every call of ``training.train`` sees."""
+    seen = []
+    real = training.train
+
+    def spy(config, train_data, val_data, out_dir, **kwargs):
+        seen.append(({n.split("/")[0] for n in train_data.names}, {n.split("/")[0] for n in val_data.names}))
+        return real(config, train_data, val_data, out_dir, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    return seen
+
+
+def test_validation_fold_is_never_the_test_fold():
+    for n_folds in (3, 6):
+        for seed in range(8):
+            chosen = [neural_cv.validation_fold(n_folds, fold, seed) for fold in range(n_folds)]
+            assert all(v != fold and 0 <= v < n_folds for fold, v in enumerate(chosen))
+    assert neural_cv.validation_fold(6, 0, 0) != neural_cv.validation_fold(6, 0, 1)
+    with pytest.raises(ValueError, match="at least 3"):
+        neural_cv.validation_fold(2, 0, 0)
+
+
+def test_speaker_normalisation_uses_each_actors_own_frames_and_global_only_training_rows():
+    rng = np.random.default_rng(0)
+    audio = [rng.normal(loc=3 * i, size=(10, 2)) for i in range(4)]
+    actors = np.array(["a", "a", "b", "b"])
+    fit = np.array([True, True, False, False])
+    speaker = neural_cv.normalise_sequences(audio, actors, fit, "speaker")
+    assert np.allclose(np.vstack(speaker[2:]).mean(axis=0), 0, atol=1e-5)
+    moved = [*audio[:2], audio[2] + 100, audio[3]]
+    glob, glob_moved = (neural_cv.normalise_sequences(a, actors, fit, "global") for a in (audio, moved))
+    assert np.allclose(glob[0], glob_moved[0]) and not np.allclose(glob[2], glob_moved[2])
+
+
+def test_cross_validation_sides_coverage_and_determinism(corpus, sides):
+    audio, labels, actors = corpus
+    first = neural_cv.neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0)
+    assert len(sides) == len(FOLDS)
+    for fold, (train_actors, val_actors) in enumerate(sides):
+        test_actors = set(FOLDS[fold])
+        assert not (train_actors & val_actors) and not (train_actors & test_actors) and not (val_actors & test_actors)
+        assert train_actors | val_actors | test_actors == set(ACTORS)
+        assert first.chosen_params[fold]["validation_actors"] == sorted(val_actors)
+    # every clip predicted exactly once, by the model of the fold holding its actor
+    assert len(first.y_true) == len(labels) and np.array_equal(first.y_true, labels)
+    assert np.array_equal(first.fold_of, [next(i for i, f in enumerate(FOLDS) if a in f) for a in actors])
+    assert first.proba.shape == (len(labels), len(EMOTIONS)) and np.isfinite(first.proba).all()
+    assert np.allclose(first.proba.sum(axis=1), 1, atol=1e-4)
+    assert len(first.fold_metrics) == len(FOLDS)
+
+    # the same fold again, with the test actors' labels scrambled: identical probabilities and early stopping,
+    # so the run is deterministic and the test fold's labels reach neither training nor model selection
+    scrambled = labels.copy()
+    test = np.isin(actors, FOLDS[0])
+    scrambled[test] = np.roll(labels[test], 5)
+    assert (scrambled != labels).any()
+    again = neural_cv.neural_cross_validation(TINY, audio, scrambled, actors, FOLDS, seed=0, fold_indices=[0])
+    assert np.array_equal(again.proba, first.proba[first.fold_of == 0])
+    assert _selection(again.chosen_params[0]) == _selection(first.chosen_params[0])
+
+    other_seed = neural_cv.neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=1, fold_indices=[0])
+    assert np.array_equal(other_seed.fold_of, first.fold_of[first.fold_of == 0])
+    assert other_seed.chosen_params[0]["validation_actors"] != first.chosen_params[0]["validation_actors"]
+    assert not np.allclose(other_seed.proba, first.proba[first.fold_of == 0])
+
+
+def _selection(params: dict) -> dict:
+    """What model selection decided (everything but the wall-clock time)."""
+    return {key: value for key, value in params.items() if key != "seconds"}
