@@ -640,15 +640,20 @@ def target_status(experiments: dict[str, dict]) -> list[dict]:
     return rows
 
 
-END_TO_END_SEEDS = (0, 1, 2)
+def neural_seeds(ctx: Context) -> tuple[int, ...]:
+    """Seeds of the neural experiments: at least three (one trained model's result swings by several points),
+    starting from the context's first seed; one in a smoke run."""
+    if ctx.quick:
+        return ctx.seeds[:1]
+    return ctx.seeds if len(ctx.seeds) >= 3 else tuple(range(ctx.seeds[0], ctx.seeds[0] + 3))
 
 
 def run_end_to_end(ctx: Context) -> list[dict]:
     """The end-to-end check of the audio-visual model on the 50 real face videos (:mod:`emotion_lib.end_to_end`),
-    with three seeds (one model's result on 44 clips swings by several points) unless ``ctx.quick``."""
+    with :func:`neural_seeds`."""
     from emotion_lib.end_to_end import run_end_to_end as run  # lazy: end_to_end imports this module
 
-    return run(ctx if ctx.quick else dataclasses.replace(ctx, seeds=END_TO_END_SEEDS))
+    return run(dataclasses.replace(ctx, seeds=neural_seeds(ctx)))
 
 def run_ravdess_neural(ctx: Context) -> list[dict]:
     """The neural model on RAVDESS voices, actor-grouped CV (:mod:`emotion_lib.neural_cv`; TensorFlow loads here)."""

@@ -24,7 +24,7 @@ import pandas as pd
 from emotion_lib.baselines import BASELINES, CVResult, grouped_cross_validation, late_fusion_of, speaker_normalise
 from emotion_lib.evaluation import classification_metrics
 from emotion_lib.experiments import (Context, _over_seeds, _record, ablation_variants, actor_folds,
-                                     audio_features, audio_functionals, load_ravdess)
+                                     audio_features, audio_functionals, load_ravdess, neural_seeds)
 from emotion_lib.features.normalize import Normalizer
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.model import ModelConfig
@@ -155,13 +155,6 @@ def _restrict(result: CVResult, folds: Sequence[int]) -> CVResult:
                                chosen_params=[result.chosen_params[i] for i in kept])
 
 
-def _seeds(ctx: Context) -> tuple[int, ...]:
-    """At least three seeds (one in a smoke run), starting from the context's first seed."""
-    if ctx.quick:
-        return ctx.seeds[:1]
-    return ctx.seeds if len(ctx.seeds) >= 3 else tuple(range(ctx.seeds[0], ctx.seeds[0] + 3))
-
-
 def run_ravdess_neural(ctx: Context, ablation_folds: int = 2) -> list[dict]:
     """The neural model on RAVDESS actors 01-18 (6 folds of 3 actors), 3 seeds; late fusion; ablations.
 
@@ -173,7 +166,7 @@ def run_ravdess_neural(ctx: Context, ablation_folds: int = 2) -> list[dict]:
     (ComParE_2016 LLDs + deltas). With ``ctx.quick``: 4 clips per actor, 3 folds of 6 actors, 1 seed, 2 epochs,
     a smaller model, two ablations on one fold, no ComParE run.
     """
-    seeds = _seeds(ctx)
+    seeds = neural_seeds(ctx)
     ctx = dataclasses.replace(ctx, seeds=seeds)
     base = RAVDESS_NEURAL_BASE.replace(epochs=2, rnn_units=16, conv_filters=16) if ctx.quick else RAVDESS_NEURAL_BASE
     ablation_folds = 1 if ctx.quick else ablation_folds
