@@ -233,7 +233,7 @@ def main() -> None:
     result = {
         "clip": clip_label,
         "camera": f"{CAMERA_WIDTH} px wide, {len(frames)} frames at {1 / (frames[1][1] - frames[0][1]):.2f} fps with audio",
-        "face_backend": "dlib (offline: HOG detector at 320 px, 5-point alignment, ResNet 128-d)",
+        "face_backend": "dlib (offline: HOG detector at 320 px, coarse first, 5-point alignment, ResNet 128-d run by TensorFlow)",
         "window": {"face_frames": args.window_size, "face_fps": DEFAULT_FPS,
                    "audio_frames": round(args.window_size / DEFAULT_FPS * 100)},
         "headline_model": fastest,
