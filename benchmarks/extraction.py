@@ -213,8 +213,8 @@ def _bench_in_process(name: str, options: dict, sets: dict[str, list[Path]], fps
     with Clock() as load:
         backend = get_face_backend(name, **options)
         naive_options = {**options, "detect_width": 100_000, "coarse_first": False}
-        naive_backend = (NativeDlibBackend if name == "dlib" else lambda **o: get_face_backend(name, **o))(
-            **naive_options)
+        naive_backend = (NativeDlibBackend(**naive_options) if name == "dlib"
+                         else get_face_backend(name, **naive_options))
     result = {"backend": backend.config(), "model_load_seconds": round(load.wall, 2), "per_set": {}}
     frames_total = ours_cpu = naive_cpu = 0
     for set_name, paths in sets.items():

@@ -31,29 +31,29 @@ MIN_SECONDS = 0.1
 """Shorter signals give openSMILE no complete analysis window (it fills the row with NaN)."""
 
 
-_EGEMAPS_LLD_ONLY = """\
+_EGEMAPS_LLD_ONLY = r"""
 ; eGeMAPSv02 low-level descriptors only: opensmile's eGeMAPSv02.conf without its functionals components.
 ; The LLDs are identical (tests/test_features_audio.py); skipping the functionals saves a few % of the time.
 [componentInstances:cComponentManager]
 instance[dataMemory].type=cDataMemory
 printLevelStats=0
-\\{{\\cm[source{{?}}:include external source]}}
-\\{{{root}/gemaps/v01b/GeMAPSv01b_core.lld.conf.inc}}
-\\{{{root}/egemaps/v02/eGeMAPSv02_core.lld.conf.inc}}
+\{\cm[source{?}:include external source]}
+\{CONFIG_ROOT/gemaps/v01b/GeMAPSv01b_core.lld.conf.inc}
+\{CONFIG_ROOT/egemaps/v02/eGeMAPSv02_core.lld.conf.inc}
 [componentInstances:cComponentManager]
 instance[lldconcat].type=cVectorConcat
 [lldconcat:cVectorConcat]
 reader.dmLevel = egemapsv02_lldsetE_smo;egemapsv02_lldsetF_smo
 writer.dmLevel = lld
 includeSingleElementFields = 1
-\\{{\\cm[sink{{?}}:include external sink]}}
+\{\cm[sink{?}:include external sink]}
 """
 
 
 def egemaps_lld_config() -> Path:
     """Path of the LLD-only eGeMAPSv02 config, written once (atomically) to the temp directory."""
     root = Path(opensmile.__file__).parent / "core" / "config"
-    text = _EGEMAPS_LLD_ONLY.format(root=root.as_posix()).encode()
+    text = _EGEMAPS_LLD_ONLY.replace("CONFIG_ROOT", root.as_posix()).encode()
     path = Path(tempfile.gettempdir()) / f"emotion_lib_eGeMAPSv02_lld_{hashlib.sha1(text).hexdigest()[:12]}.conf"
     if not path.is_file():
         atomic_write_bytes(path, text)
