@@ -86,15 +86,3 @@ def test_unknown_settings_are_rejected():
         AudioFeatureExtractor("GeMAPS_v99")
     with pytest.raises(ValueError, match="level"):
         AudioFeatureExtractor("eGeMAPSv02", "frames")
-
-
-def test_lld_only_config_gives_opensmiles_own_egemaps_llds(egemaps, ravdess_dir):
-    import opensmile
-
-    from emotion_lib.features.audio import load_audio
-
-    reference = opensmile.Smile(opensmile.FeatureSet.eGeMAPSv02, opensmile.FeatureLevel.LowLevelDescriptors)
-    assert egemaps.feature_names == reference.feature_names
-    for signal in (voice(1.5), load_audio(sorted(ravdess_dir.glob("Actor_01/*.flac"))[0])):
-        expected = np.asarray(reference(signal, SAMPLE_RATE), dtype=np.float32)[0].T
-        np.testing.assert_array_equal(egemaps.extract(signal), expected)

@@ -3,6 +3,7 @@ other ``test_features_*`` modules import to build their inputs in ``tmp_path``."
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from emotion_lib import synthetic
+from emotion_lib.features import audio
 from emotion_lib.features.audio import SAMPLE_RATE, AudioError, load_audio
 from emotion_lib.features.video import VideoError, iter_frames, read_frames
 
@@ -109,11 +111,45 @@ def test_load_audio_from_video_container_without_audio_track(tmp_path):
         load_audio(path)
 
 
-@needs_ffmpeg
-def test_load_audio_track_of_flv(crema_d_dir):
+def test_flv_mp3_track_is_read_in_process(crema_d_dir, monkeypatch):
     flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    monkeypatch.setattr(audio.shutil, "which", lambda name: None)  # no ffmpeg: the FLV must not need it
     signal = load_audio(flv)
     assert 1.0 < signal.size / SAMPLE_RATE < 6.0 and np.abs(signal).max() > 0.01
+
+
+@needs_ffmpeg
+def test_flv_mp3_track_equals_ffmpegs_decoding(crema_d_dir):
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    ours, rate = sf.read(io.BytesIO(audio.flv_mp3_stream(flv)), dtype="float32")
+    ffmpeg = subprocess.run(["ffmpeg", "-v", "error", "-i", str(flv), "-vn", "-f", "f32le", "-"], capture_output=True,
+                            check=True).stdout
+    np.testing.assert_allclose(ours, np.frombuffer(ffmpeg, "<f4"), atol=1e-5)
+    assert rate == 44100
+
+
+def test_truncated_flv_keeps_the_audio_before_the_cut(crema_d_dir, tmp_path):
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    cut = tmp_path / flv.name
+    cut.write_bytes(flv.read_bytes()[: flv.stat().st_size // 2])
+    assert 0.3 < load_audio(cut).size / load_audio(flv).size < 0.7
+
+
+@needs_ffmpeg
+def test_flv_without_mp3_audio_goes_to_ffmpeg(tmp_path):
+    wav = write_audio(tmp_path / "a.wav", 1.0)
+    aac = tmp_path / "aac.flv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "aac", str(aac)], check=True)
+    assert audio.flv_mp3_stream(aac) is None
+    np.testing.assert_allclose(load_audio(aac).size, SAMPLE_RATE, rtol=0.1)
+
+
+def test_file_named_flv_that_is_not_one(tmp_path):
+    fake = tmp_path / "fake.flv"
+    fake.write_bytes(b"not a video at all" * 10)
+    assert audio.flv_mp3_stream(fake) is None
+    with pytest.raises(AudioError, match="fake.flv"):
+        load_audio(fake)
 
 
 def test_load_audio_mp3_and_flac(crema_d_dir, ravdess_dir):

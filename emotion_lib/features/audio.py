@@ -1,16 +1,15 @@
 """Audio loading (float32 mono at 16 kHz) and openSMILE low-level descriptors or functionals.
 
-WAV, FLAC and MP3 are read with libsndfile; the audio track of video containers (FLV, MP4, WEBM, ...) and
-anything libsndfile cannot read is decoded by an ``ffmpeg`` subprocess. Every failure raises
-:class:`AudioError` with a message naming the file.
+WAV, FLAC and MP3 are read with libsndfile, and so is the MP3 track of an FLV video (CREMA-D's), taken out of the
+container in process (:func:`flv_mp3_stream`). Other video containers (MP4, WEBM, ...) and anything libsndfile cannot
+read are decoded by an ``ffmpeg`` subprocess. Every failure raises :class:`AudioError` with a message naming the file.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import shutil
 import subprocess
-import tempfile
 from math import gcd
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import opensmile
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from emotion_lib.utils import atomic_write_bytes
+from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 100
@@ -27,37 +26,15 @@ FRAME_RATE = 100
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 FEATURE_SETS = {"eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02, "ComParE_2016": opensmile.FeatureSet.ComParE_2016}
 LEVELS = ("lld", "functionals")
+SINK_LEVELS = {("eGeMAPSv02", "lld"): ("lld",), ("ComParE_2016", "lld"): ("lld", "lld_de"),
+               ("eGeMAPSv02", "functionals"): ("func",), ("ComParE_2016", "functionals"): ("func",)}
+"""The openSMILE data-memory levels read for each (feature set, level): ComParE LLDs come with their deltas."""
+LOADER_VERSION = 2
+"""Bumped when :func:`load_audio` gives different samples for a file (2: FLV audio decoded by libsndfile and
+resampled like every other file, instead of by ffmpeg); part of the feature cache key."""
+FLV_AUDIO_TAG, FLV_MP3 = 8, 2
 MIN_SECONDS = 0.1
 """Shorter signals give openSMILE no complete analysis window (it fills the row with NaN)."""
-
-
-_EGEMAPS_LLD_ONLY = r"""
-; eGeMAPSv02 low-level descriptors only: opensmile's eGeMAPSv02.conf without its functionals components.
-; The LLDs are identical (tests/test_features_audio.py); skipping the functionals saves a few % of the time.
-[componentInstances:cComponentManager]
-instance[dataMemory].type=cDataMemory
-printLevelStats=0
-\{\cm[source{?}:include external source]}
-\{CONFIG_ROOT/gemaps/v01b/GeMAPSv01b_core.lld.conf.inc}
-\{CONFIG_ROOT/egemaps/v02/eGeMAPSv02_core.lld.conf.inc}
-[componentInstances:cComponentManager]
-instance[lldconcat].type=cVectorConcat
-[lldconcat:cVectorConcat]
-reader.dmLevel = egemapsv02_lldsetE_smo;egemapsv02_lldsetF_smo
-writer.dmLevel = lld
-includeSingleElementFields = 1
-\{\cm[sink{?}:include external sink]}
-"""
-
-
-def egemaps_lld_config() -> Path:
-    """Path of the LLD-only eGeMAPSv02 config, written once (atomically) to the temp directory."""
-    root = Path(opensmile.__file__).parent / "core" / "config"
-    text = _EGEMAPS_LLD_ONLY.replace("CONFIG_ROOT", root.as_posix()).encode()
-    path = Path(tempfile.gettempdir()) / f"emotion_lib_eGeMAPSv02_lld_{hashlib.sha1(text).hexdigest()[:12]}.conf"
-    if not path.is_file():
-        atomic_write_bytes(path, text)
-    return path
 
 
 class AudioError(ValueError):
@@ -78,6 +55,28 @@ def _ffmpeg_decode(path: Path, sample_rate: int) -> np.ndarray:
     return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
 
 
+def flv_mp3_stream(path: Path) -> bytes | None:
+    """The MP3 frames of an FLV file's audio track, or ``None`` if ``path`` is not an FLV whose audio is MP3.
+
+    An FLV file is a 9-byte header and a chain of tags (11-byte header, payload, 4-byte back pointer); an audio
+    tag's payload is one byte of codec flags (upper 4 bits 2 = MP3) followed by MP3 frames. A truncated last tag
+    gives what it holds.
+    """
+    data = memoryview(path.read_bytes())
+    if len(data) < 13 or bytes(data[:3]) != b"FLV":
+        return None
+    offset, frames = int.from_bytes(data[5:9], "big") + 4, []
+    while offset + 11 <= len(data):
+        size = int.from_bytes(data[offset + 1:offset + 4], "big")
+        payload = data[offset + 11:offset + 11 + size]
+        if data[offset] & 0x1F == FLV_AUDIO_TAG and len(payload) > 1:
+            if payload[0] >> 4 != FLV_MP3:
+                return None
+            frames.append(payload[1:])
+        offset += 11 + size + 4
+    return b"".join(frames) or None
+
+
 def to_mono_16k(signal: np.ndarray, sample_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Average the channels of a ``(n,)`` or ``(n, channels)`` signal and resample it to ``target_rate``."""
     signal = np.asarray(signal, dtype=np.float32)
@@ -96,10 +95,12 @@ def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise AudioError(f"{path}: audio file not found")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
-    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+    suffix = path.suffix.lower()
+    mp3_track = flv_mp3_stream(path) if suffix == ".flv" else None
+    if suffix in SOUNDFILE_SUFFIXES or mp3_track is not None:
         try:
-            signal, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as error:
+            signal, rate = sf.read(io.BytesIO(mp3_track) if mp3_track else str(path), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as error:  # ffmpeg may still read it
             try:
                 signal, rate = _ffmpeg_decode(path, sample_rate), sample_rate
             except AudioError:
@@ -115,7 +116,7 @@ def load_audio(path: Path | str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
 
 
 class AudioFeatureExtractor:
-    """openSMILE features of a 16 kHz mono signal.
+    """openSMILE features of a 16 kHz mono signal, computed by one reused :class:`~.smile.SmileEngine`.
 
     ``feature_set='eGeMAPSv02'`` with ``level='lld'`` gives 25 descriptors per 10 ms frame (the default);
     ``'ComParE_2016'`` LLDs come with their deltas (65 + 65 = 130). ``level='functionals'`` gives one row of
@@ -128,16 +129,10 @@ class AudioFeatureExtractor:
         if level not in LEVELS:
             raise ValueError(f"unknown feature level {level!r}; expected one of {', '.join(LEVELS)}")
         self.feature_set, self.level = feature_set, level
-        levels = [opensmile.FeatureLevel.Functionals] if level == "functionals" else [
-            opensmile.FeatureLevel.LowLevelDescriptors]
-        if level == "lld" and feature_set == "ComParE_2016":
-            levels.append(opensmile.FeatureLevel.LowLevelDescriptors_Deltas)
-        if (feature_set, level) == ("eGeMAPSv02", "lld"):
-            self._smiles = [opensmile.Smile(feature_set=str(egemaps_lld_config()), feature_level="lld")]
-        else:
-            self._smiles = [opensmile.Smile(feature_set=FEATURE_SETS[feature_set], feature_level=lvl)
-                            for lvl in levels]
-        self.feature_names = [name for smile in self._smiles for name in smile.feature_names]
+        sink_levels = SINK_LEVELS[feature_set, level]
+        config = CONFIG_ROOT / f"{FEATURE_SETS[feature_set].value}.conf"
+        self._engine = SmileEngine(lean_config(config, sink_levels), sink_levels, SAMPLE_RATE)
+        self.feature_names = self._engine.feature_names
 
     @property
     def dim(self) -> int:
@@ -145,9 +140,9 @@ class AudioFeatureExtractor:
         return len(self.feature_names)
 
     def config(self) -> dict:
-        """The settings that determine the output (part of the cache key)."""
+        """The settings that determine the output (the feature store's cache key holds them too)."""
         return {"feature_set": self.feature_set, "level": self.level, "dim": self.dim,
-                "sample_rate": SAMPLE_RATE, "opensmile": opensmile.__version__}
+                "sample_rate": SAMPLE_RATE, "opensmile": opensmile.__version__, "loader": LOADER_VERSION}
 
     def extract(self, signal: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str = "signal") -> np.ndarray:
         """``(T, D)`` float32 features of a mono signal (``T = 1`` for functionals); ``name`` labels errors."""
@@ -155,10 +150,9 @@ class AudioFeatureExtractor:
         if signal.size < MIN_SECONDS * SAMPLE_RATE:
             raise AudioError(f"{name}: audio too short ({signal.size / SAMPLE_RATE:.3f} s); openSMILE needs at "
                              f"least {MIN_SECONDS} s")
-        # Smile.__call__ returns (channels, features, frames) without building a pandas index: faster
-        blocks = [np.asarray(smile(signal, SAMPLE_RATE), dtype=np.float32)[0].T for smile in self._smiles]
-        frames = min(len(block) for block in blocks)
-        features = np.concatenate([block[:frames] for block in blocks], axis=1)
+        features = self._engine(signal)
+        if len(features) == 0:
+            raise AudioError(f"{name}: openSMILE gave no frame ({signal.size / SAMPLE_RATE:.3f} s)")
         if not np.isfinite(features).all():
             raise AudioError(f"{name}: openSMILE returned non-finite features ({signal.size / SAMPLE_RATE:.2f} s)")
         return np.ascontiguousarray(features)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
+from emotion_lib.features.audio import LOADER_VERSION, SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.video import check_backend, embed_video, get_face_backend
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
@@ -81,7 +81,7 @@ class ExtractionConfig:
 def _config_key(config: ExtractionConfig) -> str:
     weights = Path(config.facenet_weights).name if config.facenet_weights else None
     payload = json.dumps({"config": {**asdict(config), "facenet_weights": weights}, "versions": config.versions(),
-                          "format": FORMAT_VERSION}, sort_keys=True)
+                          "format": FORMAT_VERSION, "audio_loader": LOADER_VERSION}, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
