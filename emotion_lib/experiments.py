@@ -655,6 +655,7 @@ def run_end_to_end(ctx: Context) -> list[dict]:
 
     return run(dataclasses.replace(ctx, seeds=neural_seeds(ctx)))
 
+
 def run_ravdess_neural(ctx: Context) -> list[dict]:
     """The neural model on RAVDESS voices, actor-grouped CV (:mod:`emotion_lib.neural_cv`; TensorFlow loads here)."""
     from emotion_lib.neural_cv import run_ravdess_neural as run  # lazy: neural_cv imports this module

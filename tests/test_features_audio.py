@@ -86,3 +86,11 @@ def test_unknown_settings_are_rejected():
         AudioFeatureExtractor("GeMAPS_v99")
     with pytest.raises(ValueError, match="level"):
         AudioFeatureExtractor("eGeMAPSv02", "frames")
+
+
+def test_extractor_pickles_as_its_settings(egemaps):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(egemaps))
+    assert (copy.feature_set, copy.level) == (egemaps.feature_set, egemaps.level)
+    np.testing.assert_array_equal(copy.extract(voice(1.0)), egemaps.extract(voice(1.0)))

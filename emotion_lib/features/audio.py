@@ -134,6 +134,10 @@ class AudioFeatureExtractor:
         self._engine = SmileEngine(lean_config(config, sink_levels), sink_levels, SAMPLE_RATE)
         self.feature_names = self._engine.feature_names
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its settings (the openSMILE engine is rebuilt), so it can be sent to worker processes."""
+        return AudioFeatureExtractor, (self.feature_set, self.level)
+
     @property
     def dim(self) -> int:
         """Number of columns of :meth:`extract`'s output."""
