@@ -162,6 +162,7 @@ class SmileEngine:
         return self._engine
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
+        """Features of a mono float signal at ``sample_rate`` (no rows when it is shorter than one frame)."""
         samples = np.clip(np.asarray(signal, dtype=np.float32) * 32768, -32768, 32767).astype(np.int16)
         rows: list[np.ndarray] = []
         engine = self._ready()
