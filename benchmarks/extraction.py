@@ -10,8 +10,9 @@ Measured in one run, side by side with a naive baseline:
   end-to-end frames per second (decode + detect + align + embed) for our streaming pipeline (detection on a
   downscaled grey frame, coarse first; frames embedded in chunks; dlib's ResNet run by TensorFlow) in one process
   and through the parallel cached extraction, and for a naive one-frame-at-a-time loop (decode every frame,
-  full-resolution detection, embed each frame alone; for dlib with dlib's own ResNet forward pass). Frames/s counts *sampled* frames (the ones embedded, at ``--fps``); the number of
-  source video frames covered per second is reported next to it;
+  full-resolution detection, embed each frame alone; for dlib with dlib's own ResNet forward pass). Frames/s
+  counts *sampled* frames (the ones embedded, at ``--fps``); the number of source video frames covered per
+  second is reported next to it;
 * peak memory of the process tree (this process + workers), sampled every 0.2 s, per phase: the sum of PSS
   (physical memory, shared pages split between processes) and, for reference, the sum of RSS.
 
@@ -148,11 +149,10 @@ def bench_audio(paths: list[Path], workers: int, scratch: Path) -> dict:
     per_format = {}
     for suffix in sorted({path.suffix.lower() for path in paths}):
         chosen = [i for i, path in enumerate(paths) if path.suffix.lower() == suffix]
-        audio = sum(seconds[i] for i in chosen)
+        audio, cpu = sum(seconds[i] for i in chosen), sum(ours[i].cpu for i in chosen)
         per_format[suffix] = {"clips": len(chosen), "audio_seconds": round(audio, 1),
-                              "ours_x_real_time_per_core_cpu": round(audio / sum(ours[i].cpu for i in chosen), 1),
-                              "ours_decoding_share_of_cpu": round(sum(decoding[i] for i in chosen)
-                                                                  / sum(ours[i].cpu for i in chosen), 3),
+                              "ours_x_real_time_per_core_cpu": round(audio / cpu, 1),
+                              "ours_decoding_share_of_cpu": round(sum(decoding[i] for i in chosen) / cpu, 3),
                               "naive_x_real_time_per_core_cpu": round(audio / sum(naive[i].cpu for i in chosen), 1)}
     return {
         "clips": len(paths), "audio_seconds": round(total, 1), "extractor": extractor.config(),

@@ -38,9 +38,9 @@ import pandas as pd
 from emotion_lib.corpora import load_ckplus48, load_corpus, load_crema_d
 from emotion_lib.evaluation import (METRICS_PATH, ExperimentRecord, aggregate, classification_metrics,
                                    load_metrics, plot_confusion, record_experiment)
-from emotion_lib.experiments import RAVDESS_ACTORS, Context, ckplus_features, load_ravdess
+from emotion_lib.experiments import RAVDESS_ACTORS, Context, cached_features, ckplus_features, load_ravdess
 from emotion_lib.features.normalize import Normalizer
-from emotion_lib.features.store import ClipFeatures, ExtractionConfig, extract_features, load_features
+from emotion_lib.features.store import ClipFeatures, ExtractionConfig
 from emotion_lib.features.video import FerBackend
 from emotion_lib.labels import EMOTIONS, emotion_index
 from emotion_lib.paths import shared_data_dir
@@ -170,12 +170,8 @@ class TrainingData:
 
 def training_data(ctx: Context, seed: int = 0) -> TrainingData:
     """Unpaired real training data: RAVDESS voices of actors 02-18 and CK+ faces, split by speaker/subject."""
-    voices = load_ravdess(ctx.data_dir, TRAIN_ACTORS, subset=2 if ctx.quick else 0)
-    report = extract_features(voices, VOICE_EXTRACTION, ctx.cache_dir, workers=1, progress=False)
-    if report.failed:
-        LOG.warning("%s", report)
-    voice_features = load_features(voices, VOICE_EXTRACTION, ctx.cache_dir, missing="skip")
-    voices = voices[voices["clip_id"].isin(voice_features)].reset_index(drop=True)
+    voice_features, voices = cached_features(load_ravdess(ctx.data_dir, TRAIN_ACTORS, subset=2 if ctx.quick else 0),
+                                             VOICE_EXTRACTION, ctx.cache_dir)
     faces, _ = load_ckplus48(Path(ctx.data_dir) / "ckplus48")
     if ctx.quick:
         faces = faces.groupby("emotion", group_keys=False).head(4).reset_index(drop=True)
@@ -267,12 +263,7 @@ def run_end_to_end(ctx: Context) -> list[dict]:
     from emotion_lib.training import predict_data, train
 
     started = time.perf_counter()
-    clips = load_av_clips(ctx.data_dir, ctx.quick)
-    report = extract_features(clips, AV_EXTRACTION, ctx.cache_dir, workers=1, progress=False)
-    if report.failed:
-        LOG.warning("%s", report)
-    features = load_features(clips, AV_EXTRACTION, ctx.cache_dir, missing="skip")
-    clips = clips[clips["clip_id"].isin(features)].reset_index(drop=True)
+    features, clips = cached_features(load_av_clips(ctx.data_dir, ctx.quick), AV_EXTRACTION, ctx.cache_dir)
     clips["video_frames"] = [0 if features[c].video is None else len(features[c].video) for c in clips["clip_id"]]
     clips["face_fraction"] = [float(features[c].video_mask.mean()) if clips.at[i, "video_frames"] else 0.0
                               for i, c in enumerate(clips["clip_id"])]

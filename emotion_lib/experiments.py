@@ -72,21 +72,30 @@ def actor_folds(corpus: str, actors: Sequence[str], n_folds: int | None = None, 
 
 
 # -------------------------------------------------------------------------------------------- features
-def audio_features(clips: pd.DataFrame, feature_set: str, level: str = "lld", cache_dir: Path | str = CACHE_DIR
-                   ) -> tuple[list[np.ndarray], pd.DataFrame]:
-    """openSMILE features of every clip at ``level`` (``'lld'``: ``(T_i, D)`` frames; ``'functionals'``:
-    ``(1, D)``), extracted once into the shared per-clip cache.
+def cached_features(clips: pd.DataFrame, config, cache_dir: Path | str = CACHE_DIR
+                    ) -> tuple[dict, pd.DataFrame]:
+    """Extract the clips' features once into the shared per-clip cache (``config``: an
+    :class:`~emotion_lib.features.store.ExtractionConfig`) and load them.
 
-    Returns ``(arrays, clips)`` where clips that failed extraction are left out (and reported).
+    Returns ``({clip_id: ClipFeatures}, clips)`` where clips that failed extraction are left out (and reported).
     """
-    from emotion_lib.features.store import ExtractionConfig, extract_features, load_features
+    from emotion_lib.features.store import extract_features, load_features
 
-    config = ExtractionConfig(audio_feature_set=feature_set, audio_level=level, video_backend=None)
     report = extract_features(clips, config, cache_dir=cache_dir, workers=1, progress=False)
     if report.failed:
         LOG.warning("%s", report)
     cached = load_features(clips, config, cache_dir=cache_dir, missing="skip")
-    kept = clips[clips["clip_id"].isin(cached)].reset_index(drop=True)
+    return cached, clips[clips["clip_id"].isin(cached)].reset_index(drop=True)
+
+
+def audio_features(clips: pd.DataFrame, feature_set: str, level: str = "lld", cache_dir: Path | str = CACHE_DIR
+                   ) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """openSMILE features of every clip at ``level`` (``'lld'``: ``(T_i, D)`` frames; ``'functionals'``:
+    ``(1, D)``) through :func:`cached_features`: ``(arrays, clips)`` without the clips that failed."""
+    from emotion_lib.features.store import ExtractionConfig
+
+    config = ExtractionConfig(audio_feature_set=feature_set, audio_level=level, video_backend=None)
+    cached, kept = cached_features(clips, config, cache_dir)
     return [cached[clip_id].audio for clip_id in kept["clip_id"]], kept
 
 
@@ -596,14 +605,16 @@ class Target:
     minimum_gain: float | None = None
 
 
+RAVDESS_VOICE_BASELINES = ("ravdess_voice/egemaps_svm/global", "ravdess_voice/egemaps_svm/speaker",
+                           "ravdess_voice/compare_linear/global", "ravdess_voice/compare_linear/speaker")
+"""The classical voice baselines both RAVDESS voice targets are compared with."""
+
 TARGETS = (
     Target("RAVDESS voice, 6 classes, speaker-independent", "ravdess_voice/late_fusion_egemaps_compare/speaker",
-           ("ravdess_voice/egemaps_svm/global", "ravdess_voice/egemaps_svm/speaker",
-            "ravdess_voice/compare_linear/global", "ravdess_voice/compare_linear/speaker"), 0.68, 0.05),
+           RAVDESS_VOICE_BASELINES, 0.68, 0.05),
     Target("RAVDESS voice with the neural model, speaker-independent",
            "ravdess_neural/late_fusion_neural_egemaps_compare/speaker",
-           ("ravdess_voice/egemaps_svm/global", "ravdess_voice/egemaps_svm/speaker",
-            "ravdess_voice/compare_linear/global", "ravdess_voice/compare_linear/speaker"), 0.68, 0.05),
+           RAVDESS_VOICE_BASELINES, 0.68, 0.05),
     Target("CK+ 5 classes, subject-disjoint", "ckplus/late_fusion_hog_lbp_fer/mirror_augmented",
            ("ckplus/pixels", "ckplus/dlib", "ckplus/fer_zero_shot"), 0.90),
     Target("RAVDESS clip-level fusion (OpenFace AUs + eGeMAPS)", "ravdess_fusion/selected_fusion/speaker",
