@@ -18,11 +18,11 @@ import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import numpy as np
 import tensorflow as tf
 
-from emotion_lib import export
-from emotion_lib.model import ModelConfig
+from emotion_lib.training.export import TFLITE_MODES, TFLiteRunner, clip_windows, to_tflite
+from emotion_lib.models.config import ModelConfig
 from emotion_lib.paths import BENCHMARKS_DIR
-from emotion_lib.sequences import random_clips
-from emotion_lib.training import samples_per_second, train
+from emotion_lib.sequences.data import random_clips
+from emotion_lib.training.trainer import samples_per_second, train
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
 
@@ -57,15 +57,15 @@ def main() -> None:
                 "clips_per_second_after_first_epoch": float(len(clips) / np.median(history[1:])) if len(history) > 1
                 else None, "note": "each epoch includes its validation pass; epoch 1 includes graph tracing"}
 
-    window = export.clip_windows(val, config, limit=1)[0]
+    window = clip_windows(val, config, limit=1)[0]
     graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     inference = {"keras_tf_function": latency_ms(graph, window, args.repeats)}  # eager Keras: seconds per call
     sizes = {}
-    calibration = export.clip_windows(val, config)
-    for mode in export.TFLITE_MODES:
+    calibration = clip_windows(val, config)
+    for mode in TFLITE_MODES:
         started = time.perf_counter()
-        flatbuffer = export.to_tflite(model, config, mode, representative=lambda: iter(calibration))
-        runner = export.TFLiteRunner(flatbuffer, num_threads=1)
+        flatbuffer = to_tflite(model, config, mode, representative=lambda: iter(calibration))
+        runner = TFLiteRunner(flatbuffer, num_threads=1)
         inference[f"tflite_{mode}"] = latency_ms(runner, window, args.repeats)
         inference[f"tflite_{mode}"]["convert_seconds"] = time.perf_counter() - started
         inference[f"tflite_{mode}"]["max_abs_diff_vs_keras"] = float(np.abs(runner(window) - graph(window)).max())

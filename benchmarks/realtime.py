@@ -33,7 +33,8 @@ import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 import numpy as np
 
 from emotion_lib.paths import BENCHMARKS_DIR, SYNTHETIC_DIR, shared_data_dir
-from emotion_lib.realtime import SAMPLE_RATE, AudioFeeder, StreamingPredictor, WindowModel, clip_stream
+from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor, WindowModel
+from emotion_lib.realtime.replay import AudioFeeder, clip_stream
 
 OUT = BENCHMARKS_DIR / "realtime.json"
 CAMERA_WIDTH = 640
@@ -160,17 +161,17 @@ def run_naive(keras_model, backend, extractor, frames, window_size: int) -> dict
 
 def model_timings(keras_model, config, window_size: int, fps: float, repeats: int = 200) -> dict:
     """Seconds per window for Keras (tf.function) and each TFLite export that converts here."""
-    from emotion_lib import export
+    from emotion_lib.training.export import TFLITE_MODES, TFLiteRunner, to_tflite
 
     audio_steps = round(window_size / fps * 100)
     window = random_window(config, window_size, audio_steps)
     runners = {"keras": WindowModel(keras_model)}
     errors = {}
     tflite_config = config.replace(window_audio_frames=audio_steps, window_video_frames=window_size)
-    for mode in export.TFLITE_MODES:
+    for mode in TFLITE_MODES:
         try:
-            data = export.to_tflite(keras_model, tflite_config, mode, representative=lambda: [window] * 8)
-            runner = export.TFLiteRunner(data)
+            data = to_tflite(keras_model, tflite_config, mode, representative=lambda: [window] * 8)
+            runner = TFLiteRunner(data)
             runners[f"tflite_{mode}"] = WindowModel(runner, {k: s[1:] for k, s in runner.shapes.items()})
         except Exception as exc:  # report, do not hide, an export that fails here
             errors[f"tflite_{mode}"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -208,7 +209,8 @@ def main() -> None:
 
     from emotion_lib.features.audio import AudioFeatureExtractor
     from emotion_lib.features.video import DEFAULT_FPS, get_face_backend
-    from emotion_lib.model import ModelConfig, build_model
+    from emotion_lib.models.config import ModelConfig
+    from emotion_lib.models.fusion import build_model
 
     clip, clip_label = pick_clip()
     frames = camera_frames(clip)

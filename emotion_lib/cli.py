@@ -24,7 +24,7 @@ def _generate_synthetic_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_synthetic(args: argparse.Namespace) -> int:
-    from emotion_lib.synthetic import generate_corpus
+    from emotion_lib.data.synthetic import generate_corpus
 
     out = generate_corpus(args.out, seed=args.seed, n_actors=args.actors, clips_per_emotion=args.clips_per_emotion,
                           workers=args.workers)
@@ -38,7 +38,7 @@ def _write_splits_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_splits(args: argparse.Namespace) -> int:
-    from emotion_lib.splits import write_splits
+    from emotion_lib.data.splits import write_splits
 
     for path in write_splits(args.out, seed=args.seed):
         print(path)
@@ -70,8 +70,9 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _extract(args: argparse.Namespace) -> int:
     """Exit status 1 when clips were attempted and every one failed (each failure is listed)."""
-    from emotion_lib.corpora import load_corpus
-    from emotion_lib.features.store import ExtractionConfig, extract_features, subset_clips
+    from emotion_lib.data.corpora import load_corpus
+    from emotion_lib.features.store import ExtractionConfig, extract_features
+    from emotion_lib.data.clips import subset_clips
     from emotion_lib.features.video import BackendUnavailable
 
     clips, load_report = load_corpus(args.corpus, args.data_dir)

@@ -8,7 +8,7 @@
 import sys
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
-from emotion_lib.realtime_app import main
+from emotion_lib.realtime.app import main
 
 if __name__ == "__main__":
     sys.exit(main())

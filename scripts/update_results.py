@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import emotion_lib  # noqa: F401  (openSMILE before anything else)
-from emotion_lib.evaluation import METRICS_PATH, load_metrics, results_markdown
-from emotion_lib.experiments import target_status
+from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
+from emotion_lib.evaluation.reports import results_markdown
+from emotion_lib.experiments.targets import target_status
 from emotion_lib.paths import REPO_ROOT, REPORTS_DIR
 from emotion_lib.utils import atomic_write_bytes
 

@@ -5,8 +5,8 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 
-from emotion_lib.augment import FeatureAugmenter, add_gaussian_noise, resample_time, scale, waveform_augmenter
-from emotion_lib.sequences import random_clips
+from emotion_lib.sequences.augment import FeatureAugmenter, add_gaussian_noise, resample_time, scale, waveform_augmenter
+from emotion_lib.sequences.data import random_clips
 
 
 def test_resample_time_changes_length_and_keeps_a_linear_ramp_linear():

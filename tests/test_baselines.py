@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from emotion_lib.baselines import (BlockFusion, InnerSelection, ModelSpec, fit_with_inner_cv, grouped_cross_validation,
-                                   late_fusion_of, logistic, majority, pca_logistic, ridge, speaker_normalise,
-                                   svm_rbf)
-from emotion_lib.experiments import (FER2013_CLASSES, _uniform_lbp, actor_folds, fer_zero_shot, hog_lbp_features,
-                                     load_openface_aus, load_ravdess)
+from emotion_lib.evaluation.baselines import BlockFusion, InnerSelection, ModelSpec, fit_with_inner_cv, grouped_cross_validation, late_fusion_of, logistic, majority, pca_logistic, ridge, speaker_normalise, svm_rbf
+from emotion_lib.experiments.ckplus import FER2013_CLASSES, fer_zero_shot
+from emotion_lib.features.images import _uniform_lbp, hog_lbp_features
+from emotion_lib.experiments.common import actor_folds
+from emotion_lib.experiments.ravdess_fusion import load_openface_aus
+from emotion_lib.data.clips import ravdess_speech_clips
 
 
 def _speaker_data(n_speakers: int = 8, per_class: int = 6, n_classes: int = 3, offset: float = 6.0, seed: int = 0):
@@ -211,7 +212,7 @@ def test_openface_aus_align_with_ravdess_clips(tmp_path):
 
 @pytest.mark.shared_data
 def test_real_openface_table_covers_the_ravdess_clips(shared_data):
-    clips = load_ravdess(shared_data)
+    clips = ravdess_speech_clips(shared_data)
     aus, kept = load_openface_aus(shared_data / "ravdess-openface-au.csv", clips)
     assert len(kept) == len(clips) == 792 and aus.shape == (792, 35)
     assert np.isfinite(aus).all()

@@ -65,8 +65,9 @@ def lab_root(tmp_path_factory) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from emotion_lib.export import save_model
-    from emotion_lib.model import ModelConfig, build_model
+    from emotion_lib.training.export import save_model
+    from emotion_lib.models.config import ModelConfig
+    from emotion_lib.models.fusion import build_model
 
     root = tmp_path_factory.mktemp("lab")
     config = ModelConfig(audio_dim=25, video_dim=128)

@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from emotion_lib.corpora import (CLIP_COLUMNS, CorpusError, load_ckplus48, load_corpus, load_crema_d, load_ravdess,
-                                 load_savee, speaker_groups)
+from emotion_lib.data.corpora import CLIP_COLUMNS, CorpusError, load_ckplus48, load_corpus, load_crema_d, load_ravdess, load_savee, speaker_groups
 from emotion_lib.labels import EMOTIONS
 
 

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from emotion_lib.evaluation import (ExperimentRecord, aggregate, classification_metrics, load_metrics,
-                                   per_class_recall, plot_attention, plot_confusion, record_experiment,
-                                   record_not_run, results_markdown, unweighted_accuracy, weighted_accuracy)
-from emotion_lib.experiments import TARGETS, target_status
+from emotion_lib.evaluation.records import ExperimentRecord, load_metrics, record_experiment, record_not_run
+from emotion_lib.evaluation.metrics import aggregate, classification_metrics, per_class_recall, unweighted_accuracy, weighted_accuracy
+from emotion_lib.plots.evaluation import plot_attention, plot_confusion
+from emotion_lib.evaluation.reports import results_markdown
+from emotion_lib.experiments.targets import TARGETS, target_status
 from emotion_lib.paths import REPO_ROOT
 
 
@@ -73,7 +74,7 @@ def test_aggregate_mean_std_and_summed_confusion():
     assert summary["n_runs"] == 2
 
 
-def _record(name: str, ua: float, group: str = "g", **kwargs) -> ExperimentRecord:
+def record_result(name: str, ua: float, group: str = "g", **kwargs) -> ExperimentRecord:
     metrics = {"ua": {"mean": ua, "std": 0.01}, "wa": {"mean": ua, "std": 0.0}, "macro_f1": {"mean": ua, "std": 0.0},
                "n_runs": 6}
     return ExperimentRecord(name=name, corpus=kwargs.pop("corpus", "ravdess"), protocol="actor folds",
@@ -83,9 +84,9 @@ def _record(name: str, ua: float, group: str = "g", **kwargs) -> ExperimentRecor
 
 def test_record_experiment_merges_and_replaces(tmp_path):
     path = tmp_path / "metrics.json"
-    record_experiment(_record("a", 0.5), path)
-    record_experiment(_record("b", 0.6), path)
-    record_experiment(_record("a", 0.7), path)
+    record_experiment(record_result("a", 0.5), path)
+    record_experiment(record_result("b", 0.6), path)
+    record_experiment(record_result("a", 0.7), path)
     data = load_metrics(path)
     assert set(data["experiments"]) == {"a", "b"}
     entry = data["experiments"]["a"]
@@ -98,16 +99,16 @@ def test_record_experiment_merges_and_replaces(tmp_path):
 def test_not_run_notes_are_shown_and_cleared_when_the_experiment_runs(tmp_path):
     path = tmp_path / "metrics.json"
     record_not_run("ck/facenet", "no local weights", "run ck --facenet-weights PATH", path)
-    record_experiment(_record("ck/dlib", 0.6), path)
+    record_experiment(record_result("ck/dlib", 0.6), path)
     data = load_metrics(path)
     text = results_markdown(data["experiments"], not_run=data["not_run"])
     assert "Not run here" in text and "| `ck/facenet` | no local weights | `run ck --facenet-weights PATH` |" in text
-    record_experiment(_record("ck/facenet", 0.7), path)
+    record_experiment(record_result("ck/facenet", 0.7), path)
     assert load_metrics(path)["not_run"] == {}
 
 
 def test_facenet_is_not_run_without_local_weights(tmp_path):
-    from emotion_lib.experiments import facenet_unavailable
+    from emotion_lib.features.images import facenet_unavailable
 
     assert "--facenet-weights" in facenet_unavailable(None)
     assert "not found" in facenet_unavailable(tmp_path / "absent.pt")
@@ -142,8 +143,8 @@ def test_attention_plot_drops_padded_frames():
 
 
 def test_results_markdown_has_every_row_its_command_and_synthetic_label():
-    experiments = {"real/a": _record("real/a", 0.61).to_dict(),
-                   "syn/b": _record("syn/b", 0.9, group="syn", corpus="synthetic").to_dict()}
+    experiments = {"real/a": record_result("real/a", 0.61).to_dict(),
+                   "syn/b": record_result("syn/b", 0.9, group="syn", corpus="synthetic").to_dict()}
     text = results_markdown(experiments)
     assert "| `real/a` |" in text and "`run real/a`" in text and "61.0 ± 1.0" in text
     assert "syn — synthetic (not emotion-recognition accuracy)" in text
@@ -153,9 +154,9 @@ def test_results_markdown_has_every_row_its_command_and_synthetic_label():
 
 def test_target_status_reports_gain_and_shortfall():
     voice = TARGETS[0]
-    experiments = {voice.system: _record(voice.system, 0.66).to_dict(),
-                   voice.references[0]: _record(voice.references[0], 0.53).to_dict(),
-                   voice.references[1]: _record(voice.references[1], 0.63).to_dict()}
+    experiments = {voice.system: record_result(voice.system, 0.66).to_dict(),
+                   voice.references[0]: record_result(voice.references[0], 0.53).to_dict(),
+                   voice.references[1]: record_result(voice.references[1], 0.63).to_dict()}
     (row,) = target_status(experiments)
     assert row["reference"] == voice.references[1]
     assert row["gain"] == pytest.approx(0.03)
@@ -175,7 +176,7 @@ def _update_results_module():
 def test_update_results_rewrites_only_the_marked_readme_section(tmp_path):
     module = _update_results_module()
     metrics = tmp_path / "metrics.json"
-    record_experiment(_record("ravdess_voice/x", 0.55, group="ravdess_voice"), metrics)
+    record_experiment(record_result("ravdess_voice/x", 0.55, group="ravdess_voice"), metrics)
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{module.START}\nold table\n{module.END}\noutro\n")
     out = tmp_path / "results.md"

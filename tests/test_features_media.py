@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotion_lib import synthetic
+from emotion_lib.data.synthetic import FACE_CUES, FRAME_SIZE, draw_face, make_actors
 from emotion_lib.features import audio
 from emotion_lib.features.audio import SAMPLE_RATE, AudioError, load_audio
 from emotion_lib.features.video import VideoError, iter_frames, read_frames
@@ -39,9 +39,9 @@ def write_audio(path: Path, seconds: float, rate: int = SAMPLE_RATE, channels: i
     return path
 
 
-def face_frame(actor: int = 0, size: int = synthetic.FRAME_SIZE) -> np.ndarray:
+def face_frame(actor: int = 0, size: int = FRAME_SIZE) -> np.ndarray:
     """One drawn face (an actor of the synthetic corpus, neutral, facing the camera), BGR ``size x size``."""
-    frame = synthetic.draw_face(synthetic.make_actors(max(3, actor + 1), 0)[actor], synthetic.FACE_CUES["neutral"],
+    frame = draw_face(make_actors(max(3, actor + 1), 0)[actor], FACE_CUES["neutral"],
                                 0.2, (0.0, 0.0, 0.0))
     return frame if size == frame.shape[0] else cv2.resize(frame, (size, size))
 

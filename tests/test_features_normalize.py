@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from emotion_lib.features.normalize import Normalizer
+from emotion_lib.features.normalise import Normalizer
 
 
 def sequences(offsets, seed=0, dim=3):

@@ -17,12 +17,12 @@ import pytest
 from test_features_media import face_frame, truncate, write_audio, write_video
 
 from emotion_lib.cli import main as cli_main
-from emotion_lib.corpora import load_corpus
-from emotion_lib.features.store import (ExtractionConfig, clip_dir, extract_features, load_features,
-                                        subset_clips)
+from emotion_lib.data.corpora import load_corpus
+from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
+from emotion_lib.data.clips import subset_clips
 from emotion_lib.features.video import BackendUnavailable
 from emotion_lib.paths import REPO_ROOT
-from emotion_lib.synthetic import generate_corpus
+from emotion_lib.data.synthetic import generate_corpus
 
 AUDIO_ONLY = ExtractionConfig(video_backend=None)
 DLIB_2FPS = ExtractionConfig(video_backend="dlib", fps=2.0)

@@ -6,8 +6,7 @@ import pytest
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import keras
 
-from emotion_lib.layers import (CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout,
-                                TemporalAttention, TransformerEncoder, masked_softmax)
+from emotion_lib.models.layers import CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout, TemporalAttention, TransformerEncoder, masked_softmax
 
 RNG = np.random.default_rng(0)
 

@@ -9,7 +9,7 @@ import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import keras
 import tensorflow as tf
 
-from emotion_lib.losses import CategoricalFocalLoss, class_frequency_weights
+from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
 
 
 def test_focal_loss_matches_hand_computed_value():

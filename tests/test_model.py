@@ -9,9 +9,10 @@ import pytest
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import keras
 
-from emotion_lib.experiments import ABLATIONS, ablation_variants
-from emotion_lib.model import ModelConfig, attention_model, build_model
-from emotion_lib.sequences import random_clips
+from emotion_lib.experiments.ablations import ABLATIONS, ablation_variants
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.fusion import attention_model, build_model
+from emotion_lib.sequences.data import random_clips
 
 TINY = dict(audio_dim=5, video_dim=4, conv_filters=8, rnn_units=6, video_rnn_units=4, attention_units=6,
             dense_units=8, transformer_ff=12)

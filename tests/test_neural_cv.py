@@ -5,10 +5,11 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 
-from emotion_lib import neural_cv, training
+from emotion_lib.evaluation.neural_cv import neural_cross_validation, normalise_sequences, validation_fold
+from emotion_lib.training.trainer import train
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.model import ModelConfig
-from emotion_lib.sequences import random_clips
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.sequences.data import random_clips
 
 TINY = ModelConfig(modalities=("audio",), audio_dim=5, conv_filters=6, rnn_units=4, attention_units=4,
                    dense_units=8, batch_size=8, epochs=2, patience=1, conv_strides=2)
@@ -24,26 +25,26 @@ def corpus():
 
 @pytest.fixture()
 def sides(monkeypatch):
-    """Record the actors of the training and validation data every call of ``training.train`` sees."""
+    """Record the actors of the training and validation data every call of ``train`` sees."""
     seen = []
-    real = training.train
+    real = train
 
     def spy(config, train_data, val_data, out_dir, **kwargs):
         seen.append(({n.split("/")[0] for n in train_data.names}, {n.split("/")[0] for n in val_data.names}))
         return real(config, train_data, val_data, out_dir, **kwargs)
 
-    monkeypatch.setattr(training, "train", spy)
+    monkeypatch.setattr("emotion_lib.training.trainer.train", spy)
     return seen
 
 
 def test_validation_fold_is_never_the_test_fold():
     for n_folds in (3, 6):
         for seed in range(8):
-            chosen = [neural_cv.validation_fold(n_folds, fold, seed) for fold in range(n_folds)]
+            chosen = [validation_fold(n_folds, fold, seed) for fold in range(n_folds)]
             assert all(v != fold and 0 <= v < n_folds for fold, v in enumerate(chosen))
-    assert neural_cv.validation_fold(6, 0, 0) != neural_cv.validation_fold(6, 0, 1)
+    assert validation_fold(6, 0, 0) != validation_fold(6, 0, 1)
     with pytest.raises(ValueError, match="at least 3"):
-        neural_cv.validation_fold(2, 0, 0)
+        validation_fold(2, 0, 0)
 
 
 def test_speaker_normalisation_uses_each_actors_own_frames_and_global_only_training_rows():
@@ -51,16 +52,16 @@ def test_speaker_normalisation_uses_each_actors_own_frames_and_global_only_train
     audio = [rng.normal(loc=3 * i, size=(10, 2)) for i in range(4)]
     actors = np.array(["a", "a", "b", "b"])
     fit = np.array([True, True, False, False])
-    speaker = neural_cv.normalise_sequences(audio, actors, fit, "speaker")
+    speaker = normalise_sequences(audio, actors, fit, "speaker")
     assert np.allclose(np.vstack(speaker[2:]).mean(axis=0), 0, atol=1e-5)
     moved = [*audio[:2], audio[2] + 100, audio[3]]
-    glob, glob_moved = (neural_cv.normalise_sequences(a, actors, fit, "global") for a in (audio, moved))
+    glob, glob_moved = (normalise_sequences(a, actors, fit, "global") for a in (audio, moved))
     assert np.allclose(glob[0], glob_moved[0]) and not np.allclose(glob[2], glob_moved[2])
 
 
 def test_cross_validation_sides_coverage_and_determinism(corpus, sides):
     audio, labels, actors = corpus
-    first = neural_cv.neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0)
+    first = neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0)
     assert len(sides) == len(FOLDS)
     for fold, (train_actors, val_actors) in enumerate(sides):
         test_actors = set(FOLDS[fold])
@@ -80,11 +81,11 @@ def test_cross_validation_sides_coverage_and_determinism(corpus, sides):
     test = np.isin(actors, FOLDS[0])
     scrambled[test] = np.roll(labels[test], 5)
     assert (scrambled != labels).any()
-    again = neural_cv.neural_cross_validation(TINY, audio, scrambled, actors, FOLDS, seed=0, fold_indices=[0])
+    again = neural_cross_validation(TINY, audio, scrambled, actors, FOLDS, seed=0, fold_indices=[0])
     assert np.array_equal(again.proba, first.proba[first.fold_of == 0])
     assert _selection(again.chosen_params[0]) == _selection(first.chosen_params[0])
 
-    other_seed = neural_cv.neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=1, fold_indices=[0])
+    other_seed = neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=1, fold_indices=[0])
     assert np.array_equal(other_seed.fold_of, first.fold_of[first.fold_of == 0])
     assert other_seed.chosen_params[0]["validation_actors"] != first.chosen_params[0]["validation_actors"]
     assert not np.allclose(other_seed.proba, first.proba[first.fold_of == 0])

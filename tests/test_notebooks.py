@@ -15,7 +15,7 @@ import papermill as pm
 import pytest
 
 from emotion_lib.paths import REPO_ROOT
-from emotion_lib.synthetic import generate_corpus
+from emotion_lib.data.synthetic import generate_corpus
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("0*.ipynb"))
 TINY = dict(corpus="synthetic", subset=0, seed=0, epochs=1, quick=True)

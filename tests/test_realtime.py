@@ -12,14 +12,8 @@ import pytest
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.labels import EMOTIONS, colour_bgr
-from emotion_lib.realtime import (
-    ModelInputError,
-    StreamingPredictor,
-    WindowModel,
-    clip_stream,
-    load_window_model,
-    run_clip,
-)
+from emotion_lib.realtime.predictor import ModelInputError, StreamingPredictor, WindowModel, load_window_model
+from emotion_lib.realtime.replay import clip_stream, run_clip
 
 keras = pytest.importorskip("keras")
 
@@ -192,7 +186,7 @@ def test_saved_keras_model_loads_and_predicts_like_the_original(model, tmp_path)
 
 
 def test_audio_feeder_analyses_audio_in_the_background(model):
-    from emotion_lib.realtime import AudioFeeder
+    from emotion_lib.realtime.replay import AudioFeeder
 
     predictor = make_predictor(model, window_size=20)  # 2 s window = 200 audio frames
     feeder = AudioFeeder(predictor, sample_rate=16000)
@@ -209,7 +203,7 @@ def test_audio_feeder_analyses_audio_in_the_background(model):
 def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp_path):
     import json
 
-    from emotion_lib.features.normalize import Normalizer
+    from emotion_lib.features.normalise import Normalizer
 
     rng = np.random.default_rng(0)
     audio_norm = Normalizer("global").fit([rng.normal(3.0, 2.0, size=(50, 25))])
@@ -229,7 +223,7 @@ def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp
     np.testing.assert_allclose(inputs["video"][0, 0], (0.5 - video_norm.mean_) / video_norm.std_, rtol=1e-5)
     assert not inputs["video"][0, 1].any() and inputs["video_mask"][0, :2].tolist() == [1.0, 0.0]
     # a TFLite export named <model>_int8.tflite finds the same file; a damaged file is a clear error
-    from emotion_lib.realtime import load_normalizers, normalizers_path
+    from emotion_lib.realtime.predictor import load_normalizers, normalizers_path
 
     assert normalizers_path(tmp_path / "tiny_int8.tflite") == tmp_path / "tiny_normalisers.json"
     (tmp_path / "tiny_normalisers.json").write_text('{"audio": {"mode": "global"}}')
@@ -239,8 +233,9 @@ def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp
 
 @pytest.mark.slow
 def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(tmp_path):
-    from emotion_lib.export import save_model, to_tflite, write_tflite
-    from emotion_lib.model import ModelConfig, build_model
+    from emotion_lib.training.export import save_model, to_tflite, write_tflite
+    from emotion_lib.models.config import ModelConfig
+    from emotion_lib.models.fusion import build_model
 
     config = ModelConfig(video_dim=VIDEO_DIM, conv_filters=8, rnn_units=8, video_rnn_units=8, attention_units=8,
                          dense_units=8, window_video_frames=6, window_audio_frames=60)
@@ -263,8 +258,8 @@ def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(
 
 
 def test_dashboard_shows_the_label_in_its_colour_and_the_bars():
-    from emotion_lib.realtime import Prediction
-    from emotion_lib.realtime_app import draw_dashboard
+    from emotion_lib.realtime.predictor import Prediction
+    from emotion_lib.realtime.app import draw_dashboard
 
     probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.1])
     pred = Prediction(probs, probs, 1.0, True, 1.0, False)
@@ -277,34 +272,34 @@ def test_dashboard_shows_the_label_in_its_colour_and_the_bars():
 
 
 def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, monkeypatch):
-    from emotion_lib import realtime_app
+    from emotion_lib.realtime.app import main, parse_args
 
     missing = ["--model", str(tmp_path / "none.keras"), "--headless", "--output", str(tmp_path / "o.mp4")]
-    assert realtime_app.main(missing) == 1
+    assert main(missing) == 1
     assert "model file not found" in capsys.readouterr().err
     path = tmp_path / "tiny.keras"
     model.save(path)
     wrong_backend = ["--model", str(path), "--source", "x.mp4", "--headless", "--output", str(tmp_path / "o.mp4")]
-    assert realtime_app.main(wrong_backend) == 1  # the tiny model takes 8-d faces, dlib gives 128
+    assert main(wrong_backend) == 1  # the tiny model takes 8-d faces, dlib gives 128
     assert "expects 8-d face features but the 'dlib' backend gives 128" in capsys.readouterr().err
     dlib_sized = tmp_path / "dlib_sized.keras"
     tiny_model(video_dim=128).save(dlib_sized)
-    monkeypatch.setattr(realtime_app, "Microphone", lambda on_audio: type("M", (), {"error": "", "close": lambda s: None})())
+    monkeypatch.setattr("emotion_lib.realtime.app.Microphone", lambda on_audio: type("M", (), {"error": "", "close": lambda s: None})())
     (tmp_path / "corrupt.mp4").write_bytes(b"\x00not a video" * 100)
     corrupt = ["--model", str(dlib_sized), "--source", str(tmp_path / "corrupt.mp4"), "--headless", "--output",
                str(tmp_path / "o.mp4")]
-    assert realtime_app.main(corrupt) == 1
+    assert main(corrupt) == 1
     assert "corrupt.mp4" in capsys.readouterr().err
     camera_97 = ["--model", str(dlib_sized), "--camera", "97", "--headless", "--output", str(tmp_path / "o.mp4")]
-    assert realtime_app.main(camera_97) == 1
+    assert main(camera_97) == 1
     err = capsys.readouterr().err
     assert "camera" in err and ("no camera" in err or "could not be opened" in err or "denied" in err)
     with pytest.raises(SystemExit):
-        realtime_app.parse_args(["--model", str(path), "--headless"])  # headless needs --output
+        parse_args(["--model", str(path), "--headless"])  # headless needs --output
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(realtime_app.sys, "platform", "linux")
-    assert realtime_app.main(["--model", str(path), "--source", "x.mp4"]) == 1
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main(["--model", str(path), "--source", "x.mp4"]) == 1
     assert "--headless --output" in capsys.readouterr().err
 
 
@@ -314,7 +309,7 @@ def test_real_clip_runs_end_to_end_through_dlib_and_opensmile(ravdess_faces_dir,
     """A real RAVDESS face clip through the real face backend and openSMILE, then the headless app."""
     import cv2
 
-    from emotion_lib import realtime_app
+    from emotion_lib.realtime.app import main
 
     clip = ravdess_faces_dir / "Actor_01" / "01-01-03-02-01-01-01.mp4"  # happy, strong
     model = tiny_model(video_dim=128)
@@ -335,7 +330,7 @@ def test_real_clip_runs_end_to_end_through_dlib_and_opensmile(ravdess_faces_dir,
     model.save(path)
     args = ["--model", str(path), "--window_size", "8", "--video_fps", "5", "--source", str(clip),
             "--headless", "--output", str(out), "--display_width", "400", "--display_height", "300"]
-    assert realtime_app.main(args) == 0
+    assert main(args) == 0
     cap = cv2.VideoCapture(str(out))
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (400, 300)
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
@@ -348,7 +343,7 @@ def test_real_clip_runs_end_to_end_through_dlib_and_opensmile(ravdess_faces_dir,
 def test_widget_turns_browser_frames_into_predictions_and_acks_each(model, monkeypatch):
     import cv2
 
-    from emotion_lib.webcam import LiveEmotionWidget
+    from emotion_lib.realtime.widget import LiveEmotionWidget
 
     widget = LiveEmotionWidget(make_predictor(model), capture_fps=10.0)
     sent = []
@@ -372,6 +367,6 @@ def test_widget_turns_browser_frames_into_predictions_and_acks_each(model, monke
 
 
 def test_widget_without_a_model_says_so():
-    from emotion_lib.webcam import LiveEmotionWidget
+    from emotion_lib.realtime.widget import LiveEmotionWidget
 
     assert "notebook 04" in LiveEmotionWidget(None).error

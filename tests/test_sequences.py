@@ -5,8 +5,7 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 
-from emotion_lib.sequences import (FeatureValueError, SequenceData, bucket_batches, fixed_window, pad_sequences,
-                                   random_clips)
+from emotion_lib.sequences.data import FeatureValueError, SequenceData, bucket_batches, fixed_window, pad_sequences, random_clips
 
 
 def test_pad_sequences_pads_to_longest_masks_padding_and_faceless_frames():
@@ -109,7 +108,7 @@ def test_split_sequences_normalises_with_training_statistics_only():
     import pandas as pd
 
     from emotion_lib.features.store import ClipFeatures
-    from emotion_lib.sequences import split_sequences
+    from emotion_lib.sequences.corpus import split_sequences
 
     rng = np.random.default_rng(0)
     clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "actor": ["1", "1", "2", "2", "3", "4"],

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from emotion_lib.splits import (CORPUS_ACTORS, N_FOLDS, SplitError, assert_speaker_independent, assign_folds,
-                                attach_splits, read_folds, split_paths, write_splits)
+from emotion_lib.data.splits import CORPUS_ACTORS, N_FOLDS, SplitError, assert_speaker_independent, assign_folds, attach_splits, read_folds, split_paths, write_splits
 
 
 @pytest.mark.parametrize("corpus", sorted(CORPUS_ACTORS))

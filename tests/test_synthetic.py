@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from emotion_lib.cli import main as cli_main
-from emotion_lib.corpora import load_corpus
+from emotion_lib.data.corpora import load_corpus
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.synthetic import FACE_CUES, make_actors, render_face_video, synthesize_voice
+from emotion_lib.data.synthetic import FACE_CUES, make_actors, render_face_video, synthesize_voice
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 
-from emotion_lib import training
-from emotion_lib.losses import class_frequency_weights
-from emotion_lib.model import ModelConfig
-from emotion_lib.sequences import FeatureValueError, random_clips
+from emotion_lib.training.trainer import CHECKPOINT, _loss, _update_schedule, train
+from emotion_lib.training.hardware import configure_hardware
+from emotion_lib.models.losses import class_frequency_weights
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.sequences.data import FeatureValueError, random_clips
 
 TINY = dict(audio_dim=5, video_dim=4, conv_filters=6, rnn_units=4, video_rnn_units=4, attention_units=4,
             dense_units=8, batch_size=8)
@@ -27,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import emotion_lib
 import keras
-from emotion_lib.model import ModelConfig
-from emotion_lib.sequences import random_clips
-from emotion_lib.training import train
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.sequences.data import random_clips
+from emotion_lib.training.trainer import train
 
 out, pause_epoch = Path(sys.argv[1]), int(sys.argv[2])
 
@@ -81,7 +82,7 @@ def test_training_killed_midway_resumes_and_ends_like_an_uninterrupted_run(tmp_p
         time.sleep(0.5)
     interrupted.send_signal(signal.SIGKILL)  # in the middle of the third epoch
     interrupted.wait()
-    with np.load(tmp_path / "interrupted" / training.CHECKPOINT) as checkpoint:
+    with np.load(tmp_path / "interrupted" / CHECKPOINT) as checkpoint:
         assert json.loads(checkpoint["state"].tobytes())["epoch"] == 1  # epochs 0 and 1 were saved
     _finish(_start(script, tmp_path / "interrupted", -1, config))
     _finish(reference)
@@ -106,11 +107,11 @@ def test_schedule_reduces_lr_then_stops_on_validation_loss():
     config = ModelConfig(patience=3, lr_patience=2, lr_factor=0.5, min_lr=0.3, learning_rate=1.0)
     state = {"best_loss": np.inf, "best_epoch": -1, "wait": 0, "lr_wait": 0, "lr": 1.0, "stopped_early": False}
     for epoch, loss in enumerate([1.0, 0.8, 0.9, 0.85]):
-        training._update_schedule(state, config, epoch, loss)
+        _update_schedule(state, config, epoch, loss)
     assert (state["best_epoch"], state["lr"], state["stopped_early"]) == (1, 0.5, False)
-    training._update_schedule(state, config, 4, 0.81)
+    _update_schedule(state, config, 4, 0.81)
     assert state["stopped_early"] and state["lr"] == 0.5
-    training._update_schedule(state, config, 5, 0.9)
+    _update_schedule(state, config, 5, 0.9)
     assert state["lr"] == 0.3  # never below min_lr
 
 
@@ -120,16 +121,16 @@ def test_bad_data_and_settings_are_rejected_before_training(tmp_path):
     poisoned = random_clips(6, seed=0, audio_dim=5, video_dim=4)
     poisoned.audio[3][5, 2] = np.inf  # changed after construction: train() checks again
     with pytest.raises(FeatureValueError, match=f"clip {poisoned.names[3]}: audio"):
-        training.train(config, poisoned, good, tmp_path)
+        train(config, poisoned, good, tmp_path)
     wide = random_clips(6, seed=0, audio_dim=7, video_dim=4)
     with pytest.raises(ValueError, match="training audio features have 7 columns; ModelConfig.audio_dim is 5"):
-        training.train(config, wide, good, tmp_path)
+        train(config, wide, good, tmp_path)
     with pytest.raises(ValueError, match="needs loss='focal'"):
-        training._loss(ModelConfig(loss="crossentropy", imbalance="focal_alpha"), np.ones(6))
-    assert not (tmp_path / training.CHECKPOINT).exists()
+        _loss(ModelConfig(loss="crossentropy", imbalance="focal_alpha"), np.ones(6))
+    assert not (tmp_path / CHECKPOINT).exists()
 
 
 def test_cpu_setup_is_float32_with_the_configured_batch():
-    hardware = training.configure_hardware(ModelConfig(batch_size=24))
+    hardware = configure_hardware(ModelConfig(batch_size=24))
     assert (hardware.gpus, hardware.batch_size, hardware.mixed_precision) == (0, 24, False)
     assert "CPU" in hardware.describe()

@@ -1,9 +1,8 @@
 """Feature extraction: openSMILE voice descriptors, face embeddings, the per-clip cache and normalisation."""
 
 from emotion_lib.features.audio import AudioError, AudioFeatureExtractor, load_audio
-from emotion_lib.features.normalize import Normalizer
-from emotion_lib.features.store import (ClipFeatures, ExtractionConfig, ExtractionReport, extract_features,
-                                        load_features)
+from emotion_lib.features.normalise import Normalizer
+from emotion_lib.features.store import ClipFeatures, ExtractionConfig, ExtractionReport, extract_features, load_features
 from emotion_lib.features.video import BackendUnavailable, VideoError, get_face_backend, read_frames
 
 __all__ = ["AudioError", "AudioFeatureExtractor", "BackendUnavailable", "ClipFeatures", "ExtractionConfig",

@@ -12,13 +12,12 @@ import shutil
 import subprocess
 from math import gcd
 from pathlib import Path
-
 import numpy as np
 import opensmile
 import soundfile as sf
 from scipy.signal import resample_poly
-
 from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
+
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 100

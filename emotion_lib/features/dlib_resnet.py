@@ -29,11 +29,10 @@ import io
 import math
 from pathlib import Path
 from typing import Sequence
-
 import numpy as np
-
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
+
 
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
@@ -45,7 +44,6 @@ class DlibModelError(ValueError):
     """The ``.dat`` file is not the dlib face-recognition ResNet it should be; the message names the file."""
 
 
-# ---------------------------------------------------------------------------------------------------------
 # the network's layers, innermost (next to the input) first; ("tag"|"skip"|"add_prev", id) address tensors
 
 
@@ -76,7 +74,6 @@ def anet_layers() -> list[tuple]:
     return layers + [("avg_pool_everything",), ("fc", EMBEDDING_DIM)]
 
 
-# ---------------------------------------------------------------------------------------------------------
 # dlib's serialization format
 
 

@@ -14,12 +14,11 @@ import re
 import tempfile
 from pathlib import Path
 from typing import NamedTuple, Sequence
-
 import numpy as np
 import opensmile
 from opensmile.core.lib import OpenSMILE
-
 from emotion_lib.utils import atomic_write_bytes
+
 
 CONFIG_ROOT = Path(opensmile.__file__).parent / "core" / "config"
 SOURCE_COMPONENT, SINK_COMPONENT = "extsource", "extsink"

@@ -23,15 +23,14 @@ from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
-
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-
 from emotion_lib.features.audio import LOADER_VERSION, SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.video import check_backend, embed_video, get_face_backend
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
+
 
 FORMAT_VERSION = 1
 """Bumped when the stored arrays change meaning; part of the cache key."""
@@ -272,13 +271,6 @@ def _clip_records(clips: pd.DataFrame | Iterable[dict]) -> list[dict]:
             value = record.get(key)
             record[key] = str(value) if isinstance(value, (str, Path)) and str(value) else None
     return records
-
-
-def subset_clips(clips: pd.DataFrame, subset: int = 0, seed: int = 0) -> pd.DataFrame:
-    """``subset`` clips drawn with ``seed`` (all clips when ``subset`` is 0 or at least the table's size)."""
-    if subset <= 0 or subset >= len(clips):
-        return clips
-    return clips.sample(n=subset, random_state=seed).sort_values("clip_id", kind="stable").reset_index(drop=True)
 
 
 def _write_manifest(folder: Path, config: ExtractionConfig, report: ExtractionReport | None) -> None:

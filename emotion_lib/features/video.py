@@ -23,10 +23,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from typing import Iterator, Sequence
-
 import cv2
 import dlib
 import numpy as np
+
 
 DEFAULT_FPS = 5.0
 FACENET_INSTALL_HINT = ("install the optional extra with `make setup-facenet` (torch==2.14.1, torchvision==0.29.1, "

@@ -1,0 +1,274 @@
+"""Corpus loaders: one table of clips per corpus, in the six shared classes.
+
+Every loader returns ``(clips, report)``. ``clips`` is a :class:`pandas.DataFrame` with the columns in
+:data:`CLIP_COLUMNS`; ``report`` is a :class:`LoadReport` that counts what was loaded and lists every file that
+was skipped and why (a name that does not parse, an unknown emotion code, an empty file, a known-broken clip,
+a class outside the six). Loaders look at names and sizes only; decoding happens in feature extraction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+import pandas as pd
+from emotion_lib.labels import EMOTIONS
+
+
+CLIP_COLUMNS = ["clip_id", "corpus", "actor", "sentence", "emotion", "intensity", "audio_path", "video_path"]
+"""Columns of every clip table. ``video_path`` is ``None`` for audio-only clips; ``audio_path`` may point at a
+video file whose audio track holds the voice."""
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3")
+VIDEO_SUFFIXES = (".flv", ".mp4")
+
+CREMA_D_BROKEN = frozenset({"1076_MTI_NEU_XX", "1076_MTI_SAD_XX", "1064_TIE_SAD_XX", "1064_IEO_DIS_MD"})
+"""CREMA-D clips known to be empty or corrupt in the official release."""
+
+CREMA_D_EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral",
+                    "SAD": "sadness"}
+CREMA_D_INTENSITIES = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+CREMA_D_VOTES = {"A": "anger", "D": "disgust", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness"}
+RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
+                    "06": "fear", "07": "disgust", "08": "surprised"}
+RAVDESS_INTENSITIES = {"01": "normal", "02": "strong"}
+SAVEE_EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness",
+                  "su": "surprised"}
+CKPLUS_EMOTIONS = {"anger": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+                   "sadness": "sadness", "contempt": "contempt", "surprise": "surprised"}
+
+_CREMA_D_NAME = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{2})$")
+_RAVDESS_NAME = re.compile(r"^(?P<modality>\d{2})-(?P<tail>(?P<channel>\d{2})-(?P<emotion>\d{2})-(?P<intensity>\d{2})"
+                           r"-(?P<statement>\d{2})-(?P<repetition>\d{2})-(?P<actor>\d{2}))$")
+_SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Z]{2})_)?(?P<emotion>[a-z]{1,2})(?P<number>\d{2})$")
+_CKPLUS_NAME = re.compile(r"^(?P<subject>S\d{3})_(?P<sequence>\d{3})_(?P<frame>\d{8})$")
+
+
+class CorpusError(ValueError):
+    """A corpus folder is missing, empty or not in the expected layout."""
+
+
+@dataclass
+class LoadReport:
+    """What a loader read, what it dropped and what it skipped, with reasons."""
+
+    corpus: str
+    root: Path
+    loaded: int = 0
+    dropped_classes: Counter = field(default_factory=Counter)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, path: Path | str, reason: str) -> None:
+        """Record one skipped file."""
+        self.skipped.append((str(path), reason))
+
+    def __str__(self) -> str:
+        lines = [f"{self.corpus} at {self.root}: {self.loaded} clips in the 6 classes"]
+        if self.dropped_classes:
+            dropped = ", ".join(f"{name} {count}" for name, count in sorted(self.dropped_classes.items()))
+            lines.append(f"  dropped (outside the 6 classes): {dropped}")
+        if self.skipped:
+            lines.append(f"  skipped {len(self.skipped)} file(s):")
+            lines.extend(f"    {path}: {reason}" for path, reason in self.skipped[:20])
+            if len(self.skipped) > 20:
+                lines.append(f"    ... and {len(self.skipped) - 20} more")
+        return "\n".join(lines)
+
+
+def _require_dir(root: Path | str, corpus: str) -> Path:
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise CorpusError(f"{corpus} folder not found: {root}")
+    if not root.is_dir():
+        raise CorpusError(f"{corpus} path is not a folder: {root}")
+    return root
+
+
+def _usable(path: Path, report: LoadReport) -> bool:
+    """A file is usable when it is not empty; empty ones are reported."""
+    if path.stat().st_size == 0:
+        report.skip(path, "empty file (0 bytes)")
+        return False
+    return True
+
+
+def _keep_class(emotion: str, path: Path, report: LoadReport) -> bool:
+    if emotion in EMOTIONS:
+        return True
+    report.dropped_classes[emotion] += 1
+    return False
+
+
+def _finish(rows: list[dict], report: LoadReport, layout_hint: str) -> tuple[pd.DataFrame, LoadReport]:
+    if not rows and not report.dropped_classes and not report.skipped:
+        raise CorpusError(f"no {report.corpus} clips found under {report.root} (expected {layout_hint})")
+    clips = pd.DataFrame(rows, columns=CLIP_COLUMNS).sort_values("clip_id", kind="stable").reset_index(drop=True)
+    clips["intensity"] = clips["intensity"].astype("string")
+    report.loaded = len(clips)
+    return clips, report
+
+
+def load_crema_d(root: Path | str, perceived_labels: bool = False) -> tuple[pd.DataFrame, LoadReport]:
+    """Load CREMA-D in its official layout (``AudioWAV``, ``AudioMP3``, ``VideoFlash``, ``VideoMP4``).
+
+    Audio comes from WAV, else MP3, else the video file's own audio track. With ``perceived_labels`` the
+    crowd votes of ``summaryTable.csv`` (searched in ``root``) are added as ``perceived_voice``,
+    ``perceived_face`` and ``perceived_audiovisual`` (``None`` where the vote is tied or absent).
+    """
+    root = _require_dir(root, "CREMA-D")
+    report = LoadReport("CREMA-D", root)
+    found: dict[str, dict[str, Path]] = {}
+    for folder in ("AudioWAV", "AudioMP3", "VideoFlash", "VideoMP4"):
+        for path in sorted((root / folder).glob("*")) if (root / folder).is_dir() else []:
+            if path.suffix.lower() not in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
+                continue
+            match = _CREMA_D_NAME.match(path.stem)
+            if match is None:
+                report.skip(path, "name does not parse as AAAA_SSS_EEE_LL")
+            elif match["emotion"] not in CREMA_D_EMOTIONS:
+                report.skip(path, f"unknown emotion code {match['emotion']!r}")
+            elif match["level"] not in CREMA_D_INTENSITIES:
+                report.skip(path, f"unknown intensity code {match['level']!r}")
+            elif path.stem in CREMA_D_BROKEN:
+                report.skip(path, "known broken clip in the CREMA-D release")
+            elif _usable(path, report):
+                found.setdefault(path.stem, {}).setdefault(path.suffix.lower(), path)
+    rows = []
+    for clip_id, files in found.items():
+        match = _CREMA_D_NAME.match(clip_id)
+        video = files.get(".flv") or files.get(".mp4")
+        audio = files.get(".wav") or files.get(".mp3") or video
+        rows.append(dict(clip_id=clip_id, corpus="crema-d", actor=match["actor"], sentence=match["sentence"],
+                         emotion=CREMA_D_EMOTIONS[match["emotion"]], intensity=CREMA_D_INTENSITIES[match["level"]],
+                         audio_path=str(audio), video_path=str(video) if video else None))
+    clips, report = _finish(rows, report, "AudioWAV/, AudioMP3/, VideoFlash/ or VideoMP4/ with AAAA_SSS_EEE_LL files")
+    if perceived_labels:
+        clips = _add_perceived_labels(clips, root)
+    return clips, report
+
+
+def _add_perceived_labels(clips: pd.DataFrame, root: Path) -> pd.DataFrame:
+    table_path = root / "summaryTable.csv"
+    if not table_path.exists():
+        raise CorpusError(f"perceived labels requested but {table_path} does not exist")
+    table = pd.read_csv(table_path).set_index("FileName")
+    columns = {"VoiceVote": "perceived_voice", "FaceVote": "perceived_face", "MultiModalVote": "perceived_audiovisual"}
+    for source, target in columns.items():
+        votes = table[source].reindex(clips["clip_id"]).to_numpy()
+        clips[target] = [CREMA_D_VOTES.get(vote) if isinstance(vote, str) else None for vote in votes]
+    return clips
+
+
+def load_ravdess(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
+    """Load RAVDESS speech (``Actor_NN/MM-VC-EE-II-SS-RR-AA.{wav,flac,mp4}``).
+
+    The audio-only (``03-``) and audio-video (``01-``) files of one recording share their tail and become one
+    clip; video-only (``02-``) files give the video of a clip. Song recordings (vocal channel 02) are skipped.
+    """
+    root = _require_dir(root, "RAVDESS")
+    report = LoadReport("RAVDESS", root)
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(root.glob("Actor_*/*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
+            continue
+        match = _RAVDESS_NAME.match(path.stem)
+        if match is None:
+            report.skip(path, "name does not parse as MM-VC-EE-II-SS-RR-AA")
+        elif match["channel"] != "01":
+            report.skip(path, "song recording (vocal channel 02), only speech is used")
+        elif match["emotion"] not in RAVDESS_EMOTIONS:
+            report.skip(path, f"unknown emotion code {match['emotion']!r}")
+        elif match["modality"] not in ("01", "02", "03"):
+            report.skip(path, f"unknown modality code {match['modality']!r}")
+        elif _usable(path, report):
+            found.setdefault(match["tail"], {})[match["modality"]] = path
+    rows = []
+    for tail, files in found.items():
+        match = _RAVDESS_NAME.match(f"00-{tail}")
+        emotion = RAVDESS_EMOTIONS[match["emotion"]]
+        if not _keep_class(emotion, files[min(files)], report):
+            continue
+        video = files.get("01") or files.get("02")
+        audio = files.get("03") or files.get("01")
+        if audio is None:
+            report.skip(video, "video-only recording without its audio")
+            continue
+        rows.append(dict(clip_id=tail, corpus="ravdess", actor=match["actor"], sentence=match["statement"],
+                         emotion=emotion, intensity=RAVDESS_INTENSITIES.get(match["intensity"], match["intensity"]),
+                         audio_path=str(audio), video_path=str(video) if video else None))
+    return _finish(rows, report, "Actor_NN/MM-VC-EE-II-SS-RR-AA.{wav,flac,mp4} files")
+
+
+def load_savee(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
+    """Load SAVEE audio: flat ``XX_cNN.{wav,flac}`` files or the original ``AudioData/XX/cNN.wav`` layout."""
+    root = _require_dir(root, "SAVEE")
+    report = LoadReport("SAVEE", root)
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        match = _SAVEE_NAME.match(path.stem)
+        speaker = match and (match["speaker"] or (path.parent.name if re.fullmatch(r"[A-Z]{2}", path.parent.name) else None))
+        if match is None or speaker is None:
+            report.skip(path, "name does not parse as XX_cNN (or AudioData/XX/cNN)")
+        elif match["emotion"] not in SAVEE_EMOTIONS:
+            report.skip(path, f"unknown emotion code {match['emotion']!r}")
+        elif _keep_class(SAVEE_EMOTIONS[match["emotion"]], path, report) and _usable(path, report):
+            rows.append(dict(clip_id=f"{speaker}_{match['emotion']}{match['number']}", corpus="savee", actor=speaker,
+                             sentence=match["number"], emotion=SAVEE_EMOTIONS[match["emotion"]], intensity=None,
+                             audio_path=str(path), video_path=None))
+    return _finish(rows, report, "XX_cNN.wav/.flac files")
+
+
+def load_ckplus48(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
+    """Load the 48x48 CK+ face crops (``<emotion>/SNNN_QQQ_FFFFFFFF.png``), one row per sequence.
+
+    Columns: ``sequence_id``, ``corpus``, ``actor`` (the subject), ``emotion`` and ``image_paths`` (the
+    sequence's frames in order). CK+ has no neutral class; contempt and surprise are dropped.
+    """
+    root = _require_dir(root, "CK+")
+    report = LoadReport("CK+", root)
+    sequences: dict[tuple[str, str], list[Path]] = {}
+    for path in sorted(root.glob("*/*.png")):
+        match = _CKPLUS_NAME.match(path.stem)
+        folder = path.parent.name
+        if match is None:
+            report.skip(path, "name does not parse as SNNN_QQQ_FFFFFFFF")
+        elif folder not in CKPLUS_EMOTIONS:
+            report.skip(path, f"unknown emotion folder {folder!r}")
+        elif _usable(path, report):
+            sequences.setdefault((folder, f"{match['subject']}_{match['sequence']}"), []).append(path)
+    rows = []
+    for (folder, sequence_id), paths in sorted(sequences.items()):
+        emotion = CKPLUS_EMOTIONS[folder]
+        if _keep_class(emotion, paths[0], report):
+            rows.append(dict(sequence_id=sequence_id, corpus="ckplus", actor=sequence_id.split("_")[0],
+                             emotion=emotion, image_paths=tuple(str(p) for p in sorted(paths))))
+    if not rows and not report.dropped_classes and not report.skipped:
+        raise CorpusError(f"no CK+ images found under {root} (expected <emotion>/SNNN_QQQ_FFFFFFFF.png)")
+    report.loaded = len(rows)
+    return pd.DataFrame(rows, columns=["sequence_id", "corpus", "actor", "emotion", "image_paths"]), report
+
+
+LOADERS: dict[str, Callable[[Path | str], tuple[pd.DataFrame, LoadReport]]] = {
+    "crema-d": load_crema_d,
+    "ravdess": load_ravdess,
+    "savee": load_savee,
+    "synthetic": load_crema_d,  # the synthetic default corpus is written in the CREMA-D layout
+}
+
+
+def load_corpus(name: str, root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
+    """Load the corpus ``name`` (one of :data:`LOADERS`) from ``root``; the synthetic corpus is tagged."""
+    if name not in LOADERS:
+        raise CorpusError(f"unknown corpus {name!r}; expected one of {', '.join(LOADERS)}")
+    clips, report = LOADERS[name](root)
+    if name == "synthetic":
+        clips["corpus"] = "synthetic"
+        report.corpus = "synthetic (generated, not real emotion data)"
+    return clips, report
+
+
+def speaker_groups(clips: pd.DataFrame) -> pd.Series:
+    """Corpus-qualified speaker ids (``ravdess:01``), the grouping key for speaker-independent splits."""
+    return clips["corpus"].astype(str) + ":" + clips["actor"].astype(str)

@@ -1,0 +1,76 @@
+"""The experiment registry and the runner of ``make evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
+from emotion_lib.paths import shared_data_dir
+from emotion_lib.experiments.common import Context
+
+LOG = logging.getLogger(__name__)
+
+
+EXPERIMENTS: dict[str, str] = {
+    "ravdess_voice": "emotion_lib.experiments.ravdess_voice:run_ravdess_voice",
+    "ravdess_neural": "emotion_lib.experiments.ravdess_neural:run_ravdess_neural",
+    "ravdess_to_savee": "emotion_lib.experiments.ravdess_to_savee:run_ravdess_to_savee",
+    "ckplus": "emotion_lib.experiments.ckplus:run_ckplus",
+    "ravdess_fusion": "emotion_lib.experiments.ravdess_fusion:run_ravdess_fusion",
+    "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
+}
+"""Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
+when their experiment runs, so listing or running the classical ones never loads TensorFlow."""
+
+
+def experiment(name: str) -> Callable[[Context], list[dict]]:
+    """The run function of experiment ``name`` (imported on demand)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    module, function = EXPERIMENTS[name].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def pending_experiments(ctx: Context, rerun: bool = False) -> list[str]:
+    """Experiments to run: a smoke subset with ``ctx.quick``, all with ``rerun``, else those not yet recorded."""
+    if ctx.quick:
+        return ["ravdess_fusion", "ravdess_neural", "end_to_end"]
+    recorded = {record.get("group") for record in load_metrics(ctx.metrics_path)["experiments"].values()}
+    return [name for name in EXPERIMENTS if rerun or name not in recorded]
+
+
+def run_experiments(ctx: Context, only: Sequence[str] | None = None) -> list[dict]:
+    """Run the chosen experiments (all by default); skip, with a message, when the real data are absent."""
+    if not Path(ctx.data_dir).exists():
+        LOG.warning("real data folder %s not found: the real-data experiments are skipped", ctx.data_dir)
+        return []
+    rows = []
+    for name in only or EXPERIMENTS:
+        run = experiment(name)
+        started = time.perf_counter()
+        rows += run(ctx)
+        LOG.info("%s done in %.0f s", name, time.perf_counter() - started)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), help="experiments to run (default: all)")
+    parser.add_argument("--data-dir", type=Path, default=shared_data_dir(), help="the real clips (../shared/data)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (each repeats every fold)")
+    parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics JSON to update")
+    parser.add_argument("--quick", action="store_true", help="a few clips per actor: smoke run, not results")
+    parser.add_argument("--facenet-weights", type=Path, default=None,
+                        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = "python -m emotion_lib.experiments" + (" --quick" if args.quick else "") + (
+        f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
+    ctx = Context(data_dir=args.data_dir, metrics_path=args.metrics, seeds=tuple(args.seeds), quick=args.quick,
+                  command=command, facenet_weights=args.facenet_weights)
+    run_experiments(ctx, args.only)
+    return 0

@@ -1,0 +1,170 @@
+"""Still-image descriptors (CK+): pixels, HOG + LBP, face-backend embeddings of crops, cached."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+import numpy as np
+import pandas as pd
+from emotion_lib.paths import CACHE_DIR
+from emotion_lib.utils import atomic_write_bytes
+
+
+def read_grey(paths: Sequence[str]) -> np.ndarray:
+    """``(N, 48, 48)`` uint8 grey images; a file that cannot be read raises naming it."""
+    import cv2
+
+    images = []
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        images.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA) if image.shape != (48, 48)
+                      else image)
+    return np.stack(images)
+
+
+def pixel_features(images: np.ndarray) -> np.ndarray:
+    """Raw pixels scaled to [0, 1], one row per image."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def hog_lbp_features(images: np.ndarray, grid: int = 4) -> np.ndarray:
+    """HOG (8x8 cells, 16x16 blocks, 9 bins) + uniform-LBP histograms on a ``grid`` x ``grid`` layout."""
+    import cv2
+
+    hog = cv2.HOGDescriptor((48, 48), (16, 16), (8, 8), (8, 8), 9)
+    rows = []
+    for image in images:
+        codes = _uniform_lbp(image)
+        cell = image.shape[0] // grid
+        histograms = [np.bincount(codes[r:r + cell, c:c + cell].ravel(), minlength=59) / cell ** 2
+                      for r in range(0, grid * cell, cell) for c in range(0, grid * cell, cell)]
+        rows.append(np.concatenate([hog.compute(image).ravel(), np.sqrt(np.concatenate(histograms))]))
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _uniform_lbp(image: np.ndarray) -> np.ndarray:
+    """8-neighbour LBP codes mapped to the 59 uniform patterns (58 uniform + 1 for all others)."""
+    padded = np.pad(image.astype(np.int16), 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    offsets = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+    codes = np.zeros(image.shape, dtype=np.int32)
+    for bit, (dr, dc) in enumerate(offsets):
+        neighbour = padded[1 + dr:padded.shape[0] - 1 + dr, 1 + dc:padded.shape[1] - 1 + dc]
+        codes |= (neighbour >= centre).astype(np.int32) << bit
+    return _UNIFORM_MAP[codes]
+
+
+def _uniform_map() -> np.ndarray:
+    mapping = np.full(256, 58, dtype=np.int32)
+    label = 0
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            mapping[code] = label
+            label += 1
+    return mapping
+
+
+_UNIFORM_MAP = _uniform_map()
+
+
+def backend_features(images: np.ndarray, backend) -> np.ndarray:
+    """Face-backend embeddings of 48x48 crops, upscaled 3x so dlib's detector finds the face.
+
+    Images without a detected face get NaN rows (imputed later by the classifier pipeline).
+    """
+    import cv2
+
+    frames = [cv2.cvtColor(cv2.resize(image, (144, 144), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB)
+              for image in images]
+    embeddings, mask = backend.embed(frames)
+    embeddings = embeddings.astype(np.float64)
+    embeddings[~mask] = np.nan
+    return embeddings
+
+
+CKPLUS_REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "pixels": pixel_features,
+    "hog_lbp": hog_lbp_features,
+}
+"""Representations computed here; ``dlib``, ``fer_probabilities`` and ``fer_features`` come from
+:mod:`emotion_lib.features.video` backends."""
+
+
+def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = CACHE_DIR, per_frame: bool = False,
+                    **backend_options) -> tuple[np.ndarray, np.ndarray]:
+    """Sequence-level CK+ features: the mean over a sequence's frames, of the images and of their mirrors.
+
+    Returns ``(original (n_seq, D), mirrored (n_seq, D))``, or with ``per_frame`` one row per image
+    (``(n_images, D)`` in the order of ``sequences['image_paths']``, NaN where no face was found). Cached in
+    ``cache_dir/ckplus/<name>[_frames]_<hash>.npz`` (the hash covers the image paths and the face backend's
+    configuration, so a subset or another backend version never reuses an entry). ``backend_options`` go to the
+    face backend (e.g. ``weights`` for facenet).
+    """
+    paths = [path for frames in sequences["image_paths"] for path in frames]
+    if name in CKPLUS_REPRESENTATIONS:
+        describe, config = CKPLUS_REPRESENTATIONS[name], {"representation": name}
+    else:
+        from emotion_lib.features.video import get_face_backend
+
+        backend = get_face_backend("fer", output=name.split("_", 1)[1]) if name.startswith("fer_") else (
+            get_face_backend(name, **backend_options))
+        describe, config = (lambda batch: backend_features(batch, backend)), backend.config()  # noqa: E731
+    digest = hashlib.sha1(json.dumps([paths, config], sort_keys=True, default=str).encode()).hexdigest()[:10]
+    cache = Path(cache_dir) / "ckplus" / f"{name}{'_frames' if per_frame else ''}_{digest}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as data:
+            return data["original"], data["mirrored"]
+    images = read_grey(paths)
+    mirrored_images = images[:, :, ::-1].copy()
+    original, mirrored = describe(images), describe(mirrored_images)
+    if not per_frame:
+        owner = np.repeat(np.arange(len(sequences)), [len(frames) for frames in sequences["image_paths"]])
+        original, mirrored = _mean_by(original, owner, len(sequences)), _mean_by(mirrored, owner, len(sequences))
+    buffer = io.BytesIO()
+    np.savez(buffer, paths=np.asarray(paths), original=original, mirrored=mirrored)
+    atomic_write_bytes(cache, buffer.getvalue())
+    return original, mirrored
+
+
+def facenet_unavailable(weights: Path | None) -> str:
+    """Why the facenet backend cannot run the CK+ comparison here ('' when it can).
+
+    Experiments never download: they need the local weights file and the optional torch extra.
+    """
+    from emotion_lib.features.video import BackendUnavailable, check_backend
+
+    if weights is None:
+        return ("no local facenet weights given (the vggface2 weights are a download these machines cannot make); "
+                "with the facenet extra installed, pass --facenet-weights 20180402-114759-vggface2.pt")
+    try:
+        check_backend("facenet", weights=weights)
+    except BackendUnavailable as error:
+        return str(error)
+    return ""
+
+
+def facenet_ckplus_features(sequences: pd.DataFrame, weights: Path, cache_dir: Path | str = CACHE_DIR
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ckplus_features` with facenet, computed in a fresh (spawned) process: torchvision must be imported
+    before TensorFlow, which this process may already hold."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(ckplus_features, sequences, "facenet", cache_dir, weights=weights).result()
+
+
+def _mean_by(rows: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    out = np.full((n, rows.shape[1]), np.nan)
+    for index in range(n):
+        block = rows[owner == index]
+        valid = ~np.isnan(block).all(axis=1)
+        if valid.any():
+            out[index] = block[valid].mean(axis=0)
+    return out

@@ -1,0 +1,99 @@
+"""``ModelConfig``: every choice of the branched model, saved as JSON beside it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.utils import atomic_write_bytes
+
+
+@dataclass
+class ModelConfig:
+    """All hyperparameters of the model, its training and its exports (notebooks pass these as parameters)."""
+
+    modalities: tuple[str, ...] = ("audio", "video")
+    audio_dim: int = 25
+    video_dim: int = 128
+    n_classes: int = len(EMOTIONS)
+    # architecture
+    encoder: str = "bilstm"  # "bilstm" or "transformer"
+    conv_filters: int = 64
+    conv_kernel: int = 5
+    conv_strides: int = 2
+    rnn_units: int = 64
+    video_rnn_units: int = 32
+    transformer_heads: int = 2
+    transformer_ff: int = 128
+    transformer_layers: int = 1
+    attention_units: int = 64
+    pooling: str = "attention"  # "attention" (TemporalAttention) or "mean" (masked mean over time)
+    cross_modal: bool = False
+    dense_units: int = 64
+    dropout: float = 0.3
+    modality_dropout: float = 0.2
+    # training
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 30
+    patience: int = 6
+    lr_patience: int = 2
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    loss: str = "focal"  # "focal" or "crossentropy"
+    focal_gamma: float = 2.0
+    imbalance: str = "focal_alpha"  # "focal_alpha", "class_weight" or "none"
+    augment: bool = True
+    noise_std: float = 0.05
+    scale_range: tuple[float, float] = (0.9, 1.1)
+    tempo_range: tuple[float, float] = (0.9, 1.1)
+    augment_p: float = 0.5
+    gpu_batch_multiplier: int = 4
+    seed: int = 0
+    # exports: the fixed window of the TFLite models and the real-time predictor
+    window_audio_frames: int = 200
+    window_video_frames: int = 10
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.modalities = tuple(self.modalities)
+        self.scale_range = tuple(self.scale_range)
+        self.tempo_range = tuple(self.tempo_range)
+        unknown = set(self.modalities) - {"audio", "video"}
+        if not self.modalities or unknown:
+            raise ValueError(f"modalities must be a non-empty subset of ('audio', 'video'), got {self.modalities}")
+        if self.encoder not in ("bilstm", "transformer"):
+            raise ValueError(f"encoder must be 'bilstm' or 'transformer', got {self.encoder!r}")
+        if self.pooling not in ("attention", "mean"):
+            raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
+        if self.loss not in ("focal", "crossentropy"):
+            raise ValueError(f"loss must be 'focal' or 'crossentropy', got {self.loss!r}")
+        if self.imbalance not in ("focal_alpha", "class_weight", "none"):
+            raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        values = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {', '.join(unknown)}")
+        return cls(**values)
+
+    def save(self, path: Path | str) -> None:
+        atomic_write_bytes(path, self.to_json().encode())
+
+    @classmethod
+    def load(cls, path: Path | str) -> "ModelConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model configuration not found: {path}")
+        return cls.from_json(path.read_text())
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)

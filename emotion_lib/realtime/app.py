@@ -1,0 +1,211 @@
+"""The real-time OpenCV emotion demo: webcam (or a video file) + microphone -> live label, bars and plot.
+
+    realtime-emotion-demo --model reports/models/synthetic_fusion.keras --window_size 30 \
+        --display_width 800 --display_height 600
+    realtime-emotion-demo --model M --source clip.mp4 --headless --output out.mp4
+
+Press q or Esc in the window to quit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+import numpy as np
+from emotion_lib.labels import EMOTIONS, colour_bgr
+from emotion_lib.realtime.predictor import Prediction, StreamingPredictor
+from emotion_lib.realtime.replay import AudioFeeder, clip_stream
+from emotion_lib.realtime.devices import DemoError, Microphone, open_camera
+
+
+_GREY = (127, 127, 127)
+_WHITE = (255, 255, 255)
+_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
+
+
+def draw_dashboard(
+    frame: np.ndarray | None,
+    prediction: Prediction | None,
+    history: Sequence[np.ndarray],
+    width: int = 800,
+    height: int = 600,
+) -> np.ndarray:
+    """Render the camera image, the colour-coded label, six confidence bars and the probability plot."""
+    import cv2
+
+    canvas = np.full((height, width, 3), 245, np.uint8)
+    plot_h = max(60, height // 4)
+    top_h = height - plot_h
+    cam_w = int(width * 0.6)
+    if frame is not None:
+        h, w = frame.shape[:2]
+        scale = min(cam_w / w, top_h / h)
+        resized = cv2.resize(frame, (max(1, int(w * scale)), max(1, int(h * scale))))
+        canvas[: resized.shape[0], : resized.shape[1]] = resized
+    x0, pad = cam_w + 10, 10
+    panel_w = width - x0 - pad
+    if prediction is None:
+        cv2.putText(canvas, "waiting...", (x0, 40), _FONT, 0.8, _GREY, 2, cv2.LINE_AA)
+    else:
+        colour = colour_bgr(prediction.label)
+        cv2.rectangle(canvas, (x0, pad), (x0 + panel_w, 60), colour, -1)
+        text = f"{prediction.label} {prediction.confidence:.0%}"
+        cv2.putText(canvas, text, (x0 + 8, 45), _FONT, 0.8, _WHITE, 2, cv2.LINE_AA)
+        bar_top, bar_h = 80, max(12, min(30, (top_h - 120) // len(EMOTIONS) - 8))
+        for i, (name, p) in enumerate(zip(EMOTIONS, prediction.probabilities)):
+            y = bar_top + i * (bar_h + 8)
+            cv2.putText(canvas, name, (x0, y + bar_h - 2), _FONT, 0.45, (40, 40, 40), 1, cv2.LINE_AA)
+            bx, bw = x0 + 85, panel_w - 125
+            cv2.rectangle(canvas, (bx, y), (bx + bw, y + bar_h), (220, 220, 220), -1)
+            cv2.rectangle(canvas, (bx, y), (bx + int(bw * float(p)), y + bar_h), colour_bgr(name), -1)
+            cv2.putText(canvas, f"{p:.0%}", (bx + bw + 5, y + bar_h - 2), _FONT, 0.45, (40, 40, 40), 1, cv2.LINE_AA)
+        if prediction.message:
+            y = bar_top + len(EMOTIONS) * (bar_h + 8) + 15
+            cv2.putText(canvas, prediction.message, (x0, y), _FONT, 0.5, (0, 80, 200), 1, cv2.LINE_AA)
+    _draw_plot(canvas, history, top_h + 5, height - 5, pad, width - pad)
+    return canvas
+
+
+def _draw_plot(canvas: np.ndarray, history: Sequence[np.ndarray], y0: int, y1: int, x0: int, x1: int) -> None:
+    import cv2
+
+    cv2.rectangle(canvas, (x0, y0), (x1, y1), (200, 200, 200), 1)
+    cv2.putText(canvas, "probabilities over time", (x0 + 5, y0 + 14), _FONT, 0.4, (120, 120, 120), 1, cv2.LINE_AA)
+    if len(history) < 2:
+        return
+    probs = np.asarray(history, dtype=np.float64)
+    xs = np.linspace(x0, x1, probs.shape[0]).astype(np.int32)
+    for c, name in enumerate(EMOTIONS):
+        ys = (y1 - probs[:, c] * (y1 - y0)).astype(np.int32)
+        cv2.polylines(canvas, [np.stack([xs, ys], axis=1)], False, colour_bgr(name), 2, cv2.LINE_AA)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Real-time voice + face emotion recognition demo.")
+    parser.add_argument("--model", required=True, help="trained model (.keras from notebook 04, or .tflite)")
+    parser.add_argument("--window_size", type=int, default=30, help="face-embedding frames in the sliding window")
+    parser.add_argument("--display_width", type=int, default=800)
+    parser.add_argument("--display_height", type=int, default=600)
+    parser.add_argument("--source", default=None, help="a video file instead of the webcam")
+    parser.add_argument("--camera", type=int, default=0, help="webcam index (default 0)")
+    parser.add_argument("--video_fps", type=float, default=None,
+                        help="face frames per second the model was trained on (default: feature extraction's rate)")
+    parser.add_argument("--face_backend", default="dlib", help="face backend the model was trained with (dlib, fer, facenet)")
+    parser.add_argument("--smoothing", type=float, default=0.5, help="weight of the previous probabilities (0-1)")
+    parser.add_argument("--headless", action="store_true", help="no window; needs --output")
+    parser.add_argument("--output", default=None, help="write the rendered dashboard to this .mp4 (mp4v)")
+    parser.add_argument("--max_frames", type=int, default=0, help="stop after this many frames (0 = no limit)")
+    args = parser.parse_args(argv)
+    if args.headless and not args.output:
+        parser.error("--headless needs --output out.mp4")
+    if args.window_size < 1:
+        parser.error("--window_size must be at least 1")
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; returns the number of frames shown or written."""
+    import cv2
+
+    linux_without_display = sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if not args.headless and linux_without_display:
+        raise DemoError("no display to open a window on (DISPLAY is not set): use --headless --output out.mp4")
+    try:
+        predictor = StreamingPredictor.from_path(
+            args.model, args.window_size, video_fps=args.video_fps, smoothing=args.smoothing,
+            face_backend=args.face_backend,
+        )
+        predictor.face_backend  # load it now: a backend that does not fit the model fails before the camera opens
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # missing model, ModelInputError, no backend
+        raise DemoError(str(exc)) from exc
+    if args.source is not None:
+        if not Path(args.source).is_file():
+            raise DemoError(f"video file not found: {args.source}")
+        frames, mic, feeder = clip_stream(args.source), None, None
+    else:  # the microphone's descriptors are computed in a background thread, beside the face embedding
+        frames, feeder = open_camera(args.camera), AudioFeeder(predictor)
+        mic = Microphone(feeder.put)
+        if mic.error:
+            print(mic.error, file=sys.stderr)
+    writer = None
+    history: deque[np.ndarray] = deque(maxlen=100)
+    prediction: Prediction | None = None
+    shown = 0
+    size = (args.display_width, args.display_height)
+    pace = args.source is not None and not args.headless  # a file plays at its own speed in the window
+    started = time.monotonic()
+    try:
+        for frame, timestamp, audio in frames:
+            if pace:
+                time.sleep(max(0.0, timestamp - (time.monotonic() - started)))
+            new = predictor.update(frame, timestamp, audio)
+            if new is not None:
+                prediction = new
+                history.append(new.probabilities)
+            canvas = draw_dashboard(frame, prediction, history, *size)
+            if args.output:
+                if writer is None:
+                    writer = _open_writer(args.output, size, args.source)
+                writer.write(canvas)
+            if not args.headless:
+                cv2.imshow("emotion demo (q to quit)", canvas)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+            shown += 1
+            if args.max_frames and shown >= args.max_frames:
+                break
+    except ValueError as exc:  # an unreadable video, a model returning NaN...: a message, not a traceback
+        raise DemoError(str(exc)) from exc
+    finally:
+        if writer is not None:
+            writer.release()
+        if mic is not None:
+            mic.close()
+        if feeder is not None:
+            feeder.close()
+        if not args.headless:
+            cv2.destroyAllWindows()
+    return shown
+
+
+def _open_writer(path: str, size: tuple[int, int], source: str | None):
+    """An mp4v writer at the source file's frame rate (30 frames/s for a webcam)."""
+    import cv2
+
+    from emotion_lib.features.video import source_fps
+
+    fps = 30.0
+    if source is not None:
+        cap = cv2.VideoCapture(source)
+        fps = source_fps(cap)
+        cap.release()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+    if not writer.isOpened():
+        raise DemoError(f"could not open {path} for writing (OpenCV writes .mp4 with the mp4v codec)")
+    return writer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``realtime-emotion-demo``; returns a process exit status."""
+    args = parse_args(argv)
+    try:
+        shown = run(args)
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    print(f"{shown} frames" + (f" written to {args.output}" if args.output else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Training with per-epoch checkpoints and exact resume, early stopping on validation actors, GPU switches.
+
+Each epoch is one ``model.fit`` call on a tf.data pipeline whose order, augmentation and dropout draws
+depend only on ``(seed, epoch)``. After every epoch the weights, optimizer state and the early-stopping /
+learning-rate-schedule state are written atomically to ``<out_dir>/checkpoint.npz``; a run killed at any
+point and started again with the same arguments continues from the last finished epoch and ends with the
+same weights and metrics as an uninterrupted run (on the CPU, where TensorFlow ops are deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+import keras
+import numpy as np
+import tensorflow as tf
+from emotion_lib.sequences.augment import FeatureAugmenter
+from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.fusion import build_model
+from emotion_lib.paths import REPORTS_DIR
+from emotion_lib.sequences.data import SequenceData, bucket_batches
+from emotion_lib.utils import atomic_write_bytes, set_seed
+from emotion_lib.training.hardware import configure_hardware
+
+
+CHECKPOINT = "checkpoint.npz"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be resumed (other configuration, other model, unreadable)."""
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best validation epoch restored), per-epoch history and where things were written."""
+
+    model: keras.Model
+    config: ModelConfig
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    out_dir: Path
+    hardware: str
+    class_weights: list[float] = field(default_factory=list)
+
+
+def _loss(config: ModelConfig, weights: np.ndarray):
+    if config.loss == "focal":
+        alpha = weights if config.imbalance == "focal_alpha" else None
+        return CategoricalFocalLoss(gamma=config.focal_gamma, alpha=alpha)
+    if config.imbalance == "focal_alpha":
+        raise ValueError("imbalance='focal_alpha' needs loss='focal'; use imbalance='class_weight' with "
+                         "cross-entropy")
+    return keras.losses.CategoricalCrossentropy()
+
+
+def _seed_generators(model: keras.Model) -> list:
+    found = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        found.extend(v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator))
+    return found
+
+
+def _reseed(model: keras.Model, seed: int, epoch: int) -> None:
+    """Set every dropout generator from ``(seed, epoch)`` so an epoch's random draws do not depend on history."""
+    for i, generator in enumerate(_seed_generators(model)):
+        value = int(np.random.default_rng([seed, epoch, i]).integers(1, 2**30))
+        generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
+
+
+def _check_data(data: SequenceData, config: ModelConfig, role: str) -> None:
+    if not len(data):
+        raise ValueError(f"the {role} split is empty")
+    data.validate()
+    if "audio" in config.modalities and data.audio_dim != config.audio_dim:
+        raise ValueError(f"{role} audio features have {data.audio_dim} columns; ModelConfig.audio_dim is "
+                         f"{config.audio_dim}")
+    if "video" in config.modalities and data.video_dim not in (0, config.video_dim):
+        raise ValueError(f"{role} video features have {data.video_dim} columns; ModelConfig.video_dim is "
+                         f"{config.video_dim}")
+
+
+def data_fingerprint(*datasets: SequenceData) -> str:
+    """A short hash of clip names, labels and array shapes, so a checkpoint is only resumed on the same data."""
+    digest = hashlib.sha1()
+    for data in datasets:
+        for name, label, audio, video in zip(data.names, data.labels, data.audio, data.video):
+            digest.update(f"{name}|{label}|{audio.shape}|{None if video is None else video.shape};".encode())
+    return digest.hexdigest()[:16]
+
+
+def predict_data(model: keras.Model, data: SequenceData, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities ``(n_clips, n_classes)`` for every clip of ``data``, in its order."""
+    modalities = tuple(name for name in ("audio", "video") if name in model.input)
+    probs = np.zeros((len(data), data.n_classes), np.float32)
+    for idx in bucket_batches(data.lengths(), batch_size):
+        probs[idx] = np.asarray(model(data.make_batch(idx, modalities), training=False))
+    return probs
+
+
+def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], state: dict) -> None:
+    arrays = {f"w{i}": np.asarray(v) for i, v in enumerate(model.weights)}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+    arrays.update({f"b{i}": w for i, w in enumerate(best)})
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(path: Path, model: keras.Model, config: ModelConfig,
+                     fingerprint: str) -> tuple[list[np.ndarray], dict]:
+    try:
+        with np.load(path) as data:
+            state = json.loads(data["state"].tobytes().decode())
+            weights = [data[f"w{i}"] for i in range(len(model.weights))]
+            optimizer = [data[f"o{i}"] for i in range(len(model.optimizer.variables))]
+            best = [data[f"b{i}"] for i in range(len(model.weights)) if f"b{i}" in data]
+    except (OSError, KeyError, ValueError) as error:
+        raise CheckpointError(f"cannot resume from {path}: {error}") from error
+    if {**state["config"], "epochs": 0} != {**json.loads(config.to_json()), "epochs": 0}:
+        raise CheckpointError(f"{path} was written with another ModelConfig; use a new out_dir or resume=False")
+    if state["data"] != fingerprint:
+        raise CheckpointError(f"{path} was written for other training/validation clips; use a new out_dir or "
+                              f"resume=False")
+    for variable, value in zip(model.weights, weights):
+        if tuple(variable.shape) != value.shape:
+            raise CheckpointError(f"{path}: weight {variable.path} has shape {value.shape}, the model "
+                                  f"expects {tuple(variable.shape)}")
+        variable.assign(value)
+    for variable, value in zip(model.optimizer.variables, optimizer):
+        variable.assign(value)
+    return best, state
+
+
+def train(config: ModelConfig, train_data: SequenceData, val_data: SequenceData, out_dir: Path | str,
+          resume: bool = True, callbacks: Sequence[keras.callbacks.Callback] = (),
+          tensorboard_dir: Path | str | None = None, verbose: int = 0) -> TrainResult:
+    """Train ``build_model(config)``; early stopping and learning-rate reduction watch ``val_loss`` only.
+
+    ``train_data`` and ``val_data`` must come from actor-disjoint splits. Class weights (or focal alpha,
+    ``config.imbalance``) come from the training labels. With ``resume`` an existing checkpoint in
+    ``out_dir`` is continued; TensorBoard logs go to ``tensorboard_dir`` (default
+    ``reports/tensorboard/<out_dir name>``). Extra Keras ``callbacks`` see every epoch.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_data(train_data, config, "training")
+    _check_data(val_data, config, "validation")
+    set_seed(config.seed)
+    hardware = configure_hardware(config)
+    class_weights = class_frequency_weights(train_data.labels, config.n_classes)
+    with hardware.strategy.scope():
+        model = build_model(config)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=_loss(config, class_weights),
+                      metrics=["accuracy"], jit_compile=False)
+        model.optimizer.build(model.trainable_variables)
+    fingerprint = data_fingerprint(train_data, val_data)
+    state = {"config": json.loads(config.to_json()), "data": fingerprint, "epoch": -1, "best_loss": math.inf,
+             "best_epoch": -1, "wait": 0, "lr_wait": 0, "lr": config.learning_rate, "history": {},
+             "stopped_early": False}
+    best = [np.asarray(v) for v in model.weights]
+    checkpoint = out_dir / CHECKPOINT
+    if resume and checkpoint.exists():
+        best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
+    augment = FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range,
+                               config.augment_p) if config.augment else None
+    sample_weights = class_weights if config.imbalance == "class_weight" else None
+    board = keras.callbacks.TensorBoard(
+        str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False)
+    val_ds = val_data.dataset(hardware.batch_size, config.modalities).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size)))
+    n_batches = math.ceil(len(train_data) / hardware.batch_size)
+    for epoch in range(state["epoch"] + 1, config.epochs):
+        if state["stopped_early"]:
+            break
+        _reseed(model, config.seed, epoch)
+        model.optimizer.learning_rate.assign(state["lr"])
+        train_ds = train_data.dataset(hardware.batch_size, config.modalities, seed=config.seed, epoch=epoch,
+                                      augment=augment, class_weights=sample_weights)
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+        started = time.perf_counter()
+        logs = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
+                         callbacks=[board, *callbacks], verbose=verbose).history
+        logs = {k: float(v[-1]) for k, v in logs.items()}
+        if not all(math.isfinite(v) for v in logs.values()):
+            raise FloatingPointError(f"epoch {epoch + 1}: non-finite training metrics {logs}; lower the learning "
+                                     f"rate or check the features")
+        logs.update(lr=float(state["lr"]), seconds=time.perf_counter() - started)
+        for key, value in logs.items():
+            state["history"].setdefault(key, []).append(value)
+        _update_schedule(state, config, epoch, logs["val_loss"])
+        if state["best_epoch"] == epoch:
+            best = [np.asarray(v) for v in model.weights]
+        state["epoch"] = epoch
+        _save_checkpoint(checkpoint, model, best, state)
+    if len(best) == len(model.weights):
+        for variable, value in zip(model.weights, best):
+            variable.assign(value)
+    return TrainResult(model, config, state["history"], state["best_epoch"], state["epoch"] + 1,
+                       state["stopped_early"], out_dir, hardware.describe(), class_weights.tolist())
+
+
+def _update_schedule(state: dict, config: ModelConfig, epoch: int, val_loss: float) -> None:
+    """Early stopping and reduce-on-plateau bookkeeping on the validation loss (mutates ``state``)."""
+    if val_loss < state["best_loss"] - 1e-6:
+        state.update(best_loss=val_loss, best_epoch=epoch, wait=0, lr_wait=0)
+        return
+    state["wait"] += 1
+    state["lr_wait"] += 1
+    if state["lr_wait"] >= config.lr_patience:
+        state["lr"] = max(state["lr"] * config.lr_factor, config.min_lr)
+        state["lr_wait"] = 0
+    if state["wait"] >= config.patience:
+        state["stopped_early"] = True
+
+
+def samples_per_second(result: TrainResult, n_clips: int) -> float:
+    """Median training throughput (clips per second, validation included) over the epochs run."""
+    seconds = result.history.get("seconds", [])
+    return float(n_clips / np.median(seconds)) if seconds else float("nan")
