@@ -34,11 +34,11 @@ import threading
 import time
 from pathlib import Path
 
-import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 import cv2
 import numpy as np
 import psutil
 
+import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.store import ExtractionConfig, extract_features
 from emotion_lib.features.video import BackendUnavailable, FaceBackend, embed_video, get_face_backend
@@ -72,7 +72,7 @@ class PeakMemory:
             self.peak_mb, self.peak_rss_mb = max(self.peak_mb, pss / 2**20), max(self.peak_rss_mb, rss / 2**20)
             time.sleep(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread.start()
         return self
 
@@ -90,7 +90,7 @@ def cpu_seconds() -> float:
 class Clock:
     """Wall and CPU seconds of a block: ``with Clock() as clock: ...; clock.wall, clock.cpu``."""
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         return self
 
@@ -99,15 +99,18 @@ class Clock:
 
 
 def _clip_rows(paths: list[Path], corpus: str, video: bool) -> list[dict]:
-    return [dict(clip_id=p.stem, corpus=corpus, actor="bench", audio_path=str(p), video_path=str(p) if video else None)
-            for p in paths]
+    return [
+        dict(clip_id=p.stem, corpus=corpus, actor="bench", audio_path=str(p), video_path=str(p) if video else None)
+        for p in paths
+    ]
 
 
 def _video_info(path: Path) -> tuple[int, int, int]:
     """(source frame count, width, height) of a video."""
     capture = cv2.VideoCapture(str(path))
-    info = tuple(int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH,
-                                                cv2.CAP_PROP_FRAME_HEIGHT))
+    info = tuple(
+        int(capture.get(p)) for p in (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)
+    )
     capture.release()
     return info
 
@@ -134,15 +137,20 @@ def bench_audio(paths: list[Path], workers: int, scratch: Path) -> dict:
         naive.append(clock)
     rows = _clip_rows(paths, "bench-audio", video=False)
     with Clock() as parallel:
-        report = extract_features(rows, ExtractionConfig(video_backend=None), scratch / "audio", workers=workers,
-                                  progress=False)
+        report = extract_features(
+            rows, ExtractionConfig(video_backend=None), scratch / "audio", workers=workers, progress=False
+        )
     total = sum(seconds)
 
     def speed(clocks: list[Clock]) -> dict:
         cpu, wall = sum(c.cpu for c in clocks), sum(c.wall for c in clocks)
-        return {"x_real_time_per_core_cpu": round(total / cpu, 1),
-                "median_x_real_time_per_clip_cpu": round(statistics.median(s / c.cpu for s, c in zip(seconds, clocks)), 1),
-                "x_real_time_wall": round(total / wall, 1), "cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 2)}
+        return {
+            "x_real_time_per_core_cpu": round(total / cpu, 1),
+            "median_x_real_time_per_clip_cpu": round(statistics.median(s / c.cpu for s, c in zip(seconds, clocks)), 1),
+            "x_real_time_wall": round(total / wall, 1),
+            "cpu_seconds": round(cpu, 2),
+            "wall_seconds": round(wall, 2),
+        }
 
     ours_speed, naive_speed = speed(ours), speed(naive)
     ours_speed["decoding_share_of_cpu"] = round(sum(decoding) / ours_speed["cpu_seconds"], 3)
@@ -150,20 +158,32 @@ def bench_audio(paths: list[Path], workers: int, scratch: Path) -> dict:
     for suffix in sorted({path.suffix.lower() for path in paths}):
         chosen = [i for i, path in enumerate(paths) if path.suffix.lower() == suffix]
         audio, cpu = sum(seconds[i] for i in chosen), sum(ours[i].cpu for i in chosen)
-        per_format[suffix] = {"clips": len(chosen), "audio_seconds": round(audio, 1),
-                              "ours_x_real_time_per_core_cpu": round(audio / cpu, 1),
-                              "ours_decoding_share_of_cpu": round(sum(decoding[i] for i in chosen) / cpu, 3),
-                              "naive_x_real_time_per_core_cpu": round(audio / sum(naive[i].cpu for i in chosen), 1)}
+        per_format[suffix] = {
+            "clips": len(chosen),
+            "audio_seconds": round(audio, 1),
+            "ours_x_real_time_per_core_cpu": round(audio / cpu, 1),
+            "ours_decoding_share_of_cpu": round(sum(decoding[i] for i in chosen) / cpu, 3),
+            "naive_x_real_time_per_core_cpu": round(audio / sum(naive[i].cpu for i in chosen), 1),
+        }
     return {
-        "clips": len(paths), "audio_seconds": round(total, 1), "extractor": extractor.config(),
-        "ours_one_process": ours_speed, "naive_one_process": naive_speed, "per_format": per_format,
+        "clips": len(paths),
+        "audio_seconds": round(total, 1),
+        "extractor": extractor.config(),
+        "ours_one_process": ours_speed,
+        "naive_one_process": naive_speed,
+        "per_format": per_format,
         "speedup_vs_naive_cpu": round(naive_speed["cpu_seconds"] / ours_speed["cpu_seconds"], 2),
         "naive": "librosa.load (soxr resampling) + a new openSMILE object per clip",
-        "parallel_cached": {"workers": workers, "done": len(report.done), "failed": report.failed,
-                            "wall_seconds": round(parallel.wall, 2), "cpu_seconds": round(parallel.cpu, 2),
-                            "x_real_time_wall": round(total / parallel.wall, 1),
-                            "x_real_time_per_core_cpu": round(total / parallel.cpu, 1),
-                            "note": "includes spawning the workers and importing openSMILE in each"},
+        "parallel_cached": {
+            "workers": workers,
+            "done": len(report.done),
+            "failed": report.failed,
+            "wall_seconds": round(parallel.wall, 2),
+            "cpu_seconds": round(parallel.cpu, 2),
+            "x_real_time_wall": round(total / parallel.wall, 1),
+            "x_real_time_per_core_cpu": round(total / parallel.cpu, 1),
+            "note": "includes spawning the workers and importing openSMILE in each",
+        },
     }
 
 
@@ -206,9 +226,12 @@ def _naive_video(paths: list[Path], backend, fps: float) -> int:
 
 def _rates(frames: int, clock: Clock, cores: int = 1) -> dict:
     """Frames per second of wall time, per core of CPU time and, with ``cores > 1``, projected on free cores."""
-    rates = {"frames_per_s_wall": round(frames / clock.wall, 1),
-             "frames_per_s_per_core_cpu": round(frames / clock.cpu, 1) if clock.cpu > 0 else None,
-             "wall_seconds": round(clock.wall, 2), "cpu_seconds": round(clock.cpu, 2)}
+    rates = {
+        "frames_per_s_wall": round(frames / clock.wall, 1),
+        "frames_per_s_per_core_cpu": round(frames / clock.cpu, 1) if clock.cpu > 0 else None,
+        "wall_seconds": round(clock.wall, 2),
+        "cpu_seconds": round(clock.cpu, 2),
+    }
     if cores > 1 and clock.cpu > 0:
         rates[f"frames_per_s_on_{cores}_free_cores_cpu"] = round(cores * frames / clock.cpu, 1)
     return rates
@@ -219,8 +242,9 @@ def _bench_in_process(name: str, options: dict, sets: dict[str, list[Path]], fps
     with Clock() as load:
         backend = get_face_backend(name, **options)
         naive_options = {**options, "detect_width": 100_000, "coarse_first": False}
-        naive_backend = (NativeDlibBackend(**naive_options) if name == "dlib"
-                         else get_face_backend(name, **naive_options))
+        naive_backend = (
+            NativeDlibBackend(**naive_options) if name == "dlib" else get_face_backend(name, **naive_options)
+        )
     result = {"backend": backend.config(), "model_load_seconds": round(load.wall, 2), "per_set": {}}
     frames_total = ours_cpu = naive_cpu = 0
     for set_name, paths in sets.items():
@@ -233,37 +257,63 @@ def _bench_in_process(name: str, options: dict, sets: dict[str, list[Path]], fps
             naive_frames = _naive_video(paths, naive_backend, fps)
         infos = [_video_info(p) for p in paths]
         result["per_set"][set_name] = {
-            "clips": len(paths), "frame_width_height": list(infos[0][1:]), "sampled_frames": frames,
-            "source_frames": sum(info[0] for info in infos), "face_found_fraction": round(faces / max(frames, 1), 3),
-            "ours_one_process": _rates(frames, ours), "naive_one_process": _rates(naive_frames, naive),
-            "speedup_vs_naive_cpu": round((naive.cpu / max(naive_frames, 1)) / (ours.cpu / max(frames, 1)), 2)}
+            "clips": len(paths),
+            "frame_width_height": list(infos[0][1:]),
+            "sampled_frames": frames,
+            "source_frames": sum(info[0] for info in infos),
+            "face_found_fraction": round(faces / max(frames, 1), 3),
+            "ours_one_process": _rates(frames, ours),
+            "naive_one_process": _rates(naive_frames, naive),
+            "speedup_vs_naive_cpu": round((naive.cpu / max(naive_frames, 1)) / (ours.cpu / max(frames, 1)), 2),
+        }
         frames_total, ours_cpu, naive_cpu = frames_total + frames, ours_cpu + ours.cpu, naive_cpu + naive.cpu
-    result.update({"ours_frames_per_s_per_core_cpu": round(frames_total / ours_cpu, 1),
-                   "naive_frames_per_s_per_core_cpu": round(frames_total / naive_cpu, 1),
-                   "speedup_vs_naive_cpu": round(naive_cpu / ours_cpu, 2)})
+    result.update(
+        {
+            "ours_frames_per_s_per_core_cpu": round(frames_total / ours_cpu, 1),
+            "naive_frames_per_s_per_core_cpu": round(frames_total / naive_cpu, 1),
+            "speedup_vs_naive_cpu": round(naive_cpu / ours_cpu, 2),
+        }
+    )
     return result
 
 
-def bench_video_parallel(name: str, options: dict, sets: dict[str, list[Path]], fps: float, workers: int,
-                         scratch: Path) -> dict:
+def bench_video_parallel(
+    name: str, options: dict, sets: dict[str, list[Path]], fps: float, workers: int, scratch: Path
+) -> dict:
     """The parallel cached extraction of one backend (whole clips), as a user runs it: run before this process
     has loaded any model, so the peak memory is the workers' plus a light parent's."""
     rows = [row for set_name, paths in sets.items() for row in _clip_rows(paths, f"bench-{set_name}", video=True)]
-    config = ExtractionConfig(video_backend=name, fps=fps, **{k: v for k, v in (
-        ("fer_output", options.get("output")), ("facenet_weights", options.get("weights"))) if v is not None})
+    config = ExtractionConfig(
+        video_backend=name,
+        fps=fps,
+        **{
+            k: v
+            for k, v in (("fer_output", options.get("output")), ("facenet_weights", options.get("weights")))
+            if v is not None
+        },
+    )
     try:
         with PeakMemory() as memory, Clock() as parallel:
             report = extract_features(rows, config, scratch / name, workers=workers, progress=False)
     except BackendUnavailable as error:
         return {"available": False, "reason": str(error)}
     source = sum(_video_info(path)[0] for paths in sets.values() for path in paths)
-    return {"available": True, "fps_sampled": fps, "parallel_cached": {
-        "workers": workers, "done": len(report.done), "failed": report.failed,
-        "sampled_frames": report.video_frames, "source_frames": source,
-        **_rates(report.video_frames, parallel, workers),
-        "source_frames_per_s_wall": round(source / parallel.wall, 1),
-        "peak_memory_mb": round(memory.peak_mb, 1), "peak_rss_sum_mb": round(memory.peak_rss_mb, 1),
-        "note": "whole clips (audio features too), including spawning the workers and loading the models in each"}}
+    return {
+        "available": True,
+        "fps_sampled": fps,
+        "parallel_cached": {
+            "workers": workers,
+            "done": len(report.done),
+            "failed": report.failed,
+            "sampled_frames": report.video_frames,
+            "source_frames": source,
+            **_rates(report.video_frames, parallel, workers),
+            "source_frames_per_s_wall": round(source / parallel.wall, 1),
+            "peak_memory_mb": round(memory.peak_mb, 1),
+            "peak_rss_sum_mb": round(memory.peak_rss_mb, 1),
+            "note": "whole clips (audio features too), including spawning the workers and loading the models in each",
+        },
+    }
 
 
 def bench_video_in_process(name: str, options: dict, sets: dict[str, list[Path]], fps: float) -> dict:
@@ -292,16 +342,24 @@ def main(argv: list[str] | None = None) -> int:
     ravdess = [ravdess[i] for i in sorted(rng.choice(len(ravdess), min(args.audio_clips, len(ravdess)), replace=False))]
     flv = sorted(data.glob("crema-d/VideoFlash/*.flv"))
     audio_paths = ravdess + sorted(data.glob("crema-d/AudioMP3/*.mp3")) + flv
-    video_sets = {"crema-d_flv_480x360": flv,
-                  "ravdess_faces_224x224": sorted(data.glob("ravdess-faces/Actor_*/*.mp4"))[: args.face_clips],
-                  "ravdess_video_1280x720": sorted(data.glob("ravdess-video/Actor_*/*.mp4"))}
+    video_sets = {
+        "crema-d_flv_480x360": flv,
+        "ravdess_faces_224x224": sorted(data.glob("ravdess-faces/Actor_*/*.mp4"))[: args.face_clips],
+        "ravdess_video_1280x720": sorted(data.glob("ravdess-video/Actor_*/*.mp4")),
+    }
     video_sets = {name: paths for name, paths in video_sets.items() if paths}
     options = {"dlib": {}, "fer": {"output": "probabilities"}, "facenet": {"weights": args.facenet_weights}}
     load_start = os.getloadavg()
-    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                           "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "load_average_at_start": [round(x, 2) for x in load_start]},
-               "settings": {"fps": args.fps, "workers": args.workers}, "targets": TARGETS}
+    results = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_average_at_start": [round(x, 2) for x in load_start],
+        },
+        "settings": {"fps": args.fps, "workers": args.workers},
+        "targets": TARGETS,
+    }
     scratch = Path(tempfile.mkdtemp(prefix="extraction-bench-"))
     try:
         print(f"audio: {len(audio_paths)} clips", flush=True)
@@ -312,8 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         chosen = {name: {k: v for k, v in options[name].items() if v is not None} for name in args.backends}
         for name, backend_options in chosen.items():  # every parallel run first: no model loaded here yet
             print(f"video: backend {name}, parallel extraction", flush=True)
-            results["video"][name] = bench_video_parallel(name, backend_options, video_sets, args.fps, args.workers,
-                                                          scratch)
+            results["video"][name] = bench_video_parallel(
+                name, backend_options, video_sets, args.fps, args.workers, scratch
+            )
         for name, backend_options in chosen.items():
             if results["video"][name]["available"]:
                 print(f"video: backend {name}, in this process vs the naive loop", flush=True)
@@ -322,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     results["peak_memory_mb_parallel_extraction"] = max(
         [results["audio"]["peak_memory_mb"]]
-        + [v["parallel_cached"]["peak_memory_mb"] for v in results["video"].values() if v["available"]])
+        + [v["parallel_cached"]["peak_memory_mb"] for v in results["video"].values() if v["available"]]
+    )
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     dlib_video = results["video"].get("dlib", {})
     parallel_dlib = dlib_video.get("parallel_cached", {})
@@ -331,8 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         >= TARGETS["audio_x_real_time_per_core"],
         "video_frames_per_s_offline (wall, this run)": parallel_dlib.get("frames_per_s_wall", 0)
         >= TARGETS["video_frames_per_s_offline"],
-        "video_frames_per_s_offline (cpu time, 2 free cores)": (parallel_dlib.get(
-            f"frames_per_s_on_{args.workers}_free_cores_cpu") or 0) >= TARGETS["video_frames_per_s_offline"],
+        "video_frames_per_s_offline (cpu time, 2 free cores)": (
+            parallel_dlib.get(f"frames_per_s_on_{args.workers}_free_cores_cpu") or 0
+        )
+        >= TARGETS["video_frames_per_s_offline"],
         "peak_memory_mb (parallel extraction, every backend)": results["peak_memory_mb_parallel_extraction"]
         < TARGETS["peak_memory_mb"],
         "peak_memory_mb (parallel extraction, dlib)": parallel_dlib.get("peak_memory_mb", 1e9)

@@ -14,14 +14,14 @@ import platform
 import tempfile
 import time
 
-import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 import numpy as np
 import tensorflow as tf
 
-from emotion_lib.training.export import TFLITE_MODES, TFLiteRunner, clip_windows, to_tflite
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.paths import BENCHMARKS_DIR
 from emotion_lib.sequences.data import random_clips
+from emotion_lib.training.export import TFLITE_MODES, TFLiteRunner, clip_windows, to_tflite
 from emotion_lib.training.trainer import samples_per_second, train
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
@@ -51,11 +51,15 @@ def main() -> None:
         result = train(config, clips, val, tmp, tensorboard_dir=os.path.join(tmp, "tb"))
     model = result.model
     history = result.history["seconds"]
-    training = {"clips": len(clips), "validation_clips": len(val), "epochs": len(history),
-                "epoch_seconds": history,
-                "clips_per_second_median_epoch": samples_per_second(result, len(clips)),
-                "clips_per_second_after_first_epoch": float(len(clips) / np.median(history[1:])) if len(history) > 1
-                else None, "note": "each epoch includes its validation pass; epoch 1 includes graph tracing"}
+    training = {
+        "clips": len(clips),
+        "validation_clips": len(val),
+        "epochs": len(history),
+        "epoch_seconds": history,
+        "clips_per_second_median_epoch": samples_per_second(result, len(clips)),
+        "clips_per_second_after_first_epoch": float(len(clips) / np.median(history[1:])) if len(history) > 1 else None,
+        "note": "each epoch includes its validation pass; epoch 1 includes graph tracing",
+    }
 
     window = clip_windows(val, config, limit=1)[0]
     graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -71,13 +75,17 @@ def main() -> None:
         inference[f"tflite_{mode}"]["max_abs_diff_vs_keras"] = float(np.abs(runner(window) - graph(window)).max())
         sizes[mode] = len(flatbuffer)
     baseline = inference["keras_tf_function"]["median_ms"]
-    for name, entry in inference.items():
+    for entry in inference.values():
         entry["speedup_vs_keras_tf_function"] = baseline / entry["median_ms"]
     report = {
         "what": "fusion model (default ModelConfig), one window: audio (1, 200, 25) + video (1, 10, 128)",
         "data": "random synthetic clips (speed only, not accuracy)",
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
-                    "load_average_1min_at_end": os.getloadavg()[0]},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "tensorflow": tf.__version__,
+            "load_average_1min_at_end": os.getloadavg()[0],
+        },
         "config": json.loads(config.to_json()),
         "parameters": model.count_params(),
         "training": training,
@@ -87,8 +95,12 @@ def main() -> None:
     }
     path = BENCHMARKS_DIR / "model.json"
     atomic_write_bytes(path, json.dumps(report, indent=2).encode())
-    print(json.dumps({k: {"median_ms": round(v["median_ms"], 3), "p95_ms": round(v["p95_ms"], 3)}
-                      for k, v in inference.items()}, indent=1))
+    print(
+        json.dumps(
+            {k: {"median_ms": round(v["median_ms"], 3), "p95_ms": round(v["p95_ms"], 3)} for k, v in inference.items()},
+            indent=1,
+        )
+    )
     print(f"training: {training['clips_per_second_after_first_epoch']} clips/s; wrote {path}")
 
 

@@ -29,9 +29,9 @@ import platform
 import time
 from pathlib import Path
 
-import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 import numpy as np
 
+import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.paths import BENCHMARKS_DIR, SYNTHETIC_DIR, shared_data_dir
 from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor, WindowModel
 from emotion_lib.realtime.replay import AudioFeeder, clip_stream
@@ -63,8 +63,11 @@ def camera_frames(clip: Path) -> list[tuple[np.ndarray, float, np.ndarray | None
 
 def percentiles(values_s: list[float]) -> dict:
     ms = 1000 * np.asarray(values_s)
-    return {"median_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "n": int(ms.size)}
+    return {
+        "median_ms": round(float(np.median(ms)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "n": int(ms.size),
+    }
 
 
 def run_throughput(model, frames, window_size: int, fps: float) -> dict:
@@ -115,9 +118,14 @@ def run_paced(model, frames, window_size: int, fps: float, loops: int) -> dict:
         i += 1
     wall = time.perf_counter() - start
     feeder.close()
-    return {"frames_arrived": len(schedule), "frames_processed": processed,
-            "frames_processed_per_s": round(processed / wall, 2), "updates_per_s": round(len(latencies) / wall, 2),
-            "latency": percentiles(latencies), "audio_errors": feeder.error}
+    return {
+        "frames_arrived": len(schedule),
+        "frames_processed": processed,
+        "frames_processed_per_s": round(processed / wall, 2),
+        "updates_per_s": round(len(latencies) / wall, 2),
+        "latency": percentiles(latencies),
+        "audio_errors": feeder.error,
+    }
 
 
 def components(frames, backend, extractor) -> dict:
@@ -143,16 +151,19 @@ def run_naive(keras_model, backend, extractor, frames, window_size: int) -> dict
     window_s = window_size / 5.0
     video, latencies = [], []
     start = time.perf_counter()
-    for i, (frame, t, _) in enumerate(frames):
+    for frame, t, _ in frames:
         t0 = time.perf_counter()
         emb, mask = backend.embed([frame])
         video = (video + [(emb[0], mask[0])])[-window_size:]
         stop = int((t + 1 / 30) * SAMPLE_RATE)
         segment = audio_all[max(0, stop - int(window_s * SAMPLE_RATE)) : stop]
         lld = extractor.extract(segment) if segment.size >= 0.1 * SAMPLE_RATE else np.zeros((1, 25), np.float32)
-        inputs = {"audio": lld[None], "audio_mask": np.ones((1, len(lld)), np.float32),
-                  "video": np.stack([e for e, _ in video])[None].astype(np.float32),
-                  "video_mask": np.array([[float(m) for _, m in video]], np.float32)}
+        inputs = {
+            "audio": lld[None],
+            "audio_mask": np.ones((1, len(lld)), np.float32),
+            "video": np.stack([e for e, _ in video])[None].astype(np.float32),
+            "video_mask": np.array([[float(m) for _, m in video]], np.float32),
+        }
         keras_model.predict(inputs, verbose=0)
         latencies.append(time.perf_counter() - t0)
     total = time.perf_counter() - start
@@ -183,10 +194,12 @@ def model_timings(keras_model, config, window_size: int, fps: float, repeats: in
 
 def random_window(config, video_steps: int, audio_steps: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"audio": rng.normal(size=(1, audio_steps, config.audio_dim)).astype(np.float32),
-            "audio_mask": np.ones((1, audio_steps), np.float32),
-            "video": rng.normal(size=(1, video_steps, config.video_dim)).astype(np.float32),
-            "video_mask": np.ones((1, video_steps), np.float32)}
+    return {
+        "audio": rng.normal(size=(1, audio_steps, config.audio_dim)).astype(np.float32),
+        "audio_mask": np.ones((1, audio_steps), np.float32),
+        "video": rng.normal(size=(1, video_steps, config.video_dim)).astype(np.float32),
+        "video_mask": np.ones((1, video_steps), np.float32),
+    }
 
 
 def time_calls(run, window: dict, repeats: int) -> dict:
@@ -225,8 +238,10 @@ def main() -> None:
         chosen[best] = runners[best]
     pipelines = {}
     for name, runner in chosen.items():
-        pipelines[name] = {"throughput": run_throughput(runner, frames, args.window_size, DEFAULT_FPS),
-                           "paced": run_paced(runner, frames, args.window_size, DEFAULT_FPS, args.loops)}
+        pipelines[name] = {
+            "throughput": run_throughput(runner, frames, args.window_size, DEFAULT_FPS),
+            "paced": run_paced(runner, frames, args.window_size, DEFAULT_FPS, args.loops),
+        }
     backend, extractor = get_face_backend("dlib"), AudioFeatureExtractor()
     parts = components(frames, backend, extractor)
     naive = run_naive(model, backend, extractor, frames[: args.naive_frames], args.window_size)
@@ -234,10 +249,15 @@ def main() -> None:
     headline = pipelines[fastest]
     result = {
         "clip": clip_label,
-        "camera": f"{CAMERA_WIDTH} px wide, {len(frames)} frames at {1 / (frames[1][1] - frames[0][1]):.2f} fps with audio",
-        "face_backend": "dlib (offline: HOG detector at 320 px, coarse first, 5-point alignment, ResNet 128-d run by TensorFlow)",
-        "window": {"face_frames": args.window_size, "face_fps": DEFAULT_FPS,
-                   "audio_frames": round(args.window_size / DEFAULT_FPS * 100)},
+        "camera": f"{CAMERA_WIDTH} px wide, {len(frames)} frames at "
+        f"{1 / (frames[1][1] - frames[0][1]):.2f} fps with audio",
+        "face_backend": "dlib (offline: HOG detector at 320 px, coarse first, 5-point alignment, "
+        "ResNet 128-d run by TensorFlow)",
+        "window": {
+            "face_frames": args.window_size,
+            "face_fps": DEFAULT_FPS,
+            "audio_frames": round(args.window_size / DEFAULT_FPS * 100),
+        },
         "headline_model": fastest,
         "frames_per_s": headline["throughput"]["frames_per_s"],
         "latency_ms": headline["paced"]["latency"],
@@ -251,9 +271,13 @@ def main() -> None:
             "p95_latency_ms<=150": headline["paced"]["latency"]["p95_ms"] <= 150,
             "tflite_per_window_ms<=5": bool(tflite) and min(tflite.values()) <= 5,
         },
-        "machine": {"cpu_count": os.cpu_count(), "load_average_1min_at_start": load_at_start,
-                    "load_average_1min_at_end": round(os.getloadavg()[0], 2), "nice": os.nice(0),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_1min_at_start": load_at_start,
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+            "nice": os.nice(0),
+            "python": platform.python_version(),
+        },
         "command": f"python benchmarks/realtime.py --loops {args.loops} --window_size {args.window_size}",
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ try:  # import-order guard, see module docstring
 except ImportError:  # pragma: no cover - opensmile is a core dependency
     pass
 
-from emotion_lib.labels import EMOTIONS, EMOTION_COLOURS
+from emotion_lib.labels import EMOTION_COLOURS, EMOTIONS
 
 __version__ = "0.1.0"
 __all__ = ["EMOTIONS", "EMOTION_COLOURS", "__version__"]

@@ -1,15 +1,16 @@
 """Command-line entry points: ``python -m emotion_lib.cli <command> ...``.
 
 Commands: ``generate-synthetic`` (the embedded default corpus), ``write-splits`` (the versioned
-speaker-independent split CSVs), ``extract`` (cache openSMILE voice features and face embeddings). Each command is a ``(add_arguments, run)`` pair in :data:`COMMANDS`.
+speaker-independent split CSVs), ``extract`` (cache openSMILE voice features and face embeddings). Each command
+is a ``(add_arguments, run)`` pair in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.paths import SPLITS_DIR, SYNTHETIC_DIR
@@ -26,8 +27,9 @@ def _generate_synthetic_arguments(parser: argparse.ArgumentParser) -> None:
 def _generate_synthetic(args: argparse.Namespace) -> int:
     from emotion_lib.data.synthetic import generate_corpus
 
-    out = generate_corpus(args.out, seed=args.seed, n_actors=args.actors, clips_per_emotion=args.clips_per_emotion,
-                          workers=args.workers)
+    out = generate_corpus(
+        args.out, seed=args.seed, n_actors=args.actors, clips_per_emotion=args.clips_per_emotion, workers=args.workers
+    )
     print(f"synthetic corpus (not real emotion data) written to {out}")
     return 0
 
@@ -70,21 +72,32 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _extract(args: argparse.Namespace) -> int:
     """Exit status 1 when clips were attempted and every one failed (each failure is listed)."""
+    from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
     from emotion_lib.features.store import ExtractionConfig, extract_features
-    from emotion_lib.data.clips import subset_clips
     from emotion_lib.features.video import BackendUnavailable
 
     clips, load_report = load_corpus(args.corpus, args.data_dir)
     print(load_report)
-    config = ExtractionConfig(audio_feature_set=args.audio_set, audio_level=args.audio_level,
-                              video_backend=None if args.backend == "none" else args.backend, fps=args.fps,
-                              detect_width=args.detect_width, fer_output=args.fer_output,
-                              facenet_weights=args.facenet_weights)
+    config = ExtractionConfig(
+        audio_feature_set=args.audio_set,
+        audio_level=args.audio_level,
+        video_backend=None if args.backend == "none" else args.backend,
+        fps=args.fps,
+        detect_width=args.detect_width,
+        fer_output=args.fer_output,
+        facenet_weights=args.facenet_weights,
+    )
     try:
-        report = extract_features(subset_clips(clips, args.subset, args.seed), config, cache_dir=args.cache_dir,
-                                  workers=args.workers, scheduler=args.scheduler, dask_address=args.dask_address,
-                                  progress=not args.no_progress)
+        report = extract_features(
+            subset_clips(clips, args.subset, args.seed),
+            config,
+            cache_dir=args.cache_dir,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            dask_address=args.dask_address,
+            progress=not args.no_progress,
+        )
     except BackendUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-
 from emotion_lib.sequences.augment import FeatureAugmenter, add_gaussian_noise, resample_time, scale, waveform_augmenter
 from emotion_lib.sequences.data import random_clips
 

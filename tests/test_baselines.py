@@ -7,12 +7,25 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from emotion_lib.evaluation.baselines import BlockFusion, InnerSelection, ModelSpec, fit_with_inner_cv, grouped_cross_validation, late_fusion_of, logistic, majority, pca_logistic, ridge, speaker_normalise, svm_rbf
+from emotion_lib.data.clips import ravdess_speech_clips
+from emotion_lib.evaluation.baselines import (
+    BlockFusion,
+    InnerSelection,
+    ModelSpec,
+    fit_with_inner_cv,
+    grouped_cross_validation,
+    late_fusion_of,
+    logistic,
+    majority,
+    pca_logistic,
+    ridge,
+    speaker_normalise,
+    svm_rbf,
+)
 from emotion_lib.experiments.ckplus import FER2013_CLASSES, fer_zero_shot
-from emotion_lib.features.images import _uniform_lbp, hog_lbp_features
 from emotion_lib.experiments.common import actor_folds
 from emotion_lib.experiments.ravdess_fusion import load_openface_aus
-from emotion_lib.data.clips import ravdess_speech_clips
+from emotion_lib.features.images import _uniform_lbp, hog_lbp_features
 
 
 def _speaker_data(n_speakers: int = 8, per_class: int = 6, n_classes: int = 3, offset: float = 6.0, seed: int = 0):
@@ -61,8 +74,7 @@ def test_no_test_speaker_reaches_training_and_augmented_rows_only_train():
     augmented = -1 - ids  # mirrored copies: negative ids
     folds = [["s0", "s1"], ["s2", "s3"], ["s4", "s5"]]
     Recorder.log = []
-    result = grouped_cross_validation(ModelSpec("recorder", Recorder()), ids, y, speakers, folds,
-                                      augmented=augmented)
+    result = grouped_cross_validation(ModelSpec("recorder", Recorder()), ids, y, speakers, folds, augmented=augmented)
     assert len(Recorder.log) == 3 and len(result.fold_metrics) == 3
     for seen, test_speakers in zip(Recorder.log, folds):
         test_ids = set(np.flatnonzero(np.isin(speakers, test_speakers)).tolist())
@@ -86,8 +98,9 @@ def test_per_speaker_normalisation_beats_global_when_speakers_differ():
     x, y, speakers = _speaker_data(n_speakers=8)
     folds = [[f"s{i}", f"s{i + 1}"] for i in range(0, 8, 2)]
     global_ua = grouped_cross_validation(logistic(grid=(1.0,)), x, y, speakers, folds).summary["ua"]["mean"]
-    speaker_ua = grouped_cross_validation(logistic(grid=(1.0,)), speaker_normalise(x, speakers), y, speakers,
-                                          folds).summary["ua"]["mean"]
+    speaker_ua = grouped_cross_validation(
+        logistic(grid=(1.0,)), speaker_normalise(x, speakers), y, speakers, folds
+    ).summary["ua"]["mean"]
     assert speaker_ua > 0.9
     assert speaker_ua > global_ua + 0.2
 
@@ -118,10 +131,13 @@ def test_late_fusion_combines_complementary_blocks():
     block_b = (y == "c")[:, None] * 2.0 + rng.normal(0, 0.5, (n, 2))  # tells c from {a, b}
     x = np.hstack([block_a, block_b])
     folds = [[f"s{i}", f"s{i + 1}"] for i in range(0, 8, 2)]
-    single = [grouped_cross_validation(logistic(grid=(1.0,)), block, y, speakers, folds).pooled["ua"]
-              for block in (block_a, block_b)]
-    fusion = ModelSpec("late", BlockFusion([("a", range(2), logistic(grid=(1.0,))),
-                                            ("b", range(2, 4), logistic(grid=(1.0,)))]))
+    single = [
+        grouped_cross_validation(logistic(grid=(1.0,)), block, y, speakers, folds).pooled["ua"]
+        for block in (block_a, block_b)
+    ]
+    fusion = ModelSpec(
+        "late", BlockFusion([("a", range(2), logistic(grid=(1.0,))), ("b", range(2, 4), logistic(grid=(1.0,)))])
+    )
     result = grouped_cross_validation(fusion, x, y, speakers, folds)
     assert result.pooled["ua"] > max(single) + 0.15
     assert set(result.chosen_params[0]["members"]) == {"a", "b"}
@@ -133,9 +149,11 @@ def test_inner_selection_picks_the_informative_candidate_on_training_speakers_on
     noise = np.random.default_rng(2).normal(size=(len(x), 4))
     ids = np.arange(len(x), dtype=float)[:, None]
     table = np.hstack([ids, x, noise])
-    candidates = [("signal", ModelSpec("signal", BlockFusion([("x", range(1, 5), logistic(grid=(1.0,)))]))),
-                  ("noise", ModelSpec("noise", BlockFusion([("n", range(5, 9), logistic(grid=(1.0,)))]))),
-                  ("recorder", ModelSpec("recorder", Recorder()))]
+    candidates = [
+        ("signal", ModelSpec("signal", BlockFusion([("x", range(1, 5), logistic(grid=(1.0,)))]))),
+        ("noise", ModelSpec("noise", BlockFusion([("n", range(5, 9), logistic(grid=(1.0,)))]))),
+        ("recorder", ModelSpec("recorder", Recorder())),
+    ]
     folds = [[f"s{i}", f"s{i + 1}"] for i in range(0, 8, 2)]
     Recorder.log = []
     result = grouped_cross_validation(ModelSpec("selected", InnerSelection(candidates)), table, y, speakers, folds)
@@ -144,7 +162,7 @@ def test_inner_selection_picks_the_informative_candidate_on_training_speakers_on
     assert result.pooled["ua"] > 0.8
     for fold, test_speakers in enumerate(folds):  # the recorder candidate never saw a test speaker's row
         test_ids = set(np.flatnonzero(np.isin(speakers, test_speakers)).tolist())
-        fold_logs = Recorder.log[fold * 3:(fold + 1) * 3]  # three inner folds per outer fold
+        fold_logs = Recorder.log[fold * 3 : (fold + 1) * 3]  # three inner folds per outer fold
         assert fold_logs and all(not (seen & test_ids) for seen in fold_logs)
 
 
@@ -199,8 +217,9 @@ def test_fer_zero_shot_restricts_to_the_given_classes():
 
 
 def test_openface_aus_align_with_ravdess_clips(tmp_path):
-    clips = pd.DataFrame({"clip_id": ["01-05-01-01-01-02", "01-03-01-01-01-02", "01-04-01-01-01-03"],
-                          "actor": ["02", "02", "03"]})
+    clips = pd.DataFrame(
+        {"clip_id": ["01-05-01-01-01-02", "01-03-01-01-01-02", "01-04-01-01-01-03"], "actor": ["02", "02", "03"]}
+    )
     table = tmp_path / "aus.csv"
     table.write_text("clip,AU01_r,AU12_r\n01-01-03-01-01-01-02,0.1,0.9\n01-01-05-01-01-01-02,0.7,0.0\n")
     aus, kept = load_openface_aus(table, clips)

@@ -65,9 +65,9 @@ def lab_root(tmp_path_factory) -> Path:
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from emotion_lib.training.export import save_model
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
+    from emotion_lib.training.export import save_model
 
     root = tmp_path_factory.mktemp("lab")
     config = ModelConfig(audio_dim=25, video_dim=128)
@@ -89,11 +89,20 @@ def jupyterlab(lab_root):
     settings.mkdir(parents=True, exist_ok=True)  # no "get Jupyter news?" prompt over the screenshot
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={lab_root}", "--LabApp.expose_app_in_browser=True",
-        f"--LabApp.workspaces_dir={lab_root / '.workspaces'}", f"--LabApp.user_settings_dir={lab_root / '.settings'}", "--ServerApp.port_retries=0",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={lab_root}",
+        "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.workspaces_dir={lab_root / '.workspaces'}",
+        f"--LabApp.user_settings_dir={lab_root / '.settings'}",
+        "--ServerApp.port_retries=0",
     ] + (["--allow-root"] if os.geteuid() == 0 else [])  # CI and these machines run as root
-    log = open(lab_root / "jupyterlab.log", "wb")
+    log = open(lab_root / "jupyterlab.log", "wb")  # noqa: SIM115 (open while the server runs)
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=lab_root)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -129,8 +138,15 @@ def _shutdown_kernels(base: str, token: str) -> None:
 
 
 BASE_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 
 
@@ -163,7 +179,8 @@ def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_med
     video, audio = fake_media
     flags = BASE_FLAGS + [
         "--use-fake-ui-for-media-stream",  # grants the camera/microphone prompt
-        f"--use-file-for-fake-video-capture={video}", f"--use-file-for-fake-audio-capture={audio}",
+        f"--use-file-for-fake-video-capture={video}",
+        f"--use-file-for-fake-audio-capture={audio}",
     ]
     with notebook_page(base, token, flags) as page:
         page.wait_for_function(

@@ -7,7 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from emotion_lib.data.corpora import CLIP_COLUMNS, CorpusError, load_ckplus48, load_corpus, load_crema_d, load_ravdess, load_savee, speaker_groups
+from emotion_lib.data.corpora import (
+    CLIP_COLUMNS,
+    CorpusError,
+    load_ckplus48,
+    load_corpus,
+    load_crema_d,
+    load_ravdess,
+    load_savee,
+    speaker_groups,
+)
 from emotion_lib.labels import EMOTIONS
 
 
@@ -60,8 +69,13 @@ def test_crema_d_real_flv_and_mp3(crema_d_dir):
 def test_ckplus_real_counts(ckplus_dir):
     sequences, report = load_ckplus48(ckplus_dir)
     assert len(sequences) == 226
-    assert sequences["emotion"].value_counts().to_dict() == {"happiness": 69, "disgust": 59, "anger": 45,
-                                                             "sadness": 28, "fear": 25}
+    assert sequences["emotion"].value_counts().to_dict() == {
+        "happiness": 69,
+        "disgust": 59,
+        "anger": 45,
+        "sadness": 28,
+        "fear": 25,
+    }
     assert report.dropped_classes == {"contempt": 18, "surprised": 83}
     assert sequences["image_paths"].map(len).eq(3).all()
 

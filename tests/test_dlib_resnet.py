@@ -79,8 +79,7 @@ def test_matches_dlib_on_real_faces(port, dlib_net, aligner, ravdess_faces_dir, 
     for subject in ("S011", "S132", "S138"):
         for path in sorted(ckplus_dir.glob(f"*/{subject}_*.png"))[:4]:
             grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            chips.append(cv2.cvtColor(cv2.resize(grey, (150, 150), interpolation=cv2.INTER_CUBIC),
-                                      cv2.COLOR_GRAY2RGB))
+            chips.append(cv2.cvtColor(cv2.resize(grey, (150, 150), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB))
             subjects.append(subject)
     assert len(subjects) == 12
     ported, reference = compare(port, dlib_net, chips)
@@ -110,14 +109,18 @@ def corrupt_copy(tmp_path: Path, edit) -> Path:
     return path
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda data: data[: len(data) // 2], "unexpected end of file"),
-    (lambda data: data.replace(b"con_4", b"cxn_4", 1), "expected con_4"),
-    (lambda data: data[:-1], "unexpected end of file"),
-    (lambda data: data + b"\x00", "trailing bytes"),
-    (lambda data: b"not a dlib model at all", "invalid integer control byte"),
-    (lambda data: b"", "unexpected end of file"),
-], ids=["truncated-half", "renamed-layer", "last-byte-missing", "trailing-byte", "text-file", "empty"])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda data: data[: len(data) // 2], "unexpected end of file"),
+        (lambda data: data.replace(b"con_4", b"cxn_4", 1), "expected con_4"),
+        (lambda data: data[:-1], "unexpected end of file"),
+        (lambda data: data + b"\x00", "trailing bytes"),
+        (lambda data: b"not a dlib model at all", "invalid integer control byte"),
+        (lambda data: b"", "unexpected end of file"),
+    ],
+    ids=["truncated-half", "renamed-layer", "last-byte-missing", "trailing-byte", "text-file", "empty"],
+)
 def test_corrupt_model_files_give_a_clear_error_naming_the_file(tmp_path, edit, message):
     path = corrupt_copy(tmp_path, edit)
     with pytest.raises(DlibModelError, match=message) as raised:

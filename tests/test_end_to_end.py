@@ -8,13 +8,22 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib import paths
-from emotion_lib.experiments.end_to_end import INPUT_MODES, TRAIN_ACTORS, assert_unseen, clip_inputs, load_av_clips, recorded_clips, run_end_to_end, training_data
-from emotion_lib.sequences.pairing import PartialSequenceData, pair_by_class, split_frames
 from emotion_lib.evaluation.records import load_metrics
 from emotion_lib.experiments.common import Context
-from emotion_lib.features.normalise import Normalizer
+from emotion_lib.experiments.end_to_end import (
+    INPUT_MODES,
+    TRAIN_ACTORS,
+    assert_unseen,
+    clip_inputs,
+    load_av_clips,
+    recorded_clips,
+    run_end_to_end,
+    training_data,
+)
+from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ClipFeatures
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.sequences.pairing import PartialSequenceData, pair_by_class, split_frames
 
 
 def test_pair_by_class_matches_classes_uses_faces_evenly_and_draws_any_face_for_a_class_without_faces():
@@ -43,8 +52,7 @@ def test_partial_data_masks_missing_audio_and_faceless_frames_in_batches():
     audio = [np.ones((4, 3), np.float32), np.full((1, 3), 7.0, np.float32)]
     video = [np.ones((3, 2), np.float32), np.ones((2, 2), np.float32)]
     masks = [np.array([True, False, True]), np.array([True, True])]
-    data = PartialSequenceData(audio, [0, 1], ["pair", "face"], video, masks, 2,
-                                          audio_present=[True, False])
+    data = PartialSequenceData(audio, [0, 1], ["pair", "face"], video, masks, 2, audio_present=[True, False])
     batch = data.make_batch([0, 1])
     np.testing.assert_array_equal(batch["audio_mask"], [[1, 1, 1, 1], [0, 0, 0, 0]])
     np.testing.assert_array_equal(batch["audio"][1], 0.0)
@@ -58,8 +66,8 @@ def test_clip_inputs_mask_the_left_out_modality_and_faceless_frames():
     clips = pd.DataFrame({"clip_id": ["a"], "emotion": ["anger"]})
     video = np.ones((3, 128), np.float32)
     features = {"a": ClipFeatures(np.ones((10, 25), np.float32), video, np.array([True, False, True]))}
-    audio_norm = Normalizer().fit([np.zeros((2, 25)), np.ones((2, 25))])
-    video_norm = Normalizer().fit([np.zeros((2, 128)), np.full((2, 128), 2.0)])
+    audio_norm = Normaliser().fit([np.zeros((2, 25)), np.ones((2, 25))])
+    video_norm = Normaliser().fit([np.zeros((2, 128)), np.full((2, 128), 2.0)])
     both = clip_inputs(clips, features, audio_norm, video_norm, "audio_video").make_batch([0])
     np.testing.assert_array_equal(both["video_mask"], [[1, 0, 1]])
     np.testing.assert_array_equal(both["video"][0, 1], 0.0)
@@ -109,8 +117,7 @@ def test_training_speakers_exclude_the_test_actors_and_sides_are_disjoint(quick_
 def test_quick_run_records_every_clip_with_prediction_confidence_and_face_fraction(quick_run):
     ctx, rows, root = quick_run
     clips = load_av_clips(ctx.data_dir, quick=True)
-    records = {k: v for k, v in load_metrics(ctx.metrics_path)["experiments"].items()
-               if k.startswith("end_to_end/")}
+    records = {k: v for k, v in load_metrics(ctx.metrics_path)["experiments"].items() if k.startswith("end_to_end/")}
     assert len(records) == len(rows) == 6
     for name, record in records.items():
         assert "END-TO-END CHECK" in record["description"] and "not a benchmark" in record["description"]

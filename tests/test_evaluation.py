@@ -13,12 +13,18 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
+from emotion_lib.evaluation.metrics import (
+    aggregate,
+    classification_metrics,
+    per_class_recall,
+    unweighted_accuracy,
+    weighted_accuracy,
+)
 from emotion_lib.evaluation.records import ExperimentRecord, load_metrics, record_experiment, record_not_run
-from emotion_lib.evaluation.metrics import aggregate, classification_metrics, per_class_recall, unweighted_accuracy, weighted_accuracy
-from emotion_lib.plots.evaluation import plot_attention, plot_confusion
 from emotion_lib.evaluation.reports import results_markdown
 from emotion_lib.experiments.targets import TARGETS, target_status
 from emotion_lib.paths import REPO_ROOT
+from emotion_lib.plots.evaluation import plot_attention, plot_confusion
 
 
 def test_ua_is_mean_recall_and_wa_is_accuracy():
@@ -65,8 +71,10 @@ def test_bad_inputs_are_rejected():
 
 
 def test_aggregate_mean_std_and_summed_confusion():
-    runs = [classification_metrics([0, 0, 1, 1], [0, 0, 1, 1], [0, 1]),
-            classification_metrics([0, 0, 1, 1], [0, 1, 1, 0], [0, 1])]
+    runs = [
+        classification_metrics([0, 0, 1, 1], [0, 0, 1, 1], [0, 1]),
+        classification_metrics([0, 0, 1, 1], [0, 1, 1, 0], [0, 1]),
+    ]
     summary = aggregate(runs)
     assert summary["ua"] == {"mean": pytest.approx(0.75), "std": pytest.approx(0.25)}
     assert summary["per_class_recall"]["0"]["mean"] == pytest.approx(0.75)
@@ -75,11 +83,23 @@ def test_aggregate_mean_std_and_summed_confusion():
 
 
 def record_result(name: str, ua: float, group: str = "g", **kwargs) -> ExperimentRecord:
-    metrics = {"ua": {"mean": ua, "std": 0.01}, "wa": {"mean": ua, "std": 0.0}, "macro_f1": {"mean": ua, "std": 0.0},
-               "n_runs": 6}
-    return ExperimentRecord(name=name, corpus=kwargs.pop("corpus", "ravdess"), protocol="actor folds",
-                            folds=[["01"], ["02"]], seeds=[0], metrics=metrics, command=f"run {name}", group=group,
-                            **kwargs)
+    metrics = {
+        "ua": {"mean": ua, "std": 0.01},
+        "wa": {"mean": ua, "std": 0.0},
+        "macro_f1": {"mean": ua, "std": 0.0},
+        "n_runs": 6,
+    }
+    return ExperimentRecord(
+        name=name,
+        corpus=kwargs.pop("corpus", "ravdess"),
+        protocol="actor folds",
+        folds=[["01"], ["02"]],
+        seeds=[0],
+        metrics=metrics,
+        command=f"run {name}",
+        group=group,
+        **kwargs,
+    )
 
 
 def test_record_experiment_merges_and_replaces(tmp_path):
@@ -143,8 +163,10 @@ def test_attention_plot_drops_padded_frames():
 
 
 def test_results_markdown_has_every_row_its_command_and_synthetic_label():
-    experiments = {"real/a": record_result("real/a", 0.61).to_dict(),
-                   "syn/b": record_result("syn/b", 0.9, group="syn", corpus="synthetic").to_dict()}
+    experiments = {
+        "real/a": record_result("real/a", 0.61).to_dict(),
+        "syn/b": record_result("syn/b", 0.9, group="syn", corpus="synthetic").to_dict(),
+    }
     text = results_markdown(experiments)
     assert "| `real/a` |" in text and "`run real/a`" in text and "61.0 ± 1.0" in text
     assert "syn — synthetic (not emotion-recognition accuracy)" in text
@@ -154,9 +176,11 @@ def test_results_markdown_has_every_row_its_command_and_synthetic_label():
 
 def test_target_status_reports_gain_and_shortfall():
     voice = TARGETS[0]
-    experiments = {voice.system: record_result(voice.system, 0.66).to_dict(),
-                   voice.references[0]: record_result(voice.references[0], 0.53).to_dict(),
-                   voice.references[1]: record_result(voice.references[1], 0.63).to_dict()}
+    experiments = {
+        voice.system: record_result(voice.system, 0.66).to_dict(),
+        voice.references[0]: record_result(voice.references[0], 0.53).to_dict(),
+        voice.references[1]: record_result(voice.references[1], 0.63).to_dict(),
+    }
     (row,) = target_status(experiments)
     assert row["reference"] == voice.references[1]
     assert row["gain"] == pytest.approx(0.03)

@@ -4,14 +4,35 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-
-from emotion_lib.training.export import InputShapeError, ModelFileError, TFLiteRunner, accuracy_change, clip_windows, export_tflite_models, load_model, predict, save_model, to_tflite, write_tflite
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import build_model
 from emotion_lib.sequences.data import random_clips
+from emotion_lib.training.export import (
+    InputShapeError,
+    ModelFileError,
+    TFLiteRunner,
+    accuracy_change,
+    clip_windows,
+    export_tflite_models,
+    load_model,
+    predict,
+    save_model,
+    to_tflite,
+    write_tflite,
+)
 
-TINY = dict(audio_dim=5, video_dim=4, conv_filters=8, rnn_units=6, video_rnn_units=4, attention_units=6,
-            dense_units=8, transformer_ff=12, window_audio_frames=24, window_video_frames=4)
+TINY = dict(
+    audio_dim=5,
+    video_dim=4,
+    conv_filters=8,
+    rnn_units=6,
+    video_rnn_units=4,
+    attention_units=6,
+    dense_units=8,
+    transformer_ff=12,
+    window_audio_frames=24,
+    window_video_frames=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +46,9 @@ def fusion():
     return config, build_model(config)
 
 
-@pytest.mark.parametrize("encoder, pooling", [("bilstm", "attention"), ("transformer", "attention"),
-                                              ("bilstm", "mean")])
+@pytest.mark.parametrize(
+    "encoder, pooling", [("bilstm", "attention"), ("transformer", "attention"), ("bilstm", "mean")]
+)
 def test_keras_reload_gives_identical_predictions(tmp_path, data, encoder, pooling):
     config = ModelConfig(**TINY, encoder=encoder, cross_modal=True, pooling=pooling)
     model = build_model(config)
@@ -59,14 +81,20 @@ def test_wrong_input_shapes_name_expected_and_received_shapes(fusion, data, tmp_
     config, model = fusion
     inputs = data.make_batch([1])
     eGeMAPS_functionals = {**inputs, "audio": np.zeros((1, 30, 88), np.float32), "audio_mask": np.ones((1, 30))}
-    with pytest.raises(InputShapeError, match=r"'audio': the model expects shape \(any, any, 5\), "
-                                                     r"received \(1, 30, 88\)"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"'audio': the model expects shape \(any, any, 5\), "
+        r"received \(1, 30, 88\)",
+    ):
         predict(model, eGeMAPS_functionals)
     with pytest.raises(InputShapeError, match=r"missing model inputs \['video', 'video_mask'\]"):
         predict(model, {k: inputs[k] for k in ("audio", "audio_mask")})
     path = save_model(model, tmp_path / "fusion.keras")
-    with pytest.raises(InputShapeError, match=r"input 'audio' expects shape \(any, any, 5\), received "
-                                                     r"features of shape \(any, any, 88\)"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"input 'audio' expects shape \(any, any, 5\), received "
+        r"features of shape \(any, any, 88\)",
+    ):
         load_model(path, feature_dims={"audio": 88, "video": 4})
     assert load_model(path, feature_dims={"audio": 5, "video": 4}).name == model.name
     short_mask = {**inputs, "video_mask": inputs["video_mask"][:, :1], "video": np.zeros((1, 3, 4), np.float32)}
@@ -102,8 +130,9 @@ def test_tflite_runner_rejects_missing_and_garbage_files(tmp_path):
     with pytest.raises(ModelFileError, match="cannot read TFLite model"):
         TFLiteRunner(b"\x00" * 64)
     with pytest.raises(ValueError, match="representative"):
-        to_tflite(build_model(ModelConfig(**TINY, modalities=("audio",))),
-                         ModelConfig(**TINY, modalities=("audio",)), "int8")
+        to_tflite(
+            build_model(ModelConfig(**TINY, modalities=("audio",))), ModelConfig(**TINY, modalities=("audio",)), "int8"
+        )
 
 
 def test_transformer_model_exports_to_tflite(data):

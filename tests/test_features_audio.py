@@ -33,8 +33,9 @@ def test_pitch_follows_the_voice(egemaps):
     low = egemaps.extract(voice(1.0))[:, column]
     rate = SAMPLE_RATE
     t = np.arange(rate) / rate
-    high = egemaps.extract((0.2 * np.sin(2 * np.pi * 280 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)))
-                           .astype(np.float32))[:, column]
+    high = egemaps.extract(
+        (0.2 * np.sin(2 * np.pi * 280 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+    )[:, column]
     # 280 Hz is an octave (12 semitones) above the ~140 Hz voice
     assert 9 < np.median(high[high > 0]) - np.median(low[low > 0]) < 15
 

@@ -41,8 +41,7 @@ def write_audio(path: Path, seconds: float, rate: int = SAMPLE_RATE, channels: i
 
 def face_frame(actor: int = 0, size: int = FRAME_SIZE) -> np.ndarray:
     """One drawn face (an actor of the synthetic corpus, neutral, facing the camera), BGR ``size x size``."""
-    frame = draw_face(make_actors(max(3, actor + 1), 0)[actor], FACE_CUES["neutral"],
-                                0.2, (0.0, 0.0, 0.0))
+    frame = draw_face(make_actors(max(3, actor + 1), 0)[actor], FACE_CUES["neutral"], 0.2, (0.0, 0.0, 0.0))
     return frame if size == frame.shape[0] else cv2.resize(frame, (size, size))
 
 
@@ -66,6 +65,7 @@ def truncate(path: Path, keep: float = 0.4) -> Path:
 
 # --- audio ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (16000, 1), (48000, 2), (44100, 2)])
 def test_load_audio_resamples_to_16k_mono(tmp_path, rate, channels):
     path = write_audio(tmp_path / f"clip_{rate}_{channels}.wav", 1.5, rate, channels)
@@ -84,7 +84,9 @@ def test_load_audio_flac_equals_wav(tmp_path):
     np.testing.assert_allclose(wav, flac, atol=1e-4)  # both 16-bit PCM
 
 
-@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"RIFF\x10\x00\x00\x00WAVEjunkjunk" * 3, "cannot decode")])
+@pytest.mark.parametrize(
+    "content,message", [(b"", "empty file"), (b"RIFF\x10\x00\x00\x00WAVEjunkjunk" * 3, "cannot decode")]
+)
 def test_load_audio_empty_and_corrupt_name_the_file(tmp_path, content, message):
     path = tmp_path / "bad.wav"
     path.write_bytes(content)
@@ -122,8 +124,9 @@ def test_flv_mp3_track_is_read_in_process(crema_d_dir, monkeypatch):
 def test_flv_mp3_track_equals_ffmpegs_decoding(crema_d_dir):
     flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
     ours, rate = sf.read(io.BytesIO(audio.flv_mp3_stream(flv)), dtype="float32")
-    ffmpeg = subprocess.run(["ffmpeg", "-v", "error", "-i", str(flv), "-vn", "-f", "f32le", "-"], capture_output=True,
-                            check=True).stdout
+    ffmpeg = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(flv), "-vn", "-f", "f32le", "-"], capture_output=True, check=True
+    ).stdout
     np.testing.assert_allclose(ours, np.frombuffer(ffmpeg, "<f4"), atol=1e-5)
     assert rate == 44100
 
@@ -160,6 +163,7 @@ def test_load_audio_mp3_and_flac(crema_d_dir, ravdess_dir):
 
 
 # --- video ---------------------------------------------------------------------------------------------------
+
 
 def test_read_frames_samples_at_the_requested_rate(tmp_path):
     frames = [np.full((48, 64, 3), i * 8, np.uint8) for i in range(30)]  # 3 s at 10 fps, brightness = index

@@ -8,10 +8,21 @@ import pytest
 from test_features_media import voice
 
 from emotion_lib.features.audio import FEATURE_SETS, SAMPLE_RATE, SINK_LEVELS, AudioFeatureExtractor, load_audio
-from emotion_lib.features.smile import CONFIG_ROOT, ENGINE_OPTIONS, SmileEngine, components, expand_includes, lean_config, prune
+from emotion_lib.features.smile import (
+    CONFIG_ROOT,
+    ENGINE_OPTIONS,
+    SmileEngine,
+    components,
+    expand_includes,
+    lean_config,
+    prune,
+)
 
-SMILE_LEVELS = {"lld": opensmile.FeatureLevel.LowLevelDescriptors,
-                "lld_de": opensmile.FeatureLevel.LowLevelDescriptors_Deltas, "func": opensmile.FeatureLevel.Functionals}
+SMILE_LEVELS = {
+    "lld": opensmile.FeatureLevel.LowLevelDescriptors,
+    "lld_de": opensmile.FeatureLevel.LowLevelDescriptors_Deltas,
+    "func": opensmile.FeatureLevel.Functionals,
+}
 
 
 def egemaps_config() -> str:

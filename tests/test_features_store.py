@@ -17,12 +17,12 @@ import pytest
 from test_features_media import face_frame, truncate, write_audio, write_video
 
 from emotion_lib.cli import main as cli_main
-from emotion_lib.data.corpora import load_corpus
-from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
 from emotion_lib.data.clips import subset_clips
+from emotion_lib.data.corpora import load_corpus
+from emotion_lib.data.synthetic import generate_corpus
+from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
 from emotion_lib.features.video import BackendUnavailable
 from emotion_lib.paths import REPO_ROOT
-from emotion_lib.data.synthetic import generate_corpus
 
 AUDIO_ONLY = ExtractionConfig(video_backend=None)
 DLIB_2FPS = ExtractionConfig(video_backend="dlib", fps=2.0)
@@ -30,8 +30,9 @@ DLIB_2FPS = ExtractionConfig(video_backend="dlib", fps=2.0)
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory) -> Path:
-    return generate_corpus(tmp_path_factory.mktemp("synthetic"), seed=0, n_actors=3, clips_per_emotion=1, workers=1,
-                           progress=False)
+    return generate_corpus(
+        tmp_path_factory.mktemp("synthetic"), seed=0, n_actors=3, clips_per_emotion=1, workers=1, progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +66,25 @@ def test_extract_load_and_rerun_skips(tmp_path, clips):
 
 def test_configuration_changes_the_cache_key(tmp_path, clips):
     assert ExtractionConfig(fps=5.0).key() == ExtractionConfig(fps=5.0).key()
-    assert len({ExtractionConfig(fps=5.0).key(), ExtractionConfig(fps=10.0).key(), AUDIO_ONLY.key(),
-                ExtractionConfig(audio_feature_set="ComParE_2016").key()}) == 4
+    assert (
+        len(
+            {
+                ExtractionConfig(fps=5.0).key(),
+                ExtractionConfig(fps=10.0).key(),
+                AUDIO_ONLY.key(),
+                ExtractionConfig(audio_feature_set="ComParE_2016").key(),
+            }
+        )
+        == 4
+    )
     extract_features(clips.head(2), AUDIO_ONLY, tmp_path, workers=1, progress=False)
     with pytest.raises(FileNotFoundError, match="run extract_features first") as info:
         load_features(clips.head(3), AUDIO_ONLY, tmp_path)
     assert clips["clip_id"].iloc[2] in str(info.value)
     assert len(load_features(clips.head(3), AUDIO_ONLY, tmp_path, missing="skip")) == 2
-    assert not load_features(clips.head(2), ExtractionConfig(video_backend=None, audio_level="functionals"),
-                             tmp_path, missing="skip")
+    assert not load_features(
+        clips.head(2), ExtractionConfig(video_backend=None, audio_level="functionals"), tmp_path, missing="skip"
+    )
 
 
 def test_unavailable_backend_fails_before_any_work(tmp_path, clips):
@@ -91,11 +102,16 @@ def test_bad_inputs_are_reported_per_clip_and_never_abort(tmp_path):
     (media / "empty.wav").write_bytes(b"")
     (media / "corrupt.wav").write_bytes(b"RIFF" + np.random.default_rng(1).bytes(3000))
     audio = {
-        "empty": media / "empty.wav", "corrupt_audio": media / "corrupt.wav", "missing": media / "missing.wav",
+        "empty": media / "empty.wav",
+        "corrupt_audio": media / "corrupt.wav",
+        "missing": media / "missing.wav",
         "truncated_audio": truncate(write_audio(media / "truncated.flac", 2.0), 0.5),
-        "tiny_audio": write_audio(media / "tiny.wav", 0.05), "short": write_audio(media / "short.wav", 0.2),
-        "long": write_audio(media / "long.wav", 60.0), "silence": media / "silence.wav",
-        "stereo_48k": write_audio(media / "stereo.wav", 1.0, 48000, 2), "narrow_8k": write_audio(media / "8k.wav", 1.0, 8000),
+        "tiny_audio": write_audio(media / "tiny.wav", 0.05),
+        "short": write_audio(media / "short.wav", 0.2),
+        "long": write_audio(media / "long.wav", 60.0),
+        "silence": media / "silence.wav",
+        "stereo_48k": write_audio(media / "stereo.wav", 1.0, 48000, 2),
+        "narrow_8k": write_audio(media / "8k.wav", 1.0, 8000),
     }
     write_audio(audio["silence"], 1.0)
     audio["silence"].write_bytes(audio["silence"].read_bytes()[:44] + bytes(32000))  # header + 1 s of zeros
@@ -107,21 +123,35 @@ def test_bad_inputs_are_reported_per_clip_and_never_abort(tmp_path):
         "faceless": write_video(media / "faceless.mp4", [nobody] * 10),
         "two_faces": write_video(media / "two.mp4", [two] * 10),
         "greyscale": write_video(media / "grey.mp4", [grey] * 10),
-        "corrupt_video": media / "corrupt.mp4", "truncated_video": truncate(write_video(media / "cut.mp4", [face] * 8)),
+        "corrupt_video": media / "corrupt.mp4",
+        "truncated_video": truncate(write_video(media / "cut.mp4", [face] * 8)),
     }
     video["corrupt_video"].write_bytes(np.random.default_rng(2).bytes(5000))
-    rows = [dict(clip_id=name, corpus="bad", actor="x", audio_path=str(path), video_path=None)
-            for name, path in audio.items()]
-    rows += [dict(clip_id=name, corpus="bad", actor="x", audio_path=str(good_wav), video_path=str(path))
-             for name, path in video.items()]
+    rows = [
+        dict(clip_id=name, corpus="bad", actor="x", audio_path=str(path), video_path=None)
+        for name, path in audio.items()
+    ]
+    rows += [
+        dict(clip_id=name, corpus="bad", actor="x", audio_path=str(good_wav), video_path=str(path))
+        for name, path in video.items()
+    ]
     report = extract_features(rows, DLIB_2FPS, tmp_path / "cache", workers=1, progress=False)
     failed = dict(report.failed)
     assert set(failed) == {"empty", "corrupt_audio", "missing", "tiny_audio", "corrupt_video", "truncated_video"}
     for clip_id, reason in failed.items():
         path = audio.get(clip_id) or video[clip_id]
         assert str(path) in reason, reason
-    assert set(report.done) == {"truncated_audio", "short", "long", "silence", "stereo_48k", "narrow_8k", "faceless",
-                                "two_faces", "greyscale"}
+    assert set(report.done) == {
+        "truncated_audio",
+        "short",
+        "long",
+        "silence",
+        "stereo_48k",
+        "narrow_8k",
+        "faceless",
+        "two_faces",
+        "greyscale",
+    }
     assert report.no_face == ["faceless"]
     assert "FAILED empty" in str(report) and "without any detected face" in str(report)
     features = load_features(rows, DLIB_2FPS, tmp_path / "cache", missing="skip")
@@ -136,8 +166,9 @@ def run_pool_and_kill_one_worker(clips, config, cache) -> tuple:
     """Run a 2-worker pool extraction in a thread and SIGKILL one worker once the first clip is stored (as an
     out-of-memory kill would); returns (report, killed pid or None)."""
     result, killed = {}, None
-    thread = threading.Thread(target=lambda: result.update(
-        report=extract_features(clips, config, cache, workers=2, progress=False)))
+    thread = threading.Thread(
+        target=lambda: result.update(report=extract_features(clips, config, cache, workers=2, progress=False))
+    )
     thread.start()
     folder, deadline = clip_dir(cache, "synthetic", config), time.monotonic() + 180
     while killed is None and thread.is_alive() and time.monotonic() < deadline:
@@ -164,8 +195,9 @@ def test_pool_survives_a_killed_worker_and_pool_and_dask_match_serial(tmp_path, 
     serial = load_features(few, DLIB_2FPS, tmp_path / "serial")
     assert all(item.video_mask.any() for item in serial.values())
     assert_same_features(serial, load_features(few, DLIB_2FPS, tmp_path / "pool"))
-    assert_same_features({k: serial[k] for k in few["clip_id"][:2]},
-                         load_features(few.head(2), DLIB_2FPS, tmp_path / "dask"))
+    assert_same_features(
+        {k: serial[k] for k in few["clip_id"][:2]}, load_features(few.head(2), DLIB_2FPS, tmp_path / "dask")
+    )
 
 
 @pytest.mark.slow
@@ -173,11 +205,30 @@ def test_sigkill_midway_then_rerun_gives_identical_features(tmp_path, corpus_dir
     few = subset_clips(clips, 6, seed=0)
     extract_features(few, DLIB_2FPS, tmp_path / "reference", workers=1, progress=False)
     cache = tmp_path / "killed"
-    command = [sys.executable, "-m", "emotion_lib.cli", "extract", "--corpus", "synthetic", "--data-dir",
-               str(corpus_dir), "--cache-dir", str(cache), "--subset", "6", "--seed", "0", "--fps", "2",
-               "--workers", "1", "--no-progress"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "emotion_lib.cli",
+        "extract",
+        "--corpus",
+        "synthetic",
+        "--data-dir",
+        str(corpus_dir),
+        "--cache-dir",
+        str(cache),
+        "--subset",
+        "6",
+        "--seed",
+        "0",
+        "--fps",
+        "2",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     folder = clip_dir(cache, "synthetic", DLIB_2FPS)
     deadline = time.monotonic() + 120
     while not list(folder.glob("*.npz")) and process.poll() is None and time.monotonic() < deadline:
@@ -192,8 +243,24 @@ def test_sigkill_midway_then_rerun_gives_identical_features(tmp_path, corpus_dir
 
 
 def test_command_line_extract(tmp_path, corpus_dir, capsys):
-    status = cli_main(["extract", "--corpus", "synthetic", "--data-dir", str(corpus_dir), "--cache-dir",
-                       str(tmp_path), "--backend", "none", "--subset", "3", "--workers", "1", "--no-progress"])
+    status = cli_main(
+        [
+            "extract",
+            "--corpus",
+            "synthetic",
+            "--data-dir",
+            str(corpus_dir),
+            "--cache-dir",
+            str(tmp_path),
+            "--backend",
+            "none",
+            "--subset",
+            "3",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     assert "3 done, 0 skipped" in capsys.readouterr().out
     assert len(list(clip_dir(tmp_path, "synthetic", AUDIO_ONLY).glob("*.npz"))) == 3

@@ -106,8 +106,10 @@ def test_unknown_backend_and_fer_output():
         get_face_backend("fer", output="logits")
 
 
-@pytest.mark.skipif("torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
-                    reason="torch is installed: the missing-extra path cannot be exercised")
+@pytest.mark.skipif(
+    "torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
+    reason="torch is installed: the missing-extra path cannot be exercised",
+)
 def test_facenet_without_torch_says_how_to_install():
     with pytest.raises(BackendUnavailable, match="make setup-facenet"):
         get_face_backend("facenet")

@@ -1,12 +1,19 @@
 """Masked layers: attention weights, mean pooling, any-length operation, padding invariance, missing modality."""
 
+import keras
 import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-import keras
-
-from emotion_lib.models.layers import CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout, TemporalAttention, TransformerEncoder, masked_softmax
+from emotion_lib.models.layers import (
+    CrossModalAttention,
+    MaskedConv1D,
+    MaskedMeanPooling,
+    ModalityDropout,
+    TemporalAttention,
+    TransformerEncoder,
+    masked_softmax,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -114,9 +121,17 @@ def test_transformer_encoder_is_padding_invariant_and_zero_on_padding():
     np.testing.assert_array_equal(padded[:, 6:], 0.0)
 
 
-@pytest.mark.parametrize("layer", [TemporalAttention(16, return_attention=True), CrossModalAttention(8),
-                                   TransformerEncoder(8, 2, 16, 1, 0.1), MaskedConv1D(4, 3, 2),
-                                   ModalityDropout(0.3, seed=2), MaskedMeanPooling()])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        TemporalAttention(16, return_attention=True),
+        CrossModalAttention(8),
+        TransformerEncoder(8, 2, 16, 1, 0.1),
+        MaskedConv1D(4, 3, 2),
+        ModalityDropout(0.3, seed=2),
+        MaskedMeanPooling(),
+    ],
+)
 def test_layers_are_registered_and_config_round_trips(layer):
     config = keras.saving.serialize_keras_object(layer)
     assert config["registered_name"] == f"emotion_lib>{type(layer).__name__}"

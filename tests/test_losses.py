@@ -2,13 +2,12 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
-
-import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-import keras
 import tensorflow as tf
 
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
 
 

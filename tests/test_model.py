@@ -3,24 +3,34 @@ the ablation variants."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-import keras
-
 from emotion_lib.experiments.ablations import ABLATIONS, ablation_variants
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import attention_model, build_model
 from emotion_lib.sequences.data import random_clips
 
-TINY = dict(audio_dim=5, video_dim=4, conv_filters=8, rnn_units=6, video_rnn_units=4, attention_units=6,
-            dense_units=8, transformer_ff=12)
+TINY = dict(
+    audio_dim=5,
+    video_dim=4,
+    conv_filters=8,
+    rnn_units=6,
+    video_rnn_units=4,
+    attention_units=6,
+    dense_units=8,
+    transformer_ff=12,
+)
 
 
 def _run(model, inputs):
-    return {k: np.asarray(v) for k, v in model(inputs, training=False).items()} if isinstance(
-        model.output, dict) else np.asarray(model(inputs, training=False))
+    return (
+        {k: np.asarray(v) for k, v in model(inputs, training=False).items()}
+        if isinstance(model.output, dict)
+        else np.asarray(model(inputs, training=False))
+    )
 
 
 def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
@@ -34,16 +44,27 @@ def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
     return out
 
 
-@pytest.mark.parametrize("changes", [
-    dict(),
-    dict(encoder="transformer"),
-    dict(cross_modal=True),
-    dict(modalities=("audio",)),
-    dict(modalities=("video",)),
-    dict(pooling="mean"),
-    dict(pooling="mean", encoder="transformer", cross_modal=True),
-], ids=["fusion-bilstm", "fusion-transformer", "cross-modal", "audio-only", "video-only", "mean-pooling",
-        "mean-pooling-transformer-cross-modal"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(),
+        dict(encoder="transformer"),
+        dict(cross_modal=True),
+        dict(modalities=("audio",)),
+        dict(modalities=("video",)),
+        dict(pooling="mean"),
+        dict(pooling="mean", encoder="transformer", cross_modal=True),
+    ],
+    ids=[
+        "fusion-bilstm",
+        "fusion-transformer",
+        "cross-modal",
+        "audio-only",
+        "video-only",
+        "mean-pooling",
+        "mean-pooling-transformer-cross-modal",
+    ],
+)
 def test_padding_a_clip_with_extra_steps_does_not_change_its_prediction(changes):
     config = ModelConfig(**TINY, **changes)
     model = build_model(config)
@@ -100,8 +121,9 @@ def test_mean_pooling_ignores_masked_face_frames_and_a_faceless_clip_gives_no_na
 
 
 def test_model_config_json_round_trip_and_validation(tmp_path):
-    config = ModelConfig(**TINY, encoder="transformer", cross_modal=True, modalities=("audio", "video"),
-                         tempo_range=(0.8, 1.2))
+    config = ModelConfig(
+        **TINY, encoder="transformer", cross_modal=True, modalities=("audio", "video"), tempo_range=(0.8, 1.2)
+    )
     clone = ModelConfig.from_json(config.to_json())
     assert clone == config and isinstance(clone.tempo_range, tuple)
     config.save(tmp_path / "c.json")
@@ -114,8 +136,13 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
     assert ModelConfig.from_json(json.dumps(old)) == config
     with pytest.raises(ValueError, match="unknown ModelConfig fields: colour"):
         ModelConfig.from_json(json.dumps({"colour": "red"}))
-    for bad in (dict(encoder="gru"), dict(modalities=("text",)), dict(loss="hinge"), dict(imbalance="oversample"),
-                dict(pooling="max")):
+    for bad in (
+        dict(encoder="gru"),
+        dict(modalities=("text",)),
+        dict(loss="hinge"),
+        dict(imbalance="oversample"),
+        dict(pooling="max"),
+    ):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
     with pytest.raises(FileNotFoundError, match="nothere.json"):
@@ -130,8 +157,16 @@ def test_every_ablation_variant_gets_a_config_and_video_variants_skip_without_vi
     configs = {(a, v): config for a, v, config, _ in rows}
     assert configs["pooling", "mean"] == base.replace(pooling="mean")
     assert configs["pooling", "attention"] == base
-    audio_only = {(a, v): reason for a, v, config, reason in ablation_variants(base.replace(modalities=("audio",)),
-                                                                                 ["pooling", "modalities"], False)}
-    assert audio_only == {("pooling", "attention"): "", ("pooling", "mean"): "", ("modalities", "audio"): "",
-                          ("modalities", "video"): "the corpus has no face video",
-                          ("modalities", "fusion"): "the corpus has no face video"}
+    audio_only = {
+        (a, v): reason
+        for a, v, config, reason in ablation_variants(
+            base.replace(modalities=("audio",)), ["pooling", "modalities"], False
+        )
+    }
+    assert audio_only == {
+        ("pooling", "attention"): "",
+        ("pooling", "mean"): "",
+        ("modalities", "audio"): "",
+        ("modalities", "video"): "the corpus has no face video",
+        ("modalities", "fusion"): "the corpus has no face video",
+    }

@@ -4,15 +4,24 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-
 from emotion_lib.evaluation.neural_cv import neural_cross_validation, normalise_sequences, validation_fold
-from emotion_lib.training.trainer import train
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import random_clips
+from emotion_lib.training.trainer import train
 
-TINY = ModelConfig(modalities=("audio",), audio_dim=5, conv_filters=6, rnn_units=4, attention_units=4,
-                   dense_units=8, batch_size=8, epochs=2, patience=1, conv_strides=2)
+TINY = ModelConfig(
+    modalities=("audio",),
+    audio_dim=5,
+    conv_filters=6,
+    rnn_units=4,
+    attention_units=4,
+    dense_units=8,
+    batch_size=8,
+    epochs=2,
+    patience=1,
+    conv_strides=2,
+)
 ACTORS = [f"{a:02d}" for a in range(1, 10)]
 FOLDS = [ACTORS[0:3], ACTORS[3:6], ACTORS[6:9]]
 

@@ -14,8 +14,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from emotion_lib.paths import REPO_ROOT
 from emotion_lib.data.synthetic import generate_corpus
+from emotion_lib.paths import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("0*.ipynb"))
 TINY = dict(corpus="synthetic", subset=0, seed=0, epochs=1, quick=True)
@@ -49,13 +49,22 @@ def test_notebook_runs(notebook: Path, workspace):
     source = nbformat.read(notebook, as_version=4)
     tagged = [cell for cell in source.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{notebook.name} needs exactly one cell tagged 'parameters'"
-    code_lines = [line.lstrip() for cell in source.cells if cell.cell_type == "code" for line in cell.source.splitlines()]
-    assert not any(line.startswith(("def ", "class ")) for line in code_lines), \
+    code_lines = [
+        line.lstrip() for cell in source.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+    ]
+    assert not any(line.startswith(("def ", "class ")) for line in code_lines), (
         f"{notebook.name} defines logic: move it to emotion_lib"
+    )
     output = root / "executed" / notebook.name
     output.parent.mkdir(exist_ok=True)
-    pm.execute_notebook(str(notebook), str(output), parameters=dict(TINY, data_dir=str(corpus), cache_dir=str(root / "cache")),
-                        cwd=str(notebook.parent), kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=dict(TINY, data_dir=str(corpus), cache_dir=str(root / "cache")),
+        cwd=str(notebook.parent),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     executed = nbformat.read(output, as_version=4)
     errors = [o for cell in executed.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors

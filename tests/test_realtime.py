@@ -111,8 +111,10 @@ def test_masked_padding_does_not_change_the_prediction(model):
     inputs = predictor.window_inputs()
     assert inputs["video_mask"].sum() == 1 and inputs["audio_mask"].sum() == 40
     unpadded = {
-        "audio": inputs["audio"][:, :40], "audio_mask": inputs["audio_mask"][:, :40],
-        "video": inputs["video"][:, :1], "video_mask": inputs["video_mask"][:, :1],
+        "audio": inputs["audio"][:, :40],
+        "audio_mask": inputs["audio_mask"][:, :40],
+        "video": inputs["video"][:, :1],
+        "video_mask": inputs["video_mask"][:, :1],
     }
     np.testing.assert_allclose(pred.raw_probabilities, np.asarray(model.predict(unpadded, verbose=0))[0], rtol=1e-5)
 
@@ -203,17 +205,18 @@ def test_audio_feeder_analyses_audio_in_the_background(model):
 def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp_path):
     import json
 
-    from emotion_lib.features.normalise import Normalizer
+    from emotion_lib.features.normalise import Normaliser
 
     rng = np.random.default_rng(0)
-    audio_norm = Normalizer("global").fit([rng.normal(3.0, 2.0, size=(50, 25))])
-    video_norm = Normalizer("global").fit([rng.normal(-1.0, 0.5, size=(20, VIDEO_DIM))])
+    audio_norm = Normaliser("global").fit([rng.normal(3.0, 2.0, size=(50, 25))])
+    video_norm = Normaliser("global").fit([rng.normal(-1.0, 0.5, size=(20, VIDEO_DIM))])
     model.save(tmp_path / "tiny.keras")
     states = {"audio": audio_norm.state(), "video": video_norm.state()}
     (tmp_path / "tiny_normalisers.json").write_text(json.dumps(states))
-    predictor = StreamingPredictor.from_path(tmp_path / "tiny.keras", 6, video_fps=10.0, face_backend=FakeFaces(),
-                                             audio_extractor=fake_lld)
-    assert set(predictor.normalizers) == {"audio", "video"}
+    predictor = StreamingPredictor.from_path(
+        tmp_path / "tiny.keras", 6, video_fps=10.0, face_backend=FakeFaces(), audio_extractor=fake_lld
+    )
+    assert set(predictor.normalisers) == {"audio", "video"}
     lld = rng.normal(size=(4, 25)).astype(np.float32)
     predictor.push_lld(lld)
     predictor.push_embedding(np.full(VIDEO_DIM, 0.5), True)
@@ -223,22 +226,30 @@ def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp
     np.testing.assert_allclose(inputs["video"][0, 0], (0.5 - video_norm.mean_) / video_norm.std_, rtol=1e-5)
     assert not inputs["video"][0, 1].any() and inputs["video_mask"][0, :2].tolist() == [1.0, 0.0]
     # a TFLite export named <model>_int8.tflite finds the same file; a damaged file is a clear error
-    from emotion_lib.realtime.predictor import load_normalizers, normalizers_path
+    from emotion_lib.realtime.predictor import load_normalisers, normalisers_path
 
-    assert normalizers_path(tmp_path / "tiny_int8.tflite") == tmp_path / "tiny_normalisers.json"
+    assert normalisers_path(tmp_path / "tiny_int8.tflite") == tmp_path / "tiny_normalisers.json"
     (tmp_path / "tiny_normalisers.json").write_text('{"audio": {"mode": "global"}}')
     with pytest.raises(ModelInputError, match="tiny_normalisers.json"):
-        load_normalizers(tmp_path / "tiny.keras")
+        load_normalisers(tmp_path / "tiny.keras")
 
 
 @pytest.mark.slow
 def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(tmp_path):
-    from emotion_lib.training.export import save_model, to_tflite, write_tflite
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
+    from emotion_lib.training.export import save_model, to_tflite, write_tflite
 
-    config = ModelConfig(video_dim=VIDEO_DIM, conv_filters=8, rnn_units=8, video_rnn_units=8, attention_units=8,
-                         dense_units=8, window_video_frames=6, window_audio_frames=60)
+    config = ModelConfig(
+        video_dim=VIDEO_DIM,
+        conv_filters=8,
+        rnn_units=8,
+        video_rnn_units=8,
+        attention_units=8,
+        dense_units=8,
+        window_video_frames=6,
+        window_audio_frames=60,
+    )
     model = build_model(config)
     save_model(model, tmp_path / "small.keras", config)
     write_tflite(to_tflite(model, config, "float32"), tmp_path / "small_float32.tflite")
@@ -258,8 +269,8 @@ def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(
 
 
 def test_dashboard_shows_the_label_in_its_colour_and_the_bars():
-    from emotion_lib.realtime.predictor import Prediction
     from emotion_lib.realtime.app import draw_dashboard
+    from emotion_lib.realtime.predictor import Prediction
 
     probs = np.array([0.05, 0.05, 0.1, 0.6, 0.1, 0.1])
     pred = Prediction(probs, probs, 1.0, True, 1.0, False)
@@ -272,6 +283,8 @@ def test_dashboard_shows_the_label_in_its_colour_and_the_bars():
 
 
 def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, monkeypatch):
+    import sys
+
     from emotion_lib.realtime.app import main, parse_args
 
     missing = ["--model", str(tmp_path / "none.keras"), "--headless", "--output", str(tmp_path / "o.mp4")]
@@ -284,10 +297,19 @@ def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, m
     assert "expects 8-d face features but the 'dlib' backend gives 128" in capsys.readouterr().err
     dlib_sized = tmp_path / "dlib_sized.keras"
     tiny_model(video_dim=128).save(dlib_sized)
-    monkeypatch.setattr("emotion_lib.realtime.app.Microphone", lambda on_audio: type("M", (), {"error": "", "close": lambda s: None})())
+    monkeypatch.setattr(
+        "emotion_lib.realtime.app.Microphone", lambda on_audio: type("M", (), {"error": "", "close": lambda s: None})()
+    )
     (tmp_path / "corrupt.mp4").write_bytes(b"\x00not a video" * 100)
-    corrupt = ["--model", str(dlib_sized), "--source", str(tmp_path / "corrupt.mp4"), "--headless", "--output",
-               str(tmp_path / "o.mp4")]
+    corrupt = [
+        "--model",
+        str(dlib_sized),
+        "--source",
+        str(tmp_path / "corrupt.mp4"),
+        "--headless",
+        "--output",
+        str(tmp_path / "o.mp4"),
+    ]
     assert main(corrupt) == 1
     assert "corrupt.mp4" in capsys.readouterr().err
     camera_97 = ["--model", str(dlib_sized), "--camera", "97", "--headless", "--output", str(tmp_path / "o.mp4")]
@@ -328,8 +350,23 @@ def test_real_clip_runs_end_to_end_through_dlib_and_opensmile(ravdess_faces_dir,
 
     path, out = tmp_path / "m.keras", tmp_path / "demo.mp4"
     model.save(path)
-    args = ["--model", str(path), "--window_size", "8", "--video_fps", "5", "--source", str(clip),
-            "--headless", "--output", str(out), "--display_width", "400", "--display_height", "300"]
+    args = [
+        "--model",
+        str(path),
+        "--window_size",
+        "8",
+        "--video_fps",
+        "5",
+        "--source",
+        str(clip),
+        "--headless",
+        "--output",
+        str(out),
+        "--display_width",
+        "400",
+        "--display_height",
+        "300",
+    ]
     assert main(args) == 0
     cap = cv2.VideoCapture(str(out))
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (400, 300)

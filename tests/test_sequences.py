@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-
-from emotion_lib.sequences.data import FeatureValueError, SequenceData, bucket_batches, fixed_window, pad_sequences, random_clips
+from emotion_lib.sequences.data import (
+    FeatureValueError,
+    SequenceData,
+    bucket_batches,
+    fixed_window,
+    pad_sequences,
+    random_clips,
+)
 
 
 def test_pad_sequences_pads_to_longest_masks_padding_and_faceless_frames():
@@ -48,13 +54,16 @@ def test_nan_and_inf_are_rejected_naming_the_clip():
         SequenceData([good], [0], ["faceclip"], [video])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(audio=[np.zeros((0, 3))]), "non-empty"),
-    (dict(audio=[np.zeros((4, 3)), np.zeros((4, 5))], labels=[0, 1], names=["a", "b"]), "5 features per frame"),
-    (dict(labels=[7]), "label 7 outside"),
-    (dict(video=[np.zeros((3, 2))], video_masks=[np.ones(4, bool)]), "video mask has 4 frames"),
-    (dict(labels=[0, 1]), "1 audio arrays but 2 labels"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(audio=[np.zeros((0, 3))]), "non-empty"),
+        (dict(audio=[np.zeros((4, 3)), np.zeros((4, 5))], labels=[0, 1], names=["a", "b"]), "5 features per frame"),
+        (dict(labels=[7]), "label 7 outside"),
+        (dict(video=[np.zeros((3, 2))], video_masks=[np.ones(4, bool)]), "video mask has 4 frames"),
+        (dict(labels=[0, 1]), "1 audio arrays but 2 labels"),
+    ],
+)
 def test_malformed_clips_are_rejected_with_the_reason(kwargs, message):
     args = dict(audio=[np.zeros((4, 3))], labels=[0], names=["a"], **{})
     args.update(kwargs)
@@ -89,7 +98,7 @@ def test_dataset_yields_the_same_batches_as_the_generator_with_class_weights():
     expected = list(data.batches(4, seed=0, epoch=1, class_weights=weights))
     got = list(data.dataset(4, seed=0, epoch=1, class_weights=weights).as_numpy_iterator())
     assert len(got) == len(expected) == 3
-    for (xi, yi, wi), (xe, ye, we) in zip(got, expected):
+    for (xi, yi, wi), (xe, ye, _) in zip(got, expected):
         assert set(xi) == set(xe)
         for key in xe:
             np.testing.assert_array_equal(xi[key], xe[key])
@@ -111,13 +120,22 @@ def test_split_sequences_normalises_with_training_statistics_only():
     from emotion_lib.sequences.corpus import split_sequences
 
     rng = np.random.default_rng(0)
-    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(6)], "actor": ["1", "1", "2", "2", "3", "4"],
-                          "emotion": ["anger", "fear", "neutral", "sadness", "happiness", "disgust"],
-                          "split": ["train", "train", "train", "train", "validation", "test"]})
-    features = {f"c{i}": ClipFeatures(rng.normal(5.0, 2.0, (10 + i, 3)).astype(np.float32),
-                                      None if i % 2 else rng.normal(size=(4, 2)).astype(np.float32),
-                                      None if i % 2 else np.array([True, True, False, True]))
-                for i in range(5)}  # c5 has no features (failed extraction): left out
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(6)],
+            "actor": ["1", "1", "2", "2", "3", "4"],
+            "emotion": ["anger", "fear", "neutral", "sadness", "happiness", "disgust"],
+            "split": ["train", "train", "train", "train", "validation", "test"],
+        }
+    )
+    features = {
+        f"c{i}": ClipFeatures(
+            rng.normal(5.0, 2.0, (10 + i, 3)).astype(np.float32),
+            None if i % 2 else rng.normal(size=(4, 2)).astype(np.float32),
+            None if i % 2 else np.array([True, True, False, True]),
+        )
+        for i in range(5)
+    }  # c5 has no features (failed extraction): left out
     splits, states = split_sequences(clips, features)
     assert {k: len(v) for k, v in splits.items()} == {"train": 4, "validation": 1}
     train_audio = np.concatenate(splits["train"].audio)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from emotion_lib.data.splits import CORPUS_ACTORS, N_FOLDS, SplitError, assert_speaker_independent, assign_folds, attach_splits, read_folds, split_paths, write_splits
+from emotion_lib.data.splits import (
+    CORPUS_ACTORS,
+    N_FOLDS,
+    SplitError,
+    assert_speaker_independent,
+    assign_folds,
+    attach_splits,
+    read_folds,
+    split_paths,
+    write_splits,
+)
 
 
 @pytest.mark.parametrize("corpus", sorted(CORPUS_ACTORS))
@@ -31,8 +41,13 @@ def test_ravdess_folds_hold_three_of_the_shared_actors_each():
 
 
 def test_attach_splits_keeps_actors_on_one_side():
-    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(48)], "corpus": "synthetic",
-                          "actor": [str(1001 + i % 24) for i in range(48)]})
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(48)],
+            "corpus": "synthetic",
+            "actor": [str(1001 + i % 24) for i in range(48)],
+        }
+    )
     split = attach_splits(clips)
     assert_speaker_independent(split, "split")
     assert_speaker_independent(split, "fold")
@@ -42,8 +57,9 @@ def test_attach_splits_keeps_actors_on_one_side():
 
 
 def test_attach_splits_assigns_unknown_actors_fresh():
-    clips = pd.DataFrame({"clip_id": list("abcdef"), "corpus": "synthetic",
-                          "actor": ["9001", "9002", "9003", "9004", "9005", "9006"]})
+    clips = pd.DataFrame(
+        {"clip_id": list("abcdef"), "corpus": "synthetic", "actor": ["9001", "9002", "9003", "9004", "9005", "9006"]}
+    )
     split = attach_splits(clips)
     assert set(split["split"]) == {"train", "validation", "test"}
     assert split["actor"].is_unique

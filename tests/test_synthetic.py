@@ -11,15 +11,19 @@ import pytest
 
 from emotion_lib.cli import main as cli_main
 from emotion_lib.data.corpora import load_corpus
-from emotion_lib.labels import EMOTIONS
 from emotion_lib.data.synthetic import FACE_CUES, make_actors, render_face_video, synthesize_voice
+from emotion_lib.labels import EMOTIONS
 
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
-    assert cli_main(["generate-synthetic", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1",
-                     "--workers", "1"]) == 0
+    assert (
+        cli_main(
+            ["generate-synthetic", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
+        )
+        == 0
+    )
     return out
 
 
@@ -37,8 +41,9 @@ def test_loader_reads_the_generated_layout(tiny_corpus):
 
 
 def test_generation_is_deterministic(tiny_corpus, tmp_path):
-    cli_main(["generate-synthetic", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1",
-              "--workers", "1"])
+    cli_main(
+        ["generate-synthetic", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
+    )
     assert digest(tmp_path) == digest(tiny_corpus)
 
 

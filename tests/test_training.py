@@ -12,15 +12,22 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-
-from emotion_lib.training.trainer import CHECKPOINT, _loss, _update_schedule, train
-from emotion_lib.training.hardware import configure_hardware
-from emotion_lib.models.losses import class_frequency_weights
 from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.losses import class_frequency_weights
 from emotion_lib.sequences.data import FeatureValueError, random_clips
+from emotion_lib.training.hardware import configure_hardware
+from emotion_lib.training.trainer import CHECKPOINT, _loss, _update_schedule, train
 
-TINY = dict(audio_dim=5, video_dim=4, conv_filters=6, rnn_units=4, video_rnn_units=4, attention_units=4,
-            dense_units=8, batch_size=8)
+TINY = dict(
+    audio_dim=5,
+    video_dim=4,
+    conv_filters=6,
+    rnn_units=4,
+    video_rnn_units=4,
+    attention_units=4,
+    dense_units=8,
+    batch_size=8,
+)
 
 SCRIPT = r'''
 import json, sys, time
@@ -56,8 +63,12 @@ np.savez(out / "final.npz", *[np.asarray(w) for w in result.model.weights])
 def _start(script: Path, out: Path, pause_epoch: int, config: dict) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    return subprocess.Popen([sys.executable, str(script), str(out), str(pause_epoch), json.dumps(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(out), str(pause_epoch), json.dumps(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def _finish(process: subprocess.Popen) -> None:
@@ -70,8 +81,15 @@ def test_training_killed_midway_resumes_and_ends_like_an_uninterrupted_run(tmp_p
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
     # Transformer encoder: the same checkpoint machinery, a quicker graph to trace than the BiLSTMs
-    config = {**TINY, "epochs": 4, "lr_patience": 1, "patience": 10, "modality_dropout": 0.3,
-              "encoder": "transformer", "transformer_ff": 8}
+    config = {
+        **TINY,
+        "epochs": 4,
+        "lr_patience": 1,
+        "patience": 10,
+        "modality_dropout": 0.3,
+        "encoder": "transformer",
+        "transformer_ff": 8,
+    }
     reference = _start(script, tmp_path / "reference", -1, config)
     interrupted = _start(script, tmp_path / "interrupted", 2, config)
     marker = tmp_path / "interrupted" / "paused"
@@ -87,8 +105,9 @@ def test_training_killed_midway_resumes_and_ends_like_an_uninterrupted_run(tmp_p
     _finish(_start(script, tmp_path / "interrupted", -1, config))
     _finish(reference)
 
-    resumed, uninterrupted = (json.loads((tmp_path / d / "final.json").read_text())
-                              for d in ("interrupted", "reference"))
+    resumed, uninterrupted = (
+        json.loads((tmp_path / d / "final.json").read_text()) for d in ("interrupted", "reference")
+    )
     assert resumed == uninterrupted | {"history": resumed["history"]}
     for key in ("loss", "val_loss", "accuracy", "val_accuracy", "lr"):
         assert resumed["history"][key] == uninterrupted["history"][key], key

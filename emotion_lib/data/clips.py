@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
-from emotion_lib.labels import EMOTIONS
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+import pandas as pd
+
 from emotion_lib.data.corpora import load_corpus
+from emotion_lib.labels import EMOTIONS
 
 
 def class_balance(clips: pd.DataFrame, by: str = "split") -> pd.DataFrame:
@@ -19,12 +21,15 @@ def class_balance(clips: pd.DataFrame, by: str = "split") -> pd.DataFrame:
 def actor_table(clips: pd.DataFrame) -> pd.DataFrame:
     """One row per actor: split side, fold, clip count and whether video is present."""
     columns = [c for c in ("split", "fold") if c in clips]
-    return (clips.groupby("actor")
-            .agg(**{c: (c, "first") for c in columns}, clips=("clip_id", "size"),
-                 with_video=("video_path", lambda v: int(v.notna().sum())))
-            .reset_index())
-
-
+    return (
+        clips.groupby("actor")
+        .agg(
+            **{c: (c, "first") for c in columns},
+            clips=("clip_id", "size"),
+            with_video=("video_path", lambda v: int(v.notna().sum())),
+        )
+        .reset_index()
+    )
 
 
 def subset_clips(clips: pd.DataFrame, subset: int = 0, seed: int = 0) -> pd.DataFrame:
@@ -32,7 +37,6 @@ def subset_clips(clips: pd.DataFrame, subset: int = 0, seed: int = 0) -> pd.Data
     if subset <= 0 or subset >= len(clips):
         return clips
     return clips.sample(n=subset, random_state=seed).sort_values("clip_id", kind="stable").reset_index(drop=True)
-
 
 
 RAVDESS_ACTORS = tuple(f"{actor:02d}" for actor in range(1, 19))

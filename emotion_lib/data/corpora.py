@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-import pandas as pd
-from emotion_lib.labels import EMOTIONS
 
+import pandas as pd
+
+from emotion_lib.labels import EMOTIONS
 
 CLIP_COLUMNS = ["clip_id", "corpus", "actor", "sentence", "emotion", "intensity", "audio_path", "video_path"]
 """Columns of every clip table. ``video_path`` is ``None`` for audio-only clips; ``audio_path`` may point at a
@@ -27,21 +28,51 @@ VIDEO_SUFFIXES = (".flv", ".mp4")
 CREMA_D_BROKEN = frozenset({"1076_MTI_NEU_XX", "1076_MTI_SAD_XX", "1064_TIE_SAD_XX", "1064_IEO_DIS_MD"})
 """CREMA-D clips known to be empty or corrupt in the official release."""
 
-CREMA_D_EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happiness", "NEU": "neutral",
-                    "SAD": "sadness"}
+CREMA_D_EMOTIONS = {
+    "ANG": "anger",
+    "DIS": "disgust",
+    "FEA": "fear",
+    "HAP": "happiness",
+    "NEU": "neutral",
+    "SAD": "sadness",
+}
 CREMA_D_INTENSITIES = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 CREMA_D_VOTES = {"A": "anger", "D": "disgust", "F": "fear", "H": "happiness", "N": "neutral", "S": "sadness"}
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happiness", "04": "sadness", "05": "anger",
-                    "06": "fear", "07": "disgust", "08": "surprised"}
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happiness",
+    "04": "sadness",
+    "05": "anger",
+    "06": "fear",
+    "07": "disgust",
+    "08": "surprised",
+}
 RAVDESS_INTENSITIES = {"01": "normal", "02": "strong"}
-SAVEE_EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral", "sa": "sadness",
-                  "su": "surprised"}
-CKPLUS_EMOTIONS = {"anger": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
-                   "sadness": "sadness", "contempt": "contempt", "surprise": "surprised"}
+SAVEE_EMOTIONS = {
+    "a": "anger",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happiness",
+    "n": "neutral",
+    "sa": "sadness",
+    "su": "surprised",
+}
+CKPLUS_EMOTIONS = {
+    "anger": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "sadness": "sadness",
+    "contempt": "contempt",
+    "surprise": "surprised",
+}
 
 _CREMA_D_NAME = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{2})$")
-_RAVDESS_NAME = re.compile(r"^(?P<modality>\d{2})-(?P<tail>(?P<channel>\d{2})-(?P<emotion>\d{2})-(?P<intensity>\d{2})"
-                           r"-(?P<statement>\d{2})-(?P<repetition>\d{2})-(?P<actor>\d{2}))$")
+_RAVDESS_NAME = re.compile(
+    r"^(?P<modality>\d{2})-(?P<tail>(?P<channel>\d{2})-(?P<emotion>\d{2})-(?P<intensity>\d{2})"
+    r"-(?P<statement>\d{2})-(?P<repetition>\d{2})-(?P<actor>\d{2}))$"
+)
 _SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Z]{2})_)?(?P<emotion>[a-z]{1,2})(?P<number>\d{2})$")
 _CKPLUS_NAME = re.compile(r"^(?P<subject>S\d{3})_(?P<sequence>\d{3})_(?P<frame>\d{8})$")
 
@@ -140,9 +171,18 @@ def load_crema_d(root: Path | str, perceived_labels: bool = False) -> tuple[pd.D
         match = _CREMA_D_NAME.match(clip_id)
         video = files.get(".flv") or files.get(".mp4")
         audio = files.get(".wav") or files.get(".mp3") or video
-        rows.append(dict(clip_id=clip_id, corpus="crema-d", actor=match["actor"], sentence=match["sentence"],
-                         emotion=CREMA_D_EMOTIONS[match["emotion"]], intensity=CREMA_D_INTENSITIES[match["level"]],
-                         audio_path=str(audio), video_path=str(video) if video else None))
+        rows.append(
+            dict(
+                clip_id=clip_id,
+                corpus="crema-d",
+                actor=match["actor"],
+                sentence=match["sentence"],
+                emotion=CREMA_D_EMOTIONS[match["emotion"]],
+                intensity=CREMA_D_INTENSITIES[match["level"]],
+                audio_path=str(audio),
+                video_path=str(video) if video else None,
+            )
+        )
     clips, report = _finish(rows, report, "AudioWAV/, AudioMP3/, VideoFlash/ or VideoMP4/ with AAAA_SSS_EEE_LL files")
     if perceived_labels:
         clips = _add_perceived_labels(clips, root)
@@ -195,9 +235,18 @@ def load_ravdess(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
         if audio is None:
             report.skip(video, "video-only recording without its audio")
             continue
-        rows.append(dict(clip_id=tail, corpus="ravdess", actor=match["actor"], sentence=match["statement"],
-                         emotion=emotion, intensity=RAVDESS_INTENSITIES.get(match["intensity"], match["intensity"]),
-                         audio_path=str(audio), video_path=str(video) if video else None))
+        rows.append(
+            dict(
+                clip_id=tail,
+                corpus="ravdess",
+                actor=match["actor"],
+                sentence=match["statement"],
+                emotion=emotion,
+                intensity=RAVDESS_INTENSITIES.get(match["intensity"], match["intensity"]),
+                audio_path=str(audio),
+                video_path=str(video) if video else None,
+            )
+        )
     return _finish(rows, report, "Actor_NN/MM-VC-EE-II-SS-RR-AA.{wav,flac,mp4} files")
 
 
@@ -208,15 +257,26 @@ def load_savee(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
         match = _SAVEE_NAME.match(path.stem)
-        speaker = match and (match["speaker"] or (path.parent.name if re.fullmatch(r"[A-Z]{2}", path.parent.name) else None))
+        speaker = match and (
+            match["speaker"] or (path.parent.name if re.fullmatch(r"[A-Z]{2}", path.parent.name) else None)
+        )
         if match is None or speaker is None:
             report.skip(path, "name does not parse as XX_cNN (or AudioData/XX/cNN)")
         elif match["emotion"] not in SAVEE_EMOTIONS:
             report.skip(path, f"unknown emotion code {match['emotion']!r}")
         elif _keep_class(SAVEE_EMOTIONS[match["emotion"]], path, report) and _usable(path, report):
-            rows.append(dict(clip_id=f"{speaker}_{match['emotion']}{match['number']}", corpus="savee", actor=speaker,
-                             sentence=match["number"], emotion=SAVEE_EMOTIONS[match["emotion"]], intensity=None,
-                             audio_path=str(path), video_path=None))
+            rows.append(
+                dict(
+                    clip_id=f"{speaker}_{match['emotion']}{match['number']}",
+                    corpus="savee",
+                    actor=speaker,
+                    sentence=match["number"],
+                    emotion=SAVEE_EMOTIONS[match["emotion"]],
+                    intensity=None,
+                    audio_path=str(path),
+                    video_path=None,
+                )
+            )
     return _finish(rows, report, "XX_cNN.wav/.flac files")
 
 
@@ -242,8 +302,15 @@ def load_ckplus48(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     for (folder, sequence_id), paths in sorted(sequences.items()):
         emotion = CKPLUS_EMOTIONS[folder]
         if _keep_class(emotion, paths[0], report):
-            rows.append(dict(sequence_id=sequence_id, corpus="ckplus", actor=sequence_id.split("_")[0],
-                             emotion=emotion, image_paths=tuple(str(p) for p in sorted(paths))))
+            rows.append(
+                dict(
+                    sequence_id=sequence_id,
+                    corpus="ckplus",
+                    actor=sequence_id.split("_")[0],
+                    emotion=emotion,
+                    image_paths=tuple(str(p) for p in sorted(paths)),
+                )
+            )
     if not rows and not report.dropped_classes and not report.skipped:
         raise CorpusError(f"no CK+ images found under {root} (expected <emotion>/SNNN_QQQ_FFFFFFFF.png)")
     report.loaded = len(rows)

@@ -14,10 +14,11 @@ every fold exactly three of them, as in the evaluation protocol of 6 folds of 3 
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from emotion_lib.paths import SPLITS_DIR
 
+from emotion_lib.paths import SPLITS_DIR
 
 SPLIT_VERSION = "v1"
 CORPUS_ACTORS: dict[str, list[str]] = {
@@ -35,15 +36,19 @@ class SplitError(ValueError):
 
 def _strata(corpus: str, actors: list[str]) -> list[list[str]]:
     if corpus == "ravdess":  # odd actor numbers are male; actors 01-18 first
-        return [[a for a in actors if (int(a) <= 18) == first and int(a) % 2 == odd]
-                for first in (True, False) for odd in (1, 0)]
+        return [
+            [a for a in actors if (int(a) <= 18) == first and int(a) % 2 == odd]
+            for first in (True, False)
+            for odd in (1, 0)
+        ]
     if corpus == "synthetic":  # the generator alternates male and female actors
         return [[a for a in actors if int(a) % 2 == odd] for odd in (1, 0)]
     return [list(actors)]
 
 
-def assign_folds(corpus: str, actors: list[str] | None = None, n_folds: int | None = None, seed: int = 0
-                 ) -> pd.DataFrame:
+def assign_folds(
+    corpus: str, actors: list[str] | None = None, n_folds: int | None = None, seed: int = 0
+) -> pd.DataFrame:
     """Assign each actor of ``corpus`` to one of ``n_folds`` folds; return ``corpus, actor, fold``."""
     actors = sorted(set(actors if actors is not None else CORPUS_ACTORS[corpus]))
     n_folds = n_folds or N_FOLDS.get(corpus, 5)
@@ -57,16 +62,19 @@ def assign_folds(corpus: str, actors: list[str] | None = None, n_folds: int | No
 
 def to_train_val_test(folds: pd.DataFrame, test_fold: int = 0, validation_fold: int = 1) -> pd.DataFrame:
     """Turn a fold assignment into ``train`` / ``validation`` / ``test`` sides by actor."""
-    split = np.where(folds["fold"] == test_fold, "test", np.where(folds["fold"] == validation_fold, "validation",
-                                                                      "train"))
+    split = np.where(
+        folds["fold"] == test_fold, "test", np.where(folds["fold"] == validation_fold, "validation", "train")
+    )
     return folds.drop(columns="fold").assign(split=split)
 
 
 def split_paths(corpus: str, splits_dir: Path | str = SPLITS_DIR) -> tuple[Path, Path]:
     """The fold CSV and the train/validation/test CSV of ``corpus``."""
     splits_dir = Path(splits_dir)
-    return (splits_dir / f"{corpus}_folds_{SPLIT_VERSION}.csv",
-            splits_dir / f"{corpus}_train_val_test_{SPLIT_VERSION}.csv")
+    return (
+        splits_dir / f"{corpus}_folds_{SPLIT_VERSION}.csv",
+        splits_dir / f"{corpus}_train_val_test_{SPLIT_VERSION}.csv",
+    )
 
 
 def write_splits(splits_dir: Path | str = SPLITS_DIR, seed: int = 0) -> list[Path]:

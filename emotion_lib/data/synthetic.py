@@ -25,46 +25,54 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 import cv2
 import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 from tqdm.auto import tqdm
-from emotion_lib.labels import EMOTIONS
 
+from emotion_lib.labels import EMOTIONS
 
 SAMPLE_RATE = 16_000
 FPS = 15
 FRAME_SIZE = 224
 SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
-EMOTION_CODES = {"anger": "ANG", "disgust": "DIS", "fear": "FEA", "happiness": "HAP", "neutral": "NEU",
-                 "sadness": "SAD"}
+EMOTION_CODES = {
+    "anger": "ANG",
+    "disgust": "DIS",
+    "fear": "FEA",
+    "happiness": "HAP",
+    "neutral": "NEU",
+    "sadness": "SAD",
+}
 LEVELS = {"LO": 0.6, "MD": 0.8, "HI": 1.0, "XX": 1.0}
 
 # Voice cues per emotion: pitch shift (semitones), pitch range (semitones), speaking rate (x),
 # loudness (dB), spectral brightness (0 dark .. 1 bright), jitter (relative).
 VOICE_CUES = {
-    "anger":     dict(pitch=3.0, range=4.0, rate=1.20, loudness=6.0, brightness=0.9, jitter=0.020),
-    "disgust":   dict(pitch=-1.0, range=2.5, rate=0.85, loudness=1.0, brightness=0.5, jitter=0.015),
-    "fear":      dict(pitch=5.0, range=2.0, rate=1.25, loudness=2.0, brightness=0.7, jitter=0.035),
+    "anger": dict(pitch=3.0, range=4.0, rate=1.20, loudness=6.0, brightness=0.9, jitter=0.020),
+    "disgust": dict(pitch=-1.0, range=2.5, rate=0.85, loudness=1.0, brightness=0.5, jitter=0.015),
+    "fear": dict(pitch=5.0, range=2.0, rate=1.25, loudness=2.0, brightness=0.7, jitter=0.035),
     "happiness": dict(pitch=3.5, range=5.0, rate=1.10, loudness=4.0, brightness=0.8, jitter=0.010),
-    "neutral":   dict(pitch=0.0, range=1.5, rate=1.00, loudness=0.0, brightness=0.5, jitter=0.010),
-    "sadness":   dict(pitch=-2.0, range=1.0, rate=0.80, loudness=-4.0, brightness=0.3, jitter=0.020),
+    "neutral": dict(pitch=0.0, range=1.5, rate=1.00, loudness=0.0, brightness=0.5, jitter=0.010),
+    "sadness": dict(pitch=-2.0, range=1.0, rate=0.80, loudness=-4.0, brightness=0.3, jitter=0.020),
 }
 # Face cues per emotion: mouth curvature (+ smile), mouth opening, brow height, brow tilt (+ frown: inner ends
 # down), eye opening (1 = relaxed).
 FACE_CUES = {
-    "anger":     dict(smile=-0.4, mouth_open=0.35, brow_height=-1.0, brow_tilt=1.0, eye_open=1.15),
-    "disgust":   dict(smile=-0.8, mouth_open=0.25, brow_height=-0.5, brow_tilt=0.6, eye_open=0.65),
-    "fear":      dict(smile=-0.3, mouth_open=0.80, brow_height=1.0, brow_tilt=-0.6, eye_open=1.45),
+    "anger": dict(smile=-0.4, mouth_open=0.35, brow_height=-1.0, brow_tilt=1.0, eye_open=1.15),
+    "disgust": dict(smile=-0.8, mouth_open=0.25, brow_height=-0.5, brow_tilt=0.6, eye_open=0.65),
+    "fear": dict(smile=-0.3, mouth_open=0.80, brow_height=1.0, brow_tilt=-0.6, eye_open=1.45),
     "happiness": dict(smile=1.0, mouth_open=0.50, brow_height=0.2, brow_tilt=0.0, eye_open=0.80),
-    "neutral":   dict(smile=0.0, mouth_open=0.15, brow_height=0.0, brow_tilt=0.0, eye_open=1.00),
-    "sadness":   dict(smile=-0.7, mouth_open=0.10, brow_height=0.3, brow_tilt=-1.0, eye_open=0.70),
+    "neutral": dict(smile=0.0, mouth_open=0.15, brow_height=0.0, brow_tilt=0.0, eye_open=1.00),
+    "sadness": dict(smile=-0.7, mouth_open=0.10, brow_height=0.3, brow_tilt=-1.0, eye_open=0.70),
 }
 FACE_CUE_SCALE = 0.5
 """Drawn expressions are shrunk towards neutral by this factor: at full size the face alone nearly solves the task."""
-VOWEL_FORMANTS = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480],
-                           [570, 840, 2410]], dtype=float)  # /a/ /i/ /u/ /e/ /o/ (adult male, Hz)
+VOWEL_FORMANTS = np.array(
+    [[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480], [570, 840, 2410]], dtype=float
+)  # /a/ /i/ /u/ /e/ /o/ (adult male, Hz)
 
 
 @dataclass(frozen=True)
@@ -93,20 +101,30 @@ def make_actors(n_actors: int, seed: int) -> list[Actor]:
     for index in range(n_actors):
         female = bool(index % 2)
         skin = rng.uniform([90, 120, 160], [180, 200, 240])
-        actors.append(Actor(
-            actor_id=str(1001 + index), female=female,
-            base_pitch_hz=float((205 if female else 115) * rng.uniform(0.85, 1.15)),
-            tract_scale=float((1.15 if female else 1.0) * rng.uniform(0.93, 1.07)),
-            rate=float(rng.uniform(0.85, 1.15)), loudness_db=float(rng.normal(0, 2)),
-            skin_bgr=tuple(int(v) for v in skin), face_width=float(rng.uniform(54, 66)),
-            face_height=float(rng.uniform(72, 84)), eye_spacing=float(rng.uniform(21, 28)),
-            expressiveness=float(rng.uniform(0.55, 1.15)),
-            # each actor shows some emotions in their own, partly misleading, way
-            voice_bias={e: {k: float(rng.normal(0, 0.3)) for k in ("pitch", "loudness", "rate", "brightness")}
-                        for e in EMOTIONS},
-            face_bias={e: {k: float(rng.normal(0, 0.5)) for k in ("smile", "brow_height", "brow_tilt", "eye_open")}
-                       for e in EMOTIONS},
-        ))
+        actors.append(
+            Actor(
+                actor_id=str(1001 + index),
+                female=female,
+                base_pitch_hz=float((205 if female else 115) * rng.uniform(0.85, 1.15)),
+                tract_scale=float((1.15 if female else 1.0) * rng.uniform(0.93, 1.07)),
+                rate=float(rng.uniform(0.85, 1.15)),
+                loudness_db=float(rng.normal(0, 2)),
+                skin_bgr=tuple(int(v) for v in skin),
+                face_width=float(rng.uniform(54, 66)),
+                face_height=float(rng.uniform(72, 84)),
+                eye_spacing=float(rng.uniform(21, 28)),
+                expressiveness=float(rng.uniform(0.55, 1.15)),
+                # each actor shows some emotions in their own, partly misleading, way
+                voice_bias={
+                    e: {k: float(rng.normal(0, 0.3)) for k in ("pitch", "loudness", "rate", "brightness")}
+                    for e in EMOTIONS
+                },
+                face_bias={
+                    e: {k: float(rng.normal(0, 0.5)) for k in ("smile", "brow_height", "brow_tilt", "eye_open")}
+                    for e in EMOTIONS
+                },
+            )
+        )
     return actors
 
 
@@ -117,8 +135,9 @@ def _envelope(n: int, rng: np.random.Generator) -> np.ndarray:
     return 0.25 + 0.75 * np.exp(-0.5 * ((t - peak) / width) ** 2)
 
 
-def synthesize_voice(actor: Actor, emotion: str, sentence: str, level: float, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def synthesize_voice(
+    actor: Actor, emotion: str, sentence: str, level: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(waveform, syllable_envelope_at_fps)`` for one utterance."""
     cue = VOICE_CUES[emotion]
     bias = actor.voice_bias[emotion]
@@ -171,8 +190,17 @@ def draw_face(actor: Actor, expression: dict, talk: float, head: tuple[float, fl
     dx, dy, angle = head
     cx, cy = FRAME_SIZE / 2 + dx, FRAME_SIZE / 2 + 8 + dy
     canvas = frame
-    cv2.ellipse(canvas, (int(cx), int(cy)), (int(actor.face_width), int(actor.face_height)), 0, 0, 360,
-                actor.skin_bgr, -1, cv2.LINE_AA)
+    cv2.ellipse(
+        canvas,
+        (int(cx), int(cy)),
+        (int(actor.face_width), int(actor.face_height)),
+        0,
+        0,
+        360,
+        actor.skin_bgr,
+        -1,
+        cv2.LINE_AA,
+    )
     shade = tuple(int(c * 0.78) for c in actor.skin_bgr)
     eye_y = cy - 18
     for side in (-1, 1):
@@ -183,8 +211,9 @@ def draw_face(actor: Actor, expression: dict, talk: float, head: tuple[float, fl
         brow_y = eye_y - 16 - 6 * expression["brow_height"]
         inner, outer = ex - side * 13, ex + side * 13
         tilt = 6 * expression["brow_tilt"]
-        cv2.line(canvas, (int(inner), int(brow_y + tilt)), (int(outer), int(brow_y - tilt)), (40, 40, 55), 4,
-                 cv2.LINE_AA)
+        cv2.line(
+            canvas, (int(inner), int(brow_y + tilt)), (int(outer), int(brow_y - tilt)), (40, 40, 55), 4, cv2.LINE_AA
+        )
     cv2.line(canvas, (int(cx), int(eye_y + 4)), (int(cx - 6), int(cy + 14)), shade, 3, cv2.LINE_AA)
     cv2.line(canvas, (int(cx - 6), int(cy + 14)), (int(cx + 6), int(cy + 14)), shade, 3, cv2.LINE_AA)
     mouth_y = cy + 38
@@ -199,8 +228,9 @@ def draw_face(actor: Actor, expression: dict, talk: float, head: tuple[float, fl
     return cv2.GaussianBlur(frame, (3, 3), 0)
 
 
-def render_face_video(actor: Actor, emotion: str, level: float, talk: np.ndarray, rng: np.random.Generator
-                      ) -> list[np.ndarray]:
+def render_face_video(
+    actor: Actor, emotion: str, level: float, talk: np.ndarray, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Frames of one clip: the expression rises and falls, the mouth follows the voice, the head moves."""
     cue = FACE_CUES[emotion]
     bias = actor.face_bias[emotion]
@@ -211,8 +241,12 @@ def render_face_video(actor: Actor, emotion: str, level: float, talk: np.ndarray
     occluded = rng.random(len(talk)) < 0.05
     frames = []
     for index, (amount, speaking) in enumerate(zip(intensity, talk)):
-        expression = {key: neutral[key] + (FACE_CUE_SCALE * (cue[key] - neutral[key]) + 0.6 * bias.get(key, 0.0))
-                      * strength * amount + rng.normal(0, 0.1) for key in cue}
+        expression = {
+            key: neutral[key]
+            + (FACE_CUE_SCALE * (cue[key] - neutral[key]) + 0.6 * bias.get(key, 0.0)) * strength * amount
+            + rng.normal(0, 0.1)
+            for key in cue
+        }
         frame = draw_face(actor, expression, float(speaking), tuple(np.clip(drift[index], -8, 8)))
         if occluded[index]:  # a hand or a turn of the head: nothing to detect in this frame
             frame[:] = cv2.GaussianBlur(frame, (0, 0), 25)
@@ -227,16 +261,23 @@ def _write_clip(args: tuple) -> str:
     voice, talk = synthesize_voice(actor, emotion, sentence, LEVELS[level_code], rng)
     frames = render_face_video(actor, emotion, LEVELS[level_code], talk, rng)
     sf.write(out_dir / "AudioWAV" / f"{clip_id}.wav", voice, SAMPLE_RATE, subtype="PCM_16")
-    writer = cv2.VideoWriter(str(out_dir / "VideoMP4" / f"{clip_id}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), FPS,
-                             (FRAME_SIZE, FRAME_SIZE))
+    writer = cv2.VideoWriter(
+        str(out_dir / "VideoMP4" / f"{clip_id}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (FRAME_SIZE, FRAME_SIZE)
+    )
     for frame in frames:
         writer.write(frame)
     writer.release()
     return clip_id
 
 
-def generate_corpus(out_dir: Path | str, seed: int = 0, n_actors: int = 24, clips_per_emotion: int = 3,
-                    workers: int = 2, progress: bool = True) -> Path:
+def generate_corpus(
+    out_dir: Path | str,
+    seed: int = 0,
+    n_actors: int = 24,
+    clips_per_emotion: int = 3,
+    workers: int = 2,
+    progress: bool = True,
+) -> Path:
     """Write the synthetic corpus (``n_actors x 6 x clips_per_emotion`` clips) to ``out_dir``; return it.
 
     Deterministic: the same arguments give byte-identical WAV files and the same video frames.
@@ -257,19 +298,35 @@ def generate_corpus(out_dir: Path | str, seed: int = 0, n_actors: int = 24, clip
                 jobs.append((out_dir, actor, emotion, sentence, level, int(rng.integers(0, 2**31))))
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            list(tqdm(pool.map(_write_clip, jobs, chunksize=8), total=len(jobs), disable=not progress,
-                      desc="synthetic clips", unit="clip"))
+            list(
+                tqdm(
+                    pool.map(_write_clip, jobs, chunksize=8),
+                    total=len(jobs),
+                    disable=not progress,
+                    desc="synthetic clips",
+                    unit="clip",
+                )
+            )
     else:
         for job in tqdm(jobs, disable=not progress, desc="synthetic clips", unit="clip"):
             _write_clip(job)
-    settings = dict(seed=seed, n_actors=n_actors, clips_per_emotion=clips_per_emotion, sample_rate=SAMPLE_RATE,
-                    fps=FPS, frame_size=FRAME_SIZE)
+    settings = dict(
+        seed=seed,
+        n_actors=n_actors,
+        clips_per_emotion=clips_per_emotion,
+        sample_rate=SAMPLE_RATE,
+        fps=FPS,
+        frame_size=FRAME_SIZE,
+    )
     (out_dir / "README.txt").write_text(
         "SYNTHETIC corpus generated by emotion_lib.synthetic (not real emotion data).\n"
         "Voices and faces follow hand-written rules; numbers measured on it test the pipeline only and are\n"
-        "never emotion-recognition accuracy.\n\nSettings: " + json.dumps(settings) + "\n\nActors:\n"
+        "never emotion-recognition accuracy.\n\nSettings: "
+        + json.dumps(settings)
+        + "\n\nActors:\n"
         + "\n".join(json.dumps({k: v for k, v in asdict(a).items() if not k.endswith("_bias")}) for a in actors)
-        + "\n")
+        + "\n"
+    )
     return out_dir
 
 

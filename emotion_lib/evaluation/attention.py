@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def clip_attention(model, data, index: int, audio_frame_rate: float = 100.0, video_fps: float = 5.0
-                   ) -> dict[str, tuple[np.ndarray, float]]:
+def clip_attention(
+    model, data, index: int, audio_frame_rate: float = 100.0, video_fps: float = 5.0
+) -> dict[str, tuple[np.ndarray, float]]:
     """Attention weights over time of one clip of ``data`` (a ``SequenceData``) for each modality of ``model``.
 
     Returns ``{modality: (weights (T',), frames per second of those weights)}``; audio weights are over the

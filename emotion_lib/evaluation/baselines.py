@@ -13,8 +13,10 @@ deviation (no labels used, so it is legitimate for test speakers too); global no
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -27,6 +29,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+
 from emotion_lib.evaluation.metrics import aggregate, classification_metrics
 
 
@@ -50,8 +53,12 @@ def _pipeline(classifier: BaseEstimator) -> Pipeline:
 
 def svm_rbf(seed: int = 0) -> ModelSpec:
     """RBF SVM with class-balanced weights; C and gamma chosen by inner folds."""
-    return ModelSpec("svm_rbf", _pipeline(SVC(kernel="rbf", class_weight="balanced", random_state=seed)),
-                     {"svc__C": [1.0, 10.0, 100.0], "svc__gamma": ["scale", 0.003]}, calibrate=True)
+    return ModelSpec(
+        "svm_rbf",
+        _pipeline(SVC(kernel="rbf", class_weight="balanced", random_state=seed)),
+        {"svc__C": [1.0, 10.0, 100.0], "svc__gamma": ["scale", 0.003]},
+        calibrate=True,
+    )
 
 
 def logistic(seed: int = 0, grid: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0)) -> ModelSpec:
@@ -60,21 +67,31 @@ def logistic(seed: int = 0, grid: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0)) -> 
     return ModelSpec("logistic", _pipeline(classifier), {"logisticregression__C": list(grid)})
 
 
-def pca_logistic(seed: int = 0, components: Sequence[int] = (50, 100), grid: Sequence[float] = (1e-2, 1e-1, 1.0)
-                 ) -> ModelSpec:
+def pca_logistic(
+    seed: int = 0, components: Sequence[int] = (50, 100), grid: Sequence[float] = (1e-2, 1e-1, 1.0)
+) -> ModelSpec:
     """Standardise, PCA, then logistic regression; the number of components and C chosen by inner folds."""
     classifier = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
-    pipeline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                             PCA(n_components=components[0], random_state=seed), classifier)
-    return ModelSpec("pca_logistic", pipeline,
-                     {"pca__n_components": list(components), "logisticregression__C": list(grid)})
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median"),
+        StandardScaler(),
+        PCA(n_components=components[0], random_state=seed),
+        classifier,
+    )
+    return ModelSpec(
+        "pca_logistic", pipeline, {"pca__n_components": list(components), "logisticregression__C": list(grid)}
+    )
 
 
 def ridge(seed: int = 0, grid: Sequence[float] = (10.0, 100.0, 1000.0, 10000.0)) -> ModelSpec:
     """Ridge (least-squares) linear classifier, class-balanced, for very wide inputs such as ComParE's 6373
     functionals (solved in the sample space, so fast); alpha chosen by inner folds, calibrated probabilities."""
-    return ModelSpec("ridge", _pipeline(RidgeClassifier(class_weight="balanced")), {"ridgeclassifier__alpha": list(grid)},
-                     calibrate=True)
+    return ModelSpec(
+        "ridge",
+        _pipeline(RidgeClassifier(class_weight="balanced")),
+        {"ridgeclassifier__alpha": list(grid)},
+        calibrate=True,
+    )
 
 
 def majority() -> ModelSpec:
@@ -93,22 +110,23 @@ BASELINES: dict[str, tuple[str, Callable[[int], ModelSpec]]] = {
 def speaker_normalise(features: np.ndarray, speakers: Sequence) -> np.ndarray:
     """Z-score every column of a clip-level table within each speaker, with that speaker's own statistics.
 
-    Uses :class:`emotion_lib.features.Normalizer` in ``'speaker'`` mode on one-row sequences. No label is
+    Uses :class:`emotion_lib.features.Normaliser` in ``'speaker'`` mode on one-row sequences. No label is
     used, so test speakers are normalised with their own unlabelled clips (label-free speaker adaptation).
     """
-    from emotion_lib.features.normalise import Normalizer
+    from emotion_lib.features.normalise import Normaliser
 
     features = np.asarray(features, dtype=np.float64)
     speakers = [str(s) for s in speakers]
     if len(speakers) != len(features):
         raise ValueError(f"{len(speakers)} speaker ids for {len(features)} rows")
     rows = [row[None, :] for row in features]
-    normalizer = Normalizer("speaker").fit(rows, speakers)
-    return np.vstack([normalizer.transform(row, speaker) for row, speaker in zip(rows, speakers)])
+    normaliser = Normaliser("speaker").fit(rows, speakers)
+    return np.vstack([normaliser.transform(row, speaker) for row, speaker in zip(rows, speakers)])
 
 
-def fit_with_inner_cv(spec: ModelSpec, features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-                      inner_folds: int = 3) -> tuple[BaseEstimator, dict[str, Any]]:
+def fit_with_inner_cv(
+    spec: ModelSpec, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, inner_folds: int = 3
+) -> tuple[BaseEstimator, dict[str, Any]]:
     """Choose ``spec.grid`` by UA on inner folds grouped by speaker (training speakers only), refit on all.
 
     Returns the fitted estimator and the chosen parameters. Without a grid the estimator is fitted as is.
@@ -116,8 +134,14 @@ def fit_with_inner_cv(spec: ModelSpec, features: np.ndarray, labels: np.ndarray,
     chosen: dict[str, Any] = {}
     n_groups = len(np.unique(groups))
     if spec.grid and n_groups >= 2:
-        search = GridSearchCV(clone(spec.estimator), spec.grid, scoring="balanced_accuracy",
-                              cv=GroupKFold(n_splits=min(inner_folds, n_groups)), n_jobs=1, refit=False)
+        search = GridSearchCV(
+            clone(spec.estimator),
+            spec.grid,
+            scoring="balanced_accuracy",
+            cv=GroupKFold(n_splits=min(inner_folds, n_groups)),
+            n_jobs=1,
+            refit=False,
+        )
         search.fit(features, labels, groups=groups)
         chosen = dict(search.best_params_)
     model = clone(spec.estimator).set_params(**chosen)
@@ -142,11 +166,15 @@ class BlockFusion(ClassifierMixin, BaseEstimator):
 
     fits_with_groups = True
 
-    def __init__(self, members: list[tuple[str, Sequence[int], ModelSpec]], inner_folds: int = 3,
-                 weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        members: list[tuple[str, Sequence[int], ModelSpec]],
+        inner_folds: int = 3,
+        weights: Sequence[float] | None = None,
+    ) -> None:
         self.members, self.inner_folds, self.weights = members, inner_folds, weights
 
-    def fit(self, features: np.ndarray, labels: Sequence, groups: Sequence | None = None) -> "BlockFusion":
+    def fit(self, features: np.ndarray, labels: Sequence, groups: Sequence | None = None) -> BlockFusion:
         features, labels = np.asarray(features), np.asarray(labels)
         groups = np.asarray(groups) if groups is not None else np.arange(len(labels))
         self.classes_ = np.unique(labels)
@@ -171,13 +199,15 @@ class BlockFusion(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(features), axis=1)]
 
 
-def inner_ua(spec: ModelSpec, features: np.ndarray, labels: np.ndarray, groups: np.ndarray,
-             inner_folds: int = 3) -> float:
+def inner_ua(
+    spec: ModelSpec, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, inner_folds: int = 3
+) -> float:
     """Mean UA of ``spec`` over speaker-grouped folds of the given (training) rows; each fold's model is fitted
     by :func:`fit_with_inner_cv` on the other speakers, so its own choices stay inside them too."""
     scores = []
-    for train, held_out in GroupKFold(n_splits=min(inner_folds, len(np.unique(groups)))).split(features, labels,
-                                                                                                   groups):
+    for train, held_out in GroupKFold(n_splits=min(inner_folds, len(np.unique(groups)))).split(
+        features, labels, groups
+    ):
         model, _ = fit_with_inner_cv(spec, features[train], labels[train], groups[train], inner_folds)
         scores.append(balanced_accuracy_score(labels[held_out], model.predict(features[held_out])))
     return float(np.mean(scores))
@@ -192,7 +222,7 @@ class InnerSelection(ClassifierMixin, BaseEstimator):
     def __init__(self, candidates: list[tuple[str, ModelSpec]], inner_folds: int = 3) -> None:
         self.candidates, self.inner_folds = candidates, inner_folds
 
-    def fit(self, features: np.ndarray, labels: Sequence, groups: Sequence | None = None) -> "InnerSelection":
+    def fit(self, features: np.ndarray, labels: Sequence, groups: Sequence | None = None) -> InnerSelection:
         features, labels = np.asarray(features), np.asarray(labels)
         groups = np.asarray(groups) if groups is not None else np.arange(len(labels))
         scores = {name: inner_ua(spec, features, labels, groups, self.inner_folds) for name, spec in self.candidates}
@@ -200,8 +230,11 @@ class InnerSelection(ClassifierMixin, BaseEstimator):
         spec = dict(self.candidates)[self.chosen_]
         self.model_, params = fit_with_inner_cv(spec, features, labels, groups, self.inner_folds)
         self.classes_ = self.model_.classes_
-        self.chosen_params_ = {"chosen": self.chosen_, "inner_ua": {k: round(v, 4) for k, v in scores.items()},
-                               "params": params}
+        self.chosen_params_ = {
+            "chosen": self.chosen_,
+            "inner_ua": {k: round(v, 4) for k, v in scores.items()},
+            "params": params,
+        }
         return self
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -235,10 +268,17 @@ class CVResult:
         return classification_metrics(self.y_true, self.y_pred, self.labels)
 
 
-def grouped_cross_validation(spec: ModelSpec, features: np.ndarray, labels: Sequence, groups: Sequence,
-                             folds: Sequence[Sequence], inner_folds: int = 3,
-                             class_order: Sequence[str] | None = None,
-                             augmented: np.ndarray | None = None, per_speaker: bool = False) -> CVResult:
+def grouped_cross_validation(
+    spec: ModelSpec,
+    features: np.ndarray,
+    labels: Sequence,
+    groups: Sequence,
+    folds: Sequence[Sequence],
+    inner_folds: int = 3,
+    class_order: Sequence[str] | None = None,
+    augmented: np.ndarray | None = None,
+    per_speaker: bool = False,
+) -> CVResult:
     """Outer folds hold out the speakers in each ``folds`` entry; nothing of theirs reaches training.
 
     Hyperparameters are chosen inside :func:`fit_with_inner_cv` on the training speakers only.
@@ -272,26 +312,39 @@ def grouped_cross_validation(spec: ModelSpec, features: np.ndarray, labels: Sequ
         fold_metrics += [classification_metrics(labels[unit], y_pred[unit], order) for unit in units if unit.any()]
         chosen_params.append(chosen)
     scored = fold_of >= 0
-    return CVResult(spec.name, order, labels[scored], y_pred[scored].astype(str),
-                    None if np.isnan(proba[scored]).all() else proba[scored], fold_of[scored], fold_metrics,
-                    chosen_params)
+    return CVResult(
+        spec.name,
+        order,
+        labels[scored],
+        y_pred[scored].astype(str),
+        None if np.isnan(proba[scored]).all() else proba[scored],
+        fold_of[scored],
+        fold_metrics,
+        chosen_params,
+    )
 
 
-def late_fusion_of(results: Sequence[CVResult], name: str = "late_fusion",
-                   weights: Sequence[float] | None = None) -> CVResult:
+def late_fusion_of(
+    results: Sequence[CVResult], name: str = "late_fusion", weights: Sequence[float] | None = None
+) -> CVResult:
     """Late fusion of models already cross-validated on the same rows and folds: averaged out-of-fold
     probabilities (each member's probabilities come from its model that never saw the test speakers)."""
     first = results[0]
     for other in results[1:]:
-        if other.labels != first.labels or not np.array_equal(other.fold_of, first.fold_of) or \
-                not np.array_equal(other.y_true, first.y_true):
+        if (
+            other.labels != first.labels
+            or not np.array_equal(other.fold_of, first.fold_of)
+            or not np.array_equal(other.y_true, first.y_true)
+        ):
             raise ValueError(f"{first.name} and {other.name} were not run on the same rows and folds")
     if any(result.proba is None for result in results):
         raise ValueError("late fusion needs probabilities from every member")
     weights = np.ones(len(results)) if weights is None else np.asarray(weights, dtype=float)
     proba = sum(w * r.proba for w, r in zip(weights, results)) / weights.sum()
     y_pred = np.asarray(first.labels)[np.nan_to_num(proba, nan=-1.0).argmax(axis=1)]
-    fold_metrics = [classification_metrics(first.y_true[first.fold_of == fold], y_pred[first.fold_of == fold],
-                                           first.labels) for fold in np.unique(first.fold_of)]
+    fold_metrics = [
+        classification_metrics(first.y_true[first.fold_of == fold], y_pred[first.fold_of == fold], first.labels)
+        for fold in np.unique(first.fold_of)
+    ]
     chosen = [{r.name: r.chosen_params[i] for r in results} for i in range(len(first.chosen_params))]
     return CVResult(name, first.labels, first.y_true, y_pred, proba, first.fold_of, fold_metrics, chosen)

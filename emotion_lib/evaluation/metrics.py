@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
-
 
 SCALAR_METRICS = ("ua", "wa", "macro_f1")
 
@@ -85,8 +86,6 @@ def aggregate(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         summary["confusion"] = np.sum([np.asarray(run["confusion"]) for run in runs], axis=0).tolist()
     summary["n_runs"] = len(runs)
     return summary
-
-
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+
 import numpy as np
+
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.metrics import classification_metrics
-from emotion_lib.features.normalise import Normalizer
+from emotion_lib.features.normalise import Normaliser
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
@@ -36,15 +38,16 @@ class FoldOutcome:
     info: dict
 
 
-def normalise_sequences(audio: Sequence[np.ndarray], actors: np.ndarray, fit_rows: np.ndarray, mode: str
-                        ) -> list[np.ndarray]:
+def normalise_sequences(
+    audio: Sequence[np.ndarray], actors: np.ndarray, fit_rows: np.ndarray, mode: str
+) -> list[np.ndarray]:
     """Normalise every clip with statistics of the ``fit_rows`` clips (training actors) only.
 
     ``mode='speaker'``: every actor is standardised with their own clips' statistics, computed without labels
     (label-free adaptation for validation and test actors); ``'global'``: with the training actors' statistics.
     """
     fit = np.flatnonzero(fit_rows)
-    normaliser = Normalizer(mode).fit([audio[i] for i in fit], [str(actors[i]) for i in fit])
+    normaliser = Normaliser(mode).fit([audio[i] for i in fit], [str(actors[i]) for i in fit])
     if mode == "speaker":
         rest = np.flatnonzero(~np.asarray(fit_rows))
         if len(rest):
@@ -59,26 +62,44 @@ def validation_fold(n_folds: int, test_fold: int, seed: int) -> int:
     return (test_fold + 1 + seed % (n_folds - 1)) % n_folds
 
 
-def train_fold(config: ModelConfig, train_data: SequenceData, validation_data: SequenceData,
-               test_data: SequenceData) -> FoldOutcome:
+def train_fold(
+    config: ModelConfig, train_data: SequenceData, validation_data: SequenceData, test_data: SequenceData
+) -> FoldOutcome:
     """Train from scratch (early stopping on ``validation_data``), then predict the test clips once."""
     from emotion_lib.training.trainer import predict_data, train
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="neural_cv_") as folder:
-        result = train(config, train_data, validation_data, Path(folder) / "run", resume=False,
-                       tensorboard_dir=Path(folder) / "tensorboard")
+        result = train(
+            config,
+            train_data,
+            validation_data,
+            Path(folder) / "run",
+            resume=False,
+            tensorboard_dir=Path(folder) / "tensorboard",
+        )
         test_proba = predict_data(result.model, test_data)
         validation_proba = predict_data(result.model, validation_data)
-    info = {"best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
-            "seconds": round(time.perf_counter() - started, 1)}
+    info = {
+        "best_epoch": result.best_epoch + 1,
+        "epochs_run": result.epochs_run,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     return FoldOutcome(test_proba, validation_proba, info)
 
 
-def neural_cross_validation(config: ModelConfig, audio: Sequence[np.ndarray], labels: Sequence[str],
-                            actors: Sequence, folds: Sequence[Sequence], seed: int = 0, normalize: str = "speaker",
-                            class_order: Sequence[str] = EMOTIONS, name: str = "neural",
-                            fold_indices: Sequence[int] | None = None) -> CVResult:
+def neural_cross_validation(
+    config: ModelConfig,
+    audio: Sequence[np.ndarray],
+    labels: Sequence[str],
+    actors: Sequence,
+    folds: Sequence[Sequence],
+    seed: int = 0,
+    normalise: str = "speaker",
+    class_order: Sequence[str] = EMOTIONS,
+    name: str = "neural",
+    fold_indices: Sequence[int] | None = None,
+) -> CVResult:
     """Actor-grouped CV of ``config`` (with ``seed``) on frame-level features; out-of-fold predictions pooled.
 
     For test fold ``i`` the validation actors are fold :func:`validation_fold` ``(k, i, seed)``; the model
@@ -99,28 +120,45 @@ def neural_cross_validation(config: ModelConfig, audio: Sequence[np.ndarray], la
     proba = np.full((len(labels), len(classes)), np.nan)
     fold_of = np.full(len(labels), -1)
     fold_metrics, chosen = [], []
-    for fold in (range(len(folds)) if fold_indices is None else fold_indices):
+    for fold in range(len(folds)) if fold_indices is None else fold_indices:
         test = np.isin(actors, folds[fold])
         validation_actors = folds[validation_fold(len(folds), fold, seed)]
         validation = np.isin(actors, validation_actors)
         train = ~(test | validation)
         if not (test.any() and validation.any() and train.any()):
             raise ValueError(f"fold {fold}: the test, validation or training side has no clips")
-        data = SequenceData(normalise_sequences(audio, actors, train, normalize), index,
-                            [f"{actor}/{i}" for i, actor in enumerate(actors)], n_classes=len(classes))
-        outcome = train_fold(config, data.subset(np.flatnonzero(train)), data.subset(np.flatnonzero(validation)),
-                             data.subset(np.flatnonzero(test)))
+        data = SequenceData(
+            normalise_sequences(audio, actors, train, normalise),
+            index,
+            [f"{actor}/{i}" for i, actor in enumerate(actors)],
+            n_classes=len(classes),
+        )
+        outcome = train_fold(
+            config,
+            data.subset(np.flatnonzero(train)),
+            data.subset(np.flatnonzero(validation)),
+            data.subset(np.flatnonzero(test)),
+        )
         proba[test] = outcome.test_proba
         fold_of[test] = fold
         names = np.asarray(classes)
         predicted = names[outcome.test_proba.argmax(axis=1)]
         fold_metrics.append(classification_metrics(labels[test], predicted, classes))
-        validation_ua = classification_metrics(labels[validation], names[outcome.validation_proba.argmax(axis=1)],
-                                               classes)["ua"]
-        chosen.append({"validation_actors": validation_actors, "validation_ua": round(validation_ua, 4),
-                       **outcome.info})
-        LOG.info("%s seed %d fold %d: validation UA %.3f, test UA %.3f, %s", name, seed, fold, validation_ua,
-                 fold_metrics[-1]["ua"], outcome.info)
+        validation_ua = classification_metrics(
+            labels[validation], names[outcome.validation_proba.argmax(axis=1)], classes
+        )["ua"]
+        chosen.append(
+            {"validation_actors": validation_actors, "validation_ua": round(validation_ua, 4), **outcome.info}
+        )
+        LOG.info(
+            "%s seed %d fold %d: validation UA %.3f, test UA %.3f, %s",
+            name,
+            seed,
+            fold,
+            validation_ua,
+            fold_metrics[-1]["ua"],
+            outcome.info,
+        )
     scored = fold_of >= 0
     present = [c for c in classes if c in set(labels[scored])]
     proba = proba[scored][:, [classes.index(c) for c in present]]

@@ -9,14 +9,16 @@ speech emotion recognition, so a majority-class predictor scores UA = 1 / n_clas
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
 import numpy as np
+
 from emotion_lib.paths import REPORTS_DIR
 from emotion_lib.utils import atomic_write_bytes
-
 
 METRICS_PATH = REPORTS_DIR / "metrics.json"
 
@@ -44,7 +46,7 @@ class ExperimentRecord:
 
     def to_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items() if key != "name"}
-        data["recorded_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data["recorded_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return data
 
 
@@ -63,6 +65,7 @@ def load_metrics(path: Path | str = METRICS_PATH) -> dict[str, Any]:
 
 def record_experiment(record: ExperimentRecord, path: Path | str = METRICS_PATH) -> None:
     """Add or replace ``record`` in the metrics file, keeping every other experiment (locked, atomic)."""
+
     def update(data: dict[str, Any]) -> None:
         data["experiments"][record.name] = _jsonable(record.to_dict())
         data.get("not_run", {}).pop(record.name, None)
@@ -88,8 +91,9 @@ def _update_metrics(path: Path | str, change: Callable[[dict[str, Any]], None]) 
 
 def record_not_run(name: str, reason: str, command: str, path: Path | str = METRICS_PATH) -> None:
     """Note in the metrics file that experiment ``name`` could not run here, and why (shown in the results)."""
-    _update_metrics(path, lambda data: data.setdefault("not_run", {}).__setitem__(
-        name, {"reason": reason, "command": command}))
+    _update_metrics(
+        path, lambda data: data.setdefault("not_run", {}).__setitem__(name, {"reason": reason, "command": command})
+    )
 
 
 def _jsonable(value: Any) -> Any:

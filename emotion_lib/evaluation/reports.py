@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 def _pct(summary: Mapping[str, float] | None) -> str:
@@ -11,8 +12,12 @@ def _pct(summary: Mapping[str, float] | None) -> str:
     return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
 
 
-def results_markdown(experiments: Mapping[str, Mapping[str, Any]], targets: Sequence[Mapping[str, Any]] = (),
-                     heading_level: int = 2, not_run: Mapping[str, Mapping[str, str]] | None = None) -> str:
+def results_markdown(
+    experiments: Mapping[str, Mapping[str, Any]],
+    targets: Sequence[Mapping[str, Any]] = (),
+    heading_level: int = 2,
+    not_run: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
     """Markdown tables of the recorded experiments (one table per group), the target check and the experiments
     that could not run here (``not_run``: name -> reason and command).
 
@@ -24,15 +29,21 @@ def results_markdown(experiments: Mapping[str, Mapping[str, Any]], targets: Sequ
         return "*No experiment recorded yet: run `make evaluate`.*\n"
     lines = []
     if targets:
-        lines += [f"{hashes} Targets", "", "| target | system | UA % | compared with | UA % | gain (points) | status |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"{hashes} Targets",
+            "",
+            "| target | system | UA % | compared with | UA % | gain (points) | status |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in targets:
             reference = f"`{row['reference']}`" if row["reference"] else "-"
             ref_ua = f"{100 * row['reference_ua']:.1f}" if row["reference_ua"] is not None else "-"
             gain = f"{100 * row['gain']:+.1f}" if row["gain"] is not None else "-"
             status = "met" if row["met"] else f"missed: {row['shortfall']}"
-            lines.append(f"| {row['target']} | `{row['system']}` | {100 * row['ua']:.1f} | {reference} | {ref_ua} | "
-                         f"{gain} | {status} |")
+            lines.append(
+                f"| {row['target']} | `{row['system']}` | {100 * row['ua']:.1f} | {reference} | {ref_ua} | "
+                f"{gain} | {status} |"
+            )
         lines.append("")
     groups: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for name, record in experiments.items():
@@ -41,14 +52,22 @@ def results_markdown(experiments: Mapping[str, Mapping[str, Any]], targets: Sequ
         first = rows[0][1]
         synthetic = any(record.get("synthetic") or record.get("corpus") == "synthetic" for _, record in rows)
         title = f"{group}" + (" — synthetic (not emotion-recognition accuracy)" if synthetic else "")
-        lines += [f"{hashes} {title}", "", f"Corpus: {first.get('corpus', '?')}. Protocol: {first.get('protocol', '?')}."
-                  f" Seeds: {', '.join(map(str, first.get('seeds', [])))}.", "",
-                  "| experiment | what | UA % | WA % | macro-F1 % | runs | command |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"{hashes} {title}",
+            "",
+            f"Corpus: {first.get('corpus', '?')}. Protocol: {first.get('protocol', '?')}."
+            f" Seeds: {', '.join(map(str, first.get('seeds', [])))}.",
+            "",
+            "| experiment | what | UA % | WA % | macro-F1 % | runs | command |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, record in rows:
             metrics = record["metrics"]
-            lines.append(f"| `{name}` | {record.get('description', '')} | {_pct(metrics.get('ua'))} | "
-                         f"{_pct(metrics.get('wa'))} | {_pct(metrics.get('macro_f1'))} | {metrics.get('n_runs', '-')} "
-                         f"| `{record.get('command', '')}` |")
+            lines.append(
+                f"| `{name}` | {record.get('description', '')} | {_pct(metrics.get('ua'))} | "
+                f"{_pct(metrics.get('wa'))} | {_pct(metrics.get('macro_f1'))} | {metrics.get('n_runs', '-')} "
+                f"| `{record.get('command', '')}` |"
+            )
         lines.append("")
     if not_run:
         lines += [f"{hashes} Not run here", "", "| experiment | why | command |", "|---|---|---|"]

@@ -16,17 +16,18 @@ Run everything with ``python -m emotion_lib.experiments`` (``--quick`` for a sma
 from __future__ import annotations
 
 import dataclasses
-
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+
 import numpy as np
 import pandas as pd
+
+from emotion_lib.data.splits import folds_for
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.records import METRICS_PATH, ExperimentRecord, record_experiment
 from emotion_lib.paths import CACHE_DIR, shared_data_dir
-from emotion_lib.data.splits import folds_for
 
 LOG = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ def actor_folds(corpus: str, actors: Sequence[str], n_folds: int | None = None, 
     return [sorted(group["actor"]) for _, group in folds.groupby("fold") if len(group)]
 
 
-def cached_features(clips: pd.DataFrame, config, cache_dir: Path | str = CACHE_DIR
-                    ) -> tuple[dict, pd.DataFrame]:
+def cached_features(clips: pd.DataFrame, config, cache_dir: Path | str = CACHE_DIR) -> tuple[dict, pd.DataFrame]:
     """Extract the clips' features once into the shared per-clip cache (``config``: an
     :class:`~emotion_lib.features.store.ExtractionConfig`) and load them.
 
@@ -71,8 +71,9 @@ def cached_features(clips: pd.DataFrame, config, cache_dir: Path | str = CACHE_D
     return cached, clips[clips["clip_id"].isin(cached)].reset_index(drop=True)
 
 
-def audio_features(clips: pd.DataFrame, feature_set: str, level: str = "lld", cache_dir: Path | str = CACHE_DIR
-                   ) -> tuple[list[np.ndarray], pd.DataFrame]:
+def audio_features(
+    clips: pd.DataFrame, feature_set: str, level: str = "lld", cache_dir: Path | str = CACHE_DIR
+) -> tuple[list[np.ndarray], pd.DataFrame]:
     """openSMILE features of every clip at ``level`` (``'lld'``: ``(T_i, D)`` frames; ``'functionals'``:
     ``(1, D)``) through :func:`cached_features`: ``(arrays, clips)`` without the clips that failed."""
     from emotion_lib.features.store import ExtractionConfig
@@ -82,21 +83,39 @@ def audio_features(clips: pd.DataFrame, feature_set: str, level: str = "lld", ca
     return [cached[clip_id].audio for clip_id in kept["clip_id"]], kept
 
 
-def audio_functionals(clips: pd.DataFrame, feature_set: str, cache_dir: Path | str = CACHE_DIR
-                      ) -> tuple[np.ndarray, pd.DataFrame]:
+def audio_functionals(
+    clips: pd.DataFrame, feature_set: str, cache_dir: Path | str = CACHE_DIR
+) -> tuple[np.ndarray, pd.DataFrame]:
     """:func:`audio_features` functionals as one row per clip: ``(features (n, D), clips)``."""
     rows, kept = audio_features(clips, feature_set, "functionals", cache_dir)
     return np.vstack([row.reshape(-1) for row in rows]), kept
 
 
-def record_result(ctx: Context, name: str, group: str, corpus: str, protocol: str, folds, result: CVResult,
-            description: str, extra: dict | None = None) -> dict:
+def record_result(
+    ctx: Context,
+    name: str,
+    group: str,
+    corpus: str,
+    protocol: str,
+    folds,
+    result: CVResult,
+    description: str,
+    extra: dict | None = None,
+) -> dict:
     """Write one experiment (fold x seed summary, pooled out-of-fold metrics) to the metrics file."""
-    record = ExperimentRecord(name=name, corpus=corpus, protocol=protocol, folds=folds, seeds=list(ctx.seeds),
-                              metrics=result.summary, command=f"{ctx.command} --only {group}",
-                              description=("SMOKE RUN, a few clips per actor: " if ctx.quick else "") + description,
-                              group=group, pooled=result.pooled,
-                              extra={"chosen_params": result.chosen_params, **(extra or {})})
+    record = ExperimentRecord(
+        name=name,
+        corpus=corpus,
+        protocol=protocol,
+        folds=folds,
+        seeds=list(ctx.seeds),
+        metrics=result.summary,
+        command=f"{ctx.command} --only {group}",
+        description=("SMOKE RUN, a few clips per actor: " if ctx.quick else "") + description,
+        group=group,
+        pooled=result.pooled,
+        extra={"chosen_params": result.chosen_params, **(extra or {})},
+    )
     record_experiment(record, ctx.metrics_path)
     ua = record.metrics["ua"]
     LOG.info("%-48s UA %.3f +- %.3f", name, ua["mean"], ua["std"])
@@ -107,8 +126,11 @@ def over_seeds(run: Callable[[int], CVResult], seeds: Sequence[int]) -> CVResult
     """Run a seeded CV once per seed: the first seed's pooled predictions, with fold metrics and chosen
     parameters of every fold x seed (a new result; the per-seed results are left as they were)."""
     results = [run(seed) for seed in seeds]
-    return dataclasses.replace(results[0], fold_metrics=[m for r in results for m in r.fold_metrics],
-                               chosen_params=[p for r in results for p in r.chosen_params])
+    return dataclasses.replace(
+        results[0],
+        fold_metrics=[m for r in results for m in r.fold_metrics],
+        chosen_params=[p for r in results for p in r.chosen_params],
+    )
 
 
 def neural_seeds(ctx: Context) -> tuple[int, ...]:
@@ -117,4 +139,3 @@ def neural_seeds(ctx: Context) -> tuple[int, ...]:
     if ctx.quick:
         return ctx.seeds[:1]
     return ctx.seeds if len(ctx.seeds) >= 3 else tuple(range(ctx.seeds[0], ctx.seeds[0] + 3))
-

@@ -29,24 +29,25 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+
 import numpy as np
 import pandas as pd
-from emotion_lib.data.corpora import load_ckplus48, load_corpus, load_crema_d
-from emotion_lib.evaluation.records import METRICS_PATH, ExperimentRecord, load_metrics, record_experiment
-from emotion_lib.evaluation.metrics import aggregate, classification_metrics
+
 from emotion_lib.data.clips import RAVDESS_ACTORS, ravdess_speech_clips
+from emotion_lib.data.corpora import load_ckplus48, load_corpus, load_crema_d
+from emotion_lib.data.splits import folds_for
+from emotion_lib.evaluation.metrics import aggregate, classification_metrics, wilson_interval
+from emotion_lib.evaluation.records import METRICS_PATH, ExperimentRecord, load_metrics, record_experiment
 from emotion_lib.experiments.common import Context, cached_features, neural_seeds
 from emotion_lib.features.images import ckplus_features
-from emotion_lib.features.normalise import Normalizer
+from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ClipFeatures, ExtractionConfig
 from emotion_lib.features.video import FerBackend
 from emotion_lib.labels import EMOTIONS, emotion_index
 from emotion_lib.paths import shared_data_dir
-from emotion_lib.data.splits import folds_for
-from emotion_lib.evaluation.metrics import wilson_interval
 from emotion_lib.plots.evaluation import plot_confusion_grid
 from emotion_lib.sequences.pairing import PartialSequenceData, Unimodal, assemble, split_frames
 
@@ -76,15 +77,16 @@ class TrainingData:
 
     train: PartialSequenceData
     validation: PartialSequenceData
-    audio_normalizer: Normalizer
-    video_normalizer: Normalizer
+    audio_normaliser: Normaliser
+    video_normaliser: Normaliser
     sides: pd.DataFrame  # corpus, actor, side (train / validation)
 
 
 def training_data(ctx: Context, seed: int = 0) -> TrainingData:
     """Unpaired real training data: RAVDESS voices of actors 02-18 and CK+ faces, split by speaker/subject."""
-    voice_features, voices = cached_features(ravdess_speech_clips(ctx.data_dir, TRAIN_ACTORS, subset=2 if ctx.quick else 0),
-                                             VOICE_EXTRACTION, ctx.cache_dir)
+    voice_features, voices = cached_features(
+        ravdess_speech_clips(ctx.data_dir, TRAIN_ACTORS, subset=2 if ctx.quick else 0), VOICE_EXTRACTION, ctx.cache_dir
+    )
     faces, _ = load_ckplus48(Path(ctx.data_dir) / "ckplus48")
     if ctx.quick:
         faces = faces.groupby("emotion", group_keys=False).head(4).reset_index(drop=True)
@@ -96,30 +98,41 @@ def training_data(ctx: Context, seed: int = 0) -> TrainingData:
     face_folds = folds_for("ckplus", faces["actor"].unique().tolist(), n_folds=5, seed=seed)
     voice_val = voices["actor"].isin(voice_folds.loc[voice_folds["fold"] == VALIDATION_FOLD, "actor"]).to_numpy()
     face_val = faces["actor"].isin(face_folds.loc[face_folds["fold"] == VALIDATION_FOLD, "actor"]).to_numpy()
-    sides = pd.concat([pd.DataFrame({"corpus": table["corpus"], "actor": table["actor"],
-                                     "side": np.where(val, "validation", "train")})
-                       for table, val in ((voices, voice_val), (faces, face_val))]).drop_duplicates()
+    sides = pd.concat(
+        [
+            pd.DataFrame(
+                {"corpus": table["corpus"], "actor": table["actor"], "side": np.where(val, "validation", "train")}
+            )
+            for table, val in ((voices, voice_val), (faces, face_val))
+        ]
+    ).drop_duplicates()
 
     train_voice = [voice_features[c].audio for c in voices.loc[~voice_val, "clip_id"]]
-    audio_norm = Normalizer("global").fit(train_voice)
+    audio_norm = Normaliser("global").fit(train_voice)
     train_faces = [face_frames[i] for i in np.flatnonzero(~face_val)] + [
-        mirror_frames[i] for i in np.flatnonzero(~face_val)]
-    video_norm = Normalizer("global").fit([f for f, _ in train_faces], masks=[m for _, m in train_faces])
+        mirror_frames[i] for i in np.flatnonzero(~face_val)
+    ]
+    video_norm = Normaliser("global").fit([f for f, _ in train_faces], masks=[m for _, m in train_faces])
 
     def voice_side(chosen: np.ndarray) -> Unimodal:
         part = voices[chosen]
-        return Unimodal(part["clip_id"].tolist(),
-                        [audio_norm.transform(voice_features[c].audio) for c in part["clip_id"]],
-                        np.array([emotion_index(e) for e in part["emotion"]]))
+        return Unimodal(
+            part["clip_id"].tolist(),
+            [audio_norm.transform(voice_features[c].audio) for c in part["clip_id"]],
+            np.array([emotion_index(e) for e in part["emotion"]]),
+        )
 
     def face_side(chosen: np.ndarray, with_mirror: bool) -> Unimodal:
         index = np.flatnonzero(chosen)
         items = [(faces.at[i, "sequence_id"], face_frames[i], faces.at[i, "emotion"]) for i in index]
         if with_mirror:
             items += [(f"{faces.at[i, 'sequence_id']}:mirror", mirror_frames[i], faces.at[i, "emotion"]) for i in index]
-        return Unimodal([name for name, _, _ in items],
-                        [video_norm.transform(frames, mask=mask) for _, (frames, mask), _ in items],
-                        np.array([emotion_index(e) for _, _, e in items]), [mask for _, (_, mask), _ in items])
+        return Unimodal(
+            [name for name, _, _ in items],
+            [video_norm.transform(frames, mask=mask) for _, (frames, mask), _ in items],
+            np.array([emotion_index(e) for _, _, e in items]),
+            [mask for _, (_, mask), _ in items],
+        )
 
     train = assemble(voice_side(~voice_val), face_side(~face_val, True), seed, voices_alone=False)
     validation = assemble(voice_side(voice_val), face_side(face_val, False), seed, voices_alone=True)
@@ -140,8 +153,9 @@ def load_av_clips(data_dir: Path | str, quick: bool = False) -> pd.DataFrame:
     return pd.concat([ravdess, crema], ignore_index=True)
 
 
-def clip_inputs(clips: pd.DataFrame, features: dict[str, ClipFeatures], audio_norm: Normalizer,
-                video_norm: Normalizer, mode: str) -> PartialSequenceData:
+def clip_inputs(
+    clips: pd.DataFrame, features: dict[str, ClipFeatures], audio_norm: Normaliser, video_norm: Normaliser, mode: str
+) -> PartialSequenceData:
     """Normalised model inputs of the clips for one :data:`INPUT_MODES` entry (the other modality masked)."""
     given = INPUT_MODES[mode]
     audio, video, masks = [], [], []
@@ -152,14 +166,23 @@ def clip_inputs(clips: pd.DataFrame, features: dict[str, ClipFeatures], audio_no
         video.append(video_norm.transform(clip.video, mask=clip.video_mask) if has_video else None)
         masks.append(clip.video_mask if has_video else None)
     labels = [emotion_index(e) for e in clips["emotion"]]
-    return PartialSequenceData(audio, labels, clips["clip_id"].tolist(), video, masks,
-                               FerBackend.OUTPUTS[AV_EXTRACTION.fer_output],
-                               audio_present=np.full(len(clips), "audio" in given))
+    return PartialSequenceData(
+        audio,
+        labels,
+        clips["clip_id"].tolist(),
+        video,
+        masks,
+        FerBackend.OUTPUTS[AV_EXTRACTION.fer_output],
+        audio_present=np.full(len(clips), "audio" in given),
+    )
 
 
 def _command(ctx: Context) -> str:
-    return COMMAND + (" --quick" if ctx.quick else "") + (
-        f" --seeds {' '.join(map(str, ctx.seeds))}" if tuple(ctx.seeds) != (0, 1, 2) else "")
+    return (
+        COMMAND
+        + (" --quick" if ctx.quick else "")
+        + (f" --seeds {' '.join(map(str, ctx.seeds))}" if tuple(ctx.seeds) != (0, 1, 2) else "")
+    )
 
 
 def run_end_to_end(ctx: Context) -> list[dict]:
@@ -169,16 +192,18 @@ def run_end_to_end(ctx: Context) -> list[dict]:
     predictions) goes into the ``audio_video`` records' ``extra['clips']`` (see :func:`recorded_clips`), the
     confusion figure to ``05_end_to_end_confusion``. Runs with :func:`neural_seeds` of the context.
     """
-    from emotion_lib.plots.figures import save_figure
     from emotion_lib.models.config import ModelConfig
+    from emotion_lib.plots.figures import save_figure
     from emotion_lib.training.trainer import predict_data, train
 
     ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
     started = time.perf_counter()
     features, clips = cached_features(load_av_clips(ctx.data_dir, ctx.quick), AV_EXTRACTION, ctx.cache_dir)
     clips["video_frames"] = [0 if features[c].video is None else len(features[c].video) for c in clips["clip_id"]]
-    clips["face_fraction"] = [float(features[c].video_mask.mean()) if clips.at[i, "video_frames"] else 0.0
-                              for i, c in enumerate(clips["clip_id"])]
+    clips["face_fraction"] = [
+        float(features[c].video_mask.mean()) if clips.at[i, "video_frames"] else 0.0
+        for i, c in enumerate(clips["clip_id"])
+    ]
     timings = {"test_extraction_s": time.perf_counter() - started}
 
     predictions: dict[str, list[np.ndarray]] = {mode: [] for mode in INPUT_MODES}
@@ -188,18 +213,36 @@ def run_end_to_end(ctx: Context) -> list[dict]:
         data = training_data(ctx, seed)
         timings[f"training_data_seed{seed}_s"] = time.perf_counter() - step
         assert_unseen(data.sides, clips)
-        config = ModelConfig(modalities=("audio", "video"), audio_dim=data.train.audio_dim,
-                             video_dim=data.train.video_dim, epochs=1 if ctx.quick else 30, seed=seed)
+        config = ModelConfig(
+            modalities=("audio", "video"),
+            audio_dim=data.train.audio_dim,
+            video_dim=data.train.video_dim,
+            epochs=1 if ctx.quick else 30,
+            seed=seed,
+        )
         step = time.perf_counter()
         with tempfile.TemporaryDirectory() as out_dir:
-            result = train(config, data.train, data.validation, Path(out_dir) / "checkpoint",
-                           resume=False, tensorboard_dir=Path(out_dir) / "tensorboard")
+            result = train(
+                config,
+                data.train,
+                data.validation,
+                Path(out_dir) / "checkpoint",
+                resume=False,
+                tensorboard_dir=Path(out_dir) / "tensorboard",
+            )
         timings[f"training_seed{seed}_s"] = time.perf_counter() - step
-        training.append({"seed": seed, "epochs_run": result.epochs_run, "best_epoch": result.best_epoch + 1,
-                         "train_examples": len(data.train), "validation_examples": len(data.validation),
-                         "validation": validation_metrics(result.model, data.validation)})
+        training.append(
+            {
+                "seed": seed,
+                "epochs_run": result.epochs_run,
+                "best_epoch": result.best_epoch + 1,
+                "train_examples": len(data.train),
+                "validation_examples": len(data.validation),
+                "validation": validation_metrics(result.model, data.validation),
+            }
+        )
         for mode in INPUT_MODES:
-            inputs = clip_inputs(clips, features, data.audio_normalizer, data.video_normalizer, mode)
+            inputs = clip_inputs(clips, features, data.audio_normaliser, data.video_normaliser, mode)
             predictions[mode].append(predict_data(result.model, inputs))
     timings["total_s"] = time.perf_counter() - started
     LOG.info("end-to-end run: %s", {k: round(v, 1) for k, v in timings.items()})
@@ -224,15 +267,20 @@ def validation_metrics(model, data: PartialSequenceData) -> dict[str, float]:
     predicted = predict_data(model, data).argmax(axis=1)
     kinds = np.array([name.split(":", 1)[0] for name in data.names])
     names = np.asarray(EMOTIONS)
-    return {f"{kind}_ua": classification_metrics(names[data.labels[kinds == kind]], names[predicted[kinds == kind]],
-                                                 EMOTIONS)["ua"] for kind in dict.fromkeys(kinds)}
+    return {
+        f"{kind}_ua": classification_metrics(
+            names[data.labels[kinds == kind]], names[predicted[kinds == kind]], EMOTIONS
+        )["ua"]
+        for kind in dict.fromkeys(kinds)
+    }
 
 
 def clip_table(clips: pd.DataFrame, predictions: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     """Per clip: true and perceived labels, face-found fraction, and per input mode the predicted class and its
     probability (mean over seeds)."""
     columns = ["clip_id", "corpus", "actor", "emotion", "video_frames", "face_fraction"] + [
-        c for c in ("perceived_voice", "perceived_face", "perceived_audiovisual") if c in clips]
+        c for c in ("perceived_voice", "perceived_face", "perceived_audiovisual") if c in clips
+    ]
     table = clips[columns].copy()
     for mode, runs in predictions.items():
         probabilities = np.mean(runs, axis=0)
@@ -250,9 +298,14 @@ def perceived_agreement(table: pd.DataFrame, mode: str) -> float | None:
     return float(np.mean(table[f"predicted_{mode}"].to_numpy()[voted] == votes))
 
 
-def record_end_to_end(ctx: Context, clips: pd.DataFrame, table: pd.DataFrame,
-                      predictions: dict[str, list[np.ndarray]], training: list[dict],
-                      timings: dict[str, float]) -> list[dict]:
+def record_end_to_end(
+    ctx: Context,
+    clips: pd.DataFrame,
+    table: pd.DataFrame,
+    predictions: dict[str, list[np.ndarray]],
+    training: list[dict],
+    timings: dict[str, float],
+) -> list[dict]:
     """One metrics record per test set and input mode (mean over seeds; pooled: the :func:`clip_table`
     predictions from seed-averaged probabilities)."""
     names = np.asarray(EMOTIONS)
@@ -264,22 +317,32 @@ def record_end_to_end(ctx: Context, clips: pd.DataFrame, table: pd.DataFrame,
         truth = clips.loc[chosen, "emotion"].to_numpy()
         actors = sorted(clips.loc[chosen, "actor"].unique())
         n = int(chosen.sum())
-        labels_note = ("labels: the intended emotion of the file name (CREMA-D's crowd-perceived labels from "
-                       "summaryTable.csv are in the clip table)" if corpus == "crema-d" else
-                       "labels: the acted emotion of the file name")
+        labels_note = (
+            "labels: the intended emotion of the file name (CREMA-D's crowd-perceived labels from "
+            "summaryTable.csv are in the clip table)"
+            if corpus == "crema-d"
+            else "labels: the acted emotion of the file name"
+        )
         for mode in INPUT_MODES:
-            runs = [classification_metrics(truth, names[p[chosen].argmax(axis=1)], EMOTIONS)
-                    for p in predictions[mode]]
+            runs = [classification_metrics(truth, names[p[chosen].argmax(axis=1)], EMOTIONS) for p in predictions[mode]]
             pooled = classification_metrics(truth, table.loc[chosen, f"predicted_{mode}"].to_numpy(), EMOTIONS)
-            given = " + ".join(INPUT_MODES[mode]) + (" (the other modality masked)" if len(INPUT_MODES[mode]) == 1
-                                                     else "")
-            description = (("SMOKE RUN, a handful of clips, 1 epoch: " if ctx.quick else "")
-                           + f"END-TO-END CHECK on n={n} real clips of one actor ({TEST_SETS[corpus]}), not a "
-                           f"benchmark result: the full audio-visual model given {given}, trained on unpaired real "
-                           f"data (RAVDESS voices of actors 02-18, CK+ faces); {labels_note}")
+            given = " + ".join(INPUT_MODES[mode]) + (
+                " (the other modality masked)" if len(INPUT_MODES[mode]) == 1 else ""
+            )
+            description = (
+                ("SMOKE RUN, a handful of clips, 1 epoch: " if ctx.quick else "")
+                + f"END-TO-END CHECK on n={n} real clips of one actor ({TEST_SETS[corpus]}), not a "
+                f"benchmark result: the full audio-visual model given {given}, trained on unpaired real "
+                f"data (RAVDESS voices of actors 02-18, CK+ faces); {labels_note}"
+            )
             correct = int(round(pooled["wa"] * n))
-            extra = {"n_clips": n, "input": list(INPUT_MODES[mode]), "wa_wilson_95": wilson_interval(correct, n),
-                     "training": training, "timings_s": {k: round(v, 1) for k, v in timings.items()}}
+            extra = {
+                "n_clips": n,
+                "input": list(INPUT_MODES[mode]),
+                "wa_wilson_95": wilson_interval(correct, n),
+                "training": training,
+                "timings_s": {k: round(v, 1) for k, v in timings.items()},
+            }
             if mode == "audio_video":  # the clip table holds every mode's predictions: stored once
                 extra["clips"] = table[chosen].dropna(axis=1, how="all").to_dict("records")
             else:
@@ -287,13 +350,23 @@ def record_end_to_end(ctx: Context, clips: pd.DataFrame, table: pd.DataFrame,
             if corpus == "crema-d":
                 extra["agreement_with_perceived_audiovisual"] = perceived_agreement(table[chosen], mode)
             record = ExperimentRecord(
-                name=f"{GROUP}/{test_set}/{mode}", corpus=corpus,
-                protocol=("train on unpaired real data: voices of RAVDESS actors 02-18 and CK+ faces (class-matched "
-                          "pseudo-pairs, faces alone; early stopping on held-out RAVDESS actors and CK+ subjects); "
-                          f"test on {n} real audio-visual clips of actor {', '.join(actors)} (never in training), "
-                          "features extracted from the files"),
-                folds=[actors], seeds=list(ctx.seeds), metrics=aggregate(runs), command=_command(ctx),
-                description=description, group=GROUP, pooled=pooled, extra=extra)
+                name=f"{GROUP}/{test_set}/{mode}",
+                corpus=corpus,
+                protocol=(
+                    "train on unpaired real data: voices of RAVDESS actors 02-18 and CK+ faces (class-matched "
+                    "pseudo-pairs, faces alone; early stopping on held-out RAVDESS actors and CK+ subjects); "
+                    f"test on {n} real audio-visual clips of actor {', '.join(actors)} (never in training), "
+                    "features extracted from the files"
+                ),
+                folds=[actors],
+                seeds=list(ctx.seeds),
+                metrics=aggregate(runs),
+                command=_command(ctx),
+                description=description,
+                group=GROUP,
+                pooled=pooled,
+                extra=extra,
+            )
             record_experiment(record, ctx.metrics_path)
             LOG.info("%-40s n=%2d UA %.3f WA %.3f", record.name, n, pooled["ua"], pooled["wa"])
             rows.append({"name": record.name, "n": n, "ua": pooled["ua"], "wa": pooled["wa"]})
@@ -303,8 +376,11 @@ def record_end_to_end(ctx: Context, clips: pd.DataFrame, table: pd.DataFrame,
 def recorded_clips(metrics_path: Path | str = METRICS_PATH) -> pd.DataFrame:
     """The per-clip table of the recorded end-to-end check (both test sets; empty when not recorded)."""
     experiments = load_metrics(metrics_path)["experiments"]
-    tables = [pd.DataFrame(experiments[name]["extra"]["clips"]) for name in
-              (f"{GROUP}/{test_set}/audio_video" for test_set in TEST_SETS.values()) if name in experiments]
+    tables = [
+        pd.DataFrame(experiments[name]["extra"]["clips"])
+        for name in (f"{GROUP}/{test_set}/audio_video" for test_set in TEST_SETS.values())
+        if name in experiments
+    ]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
@@ -319,8 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data_dir.exists():
         LOG.warning("real data folder %s not found: nothing to check", args.data_dir)
         return 0
-    ctx = Context(data_dir=args.data_dir, metrics_path=args.metrics, seeds=tuple(args.seeds), quick=args.quick,
-                  command=COMMAND)
+    ctx = Context(
+        data_dir=args.data_dir, metrics_path=args.metrics, seeds=tuple(args.seeds), quick=args.quick, command=COMMAND
+    )
     run_end_to_end(ctx)
     return 0
 

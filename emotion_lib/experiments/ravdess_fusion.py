@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
 from emotion_lib.data.clips import ravdess_speech_clips
-from emotion_lib.evaluation.baselines import BlockFusion, InnerSelection, ModelSpec, grouped_cross_validation, logistic, speaker_normalise, svm_rbf
+from emotion_lib.evaluation.baselines import (
+    BlockFusion,
+    InnerSelection,
+    ModelSpec,
+    grouped_cross_validation,
+    logistic,
+    speaker_normalise,
+    svm_rbf,
+)
+from emotion_lib.experiments.common import (
+    NORMALISATIONS,
+    Context,
+    actor_folds,
+    audio_functionals,
+    over_seeds,
+    record_result,
+)
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.experiments.common import Context, NORMALISATIONS, over_seeds, record_result, actor_folds, audio_functionals
 
 
 def load_openface_aus(path: Path, clips: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -29,35 +46,65 @@ def run_ravdess_fusion(ctx: Context) -> list[dict]:
     aus = aus[clips["clip_id"].isin(kept["clip_id"]).to_numpy()]
     labels, actors = kept["emotion"].to_numpy(), kept["actor"].to_numpy()
     folds = actor_folds("ravdess", actors)
-    protocol = f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18 (clip level), inner " \
-               f"{ctx.inner_folds}-fold actor-grouped model selection"
+    protocol = (
+        f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18 (clip level), inner "
+        f"{ctx.inner_folds}-fold actor-grouped model selection"
+    )
     out = []
     n_au = aus.shape[1]
     for norm in NORMALISATIONS:
-        face, audio = (speaker_normalise(aus, actors), speaker_normalise(voice, actors)) if norm == "speaker" \
-            else (aus, voice)
+        face, audio = (
+            (speaker_normalise(aus, actors), speaker_normalise(voice, actors)) if norm == "speaker" else (aus, voice)
+        )
         both = np.hstack([face, audio])
         fusions = {
             "early_fusion_lr": lambda seed: logistic(seed),
-            "late_fusion_lr": lambda seed: ModelSpec("late_fusion", BlockFusion(
-                [("face_au", range(n_au), logistic(seed)), ("voice", range(n_au, both.shape[1]), logistic(seed))],
-                ctx.inner_folds)),
-            "late_fusion_svm": lambda seed: ModelSpec("late_fusion", BlockFusion(
-                [("face_au", range(n_au), svm_rbf(seed)), ("voice", range(n_au, both.shape[1]), svm_rbf(seed))],
-                ctx.inner_folds)),
+            "late_fusion_lr": lambda seed: ModelSpec(
+                "late_fusion",
+                BlockFusion(
+                    [("face_au", range(n_au), logistic(seed)), ("voice", range(n_au, both.shape[1]), logistic(seed))],
+                    ctx.inner_folds,
+                ),
+            ),
+            "late_fusion_svm": lambda seed: ModelSpec(
+                "late_fusion",
+                BlockFusion(
+                    [("face_au", range(n_au), svm_rbf(seed)), ("voice", range(n_au, both.shape[1]), svm_rbf(seed))],
+                    ctx.inner_folds,
+                ),
+            ),
         }
         variants = {
             "face_au_lr": (face, lambda seed: logistic(seed)),
             "voice_egemaps_lr": (audio, lambda seed: logistic(seed)),
             **{name: (both, factory) for name, factory in fusions.items()},
-            "selected_fusion": (both, lambda seed: ModelSpec("selected_fusion", InnerSelection(
-                [(name, factory(seed)) for name, factory in fusions.items()], ctx.inner_folds))),
+            "selected_fusion": (
+                both,
+                lambda seed: ModelSpec(
+                    "selected_fusion",
+                    InnerSelection([(name, factory(seed)) for name, factory in fusions.items()], ctx.inner_folds),
+                ),
+            ),
         }
         for variant, (x, factory) in variants.items():
-            result = over_seeds(lambda seed: grouped_cross_validation(
-                factory(seed), x, labels, actors, folds, ctx.inner_folds, EMOTIONS), ctx.seeds)
+            result = over_seeds(
+                lambda seed: grouped_cross_validation(
+                    factory(seed), x, labels, actors, folds, ctx.inner_folds, EMOTIONS
+                ),
+                ctx.seeds,
+            )
             modality = "face" if variant.startswith("face") else "voice" if variant.startswith("voice") else "fusion"
-            out.append(record_result(ctx, f"ravdess_fusion/{variant}/{norm}", "ravdess_fusion", "ravdess", protocol,
-                               folds, result, f"{variant.replace('_', ' ')}, {norm} normalisation",
-                               {"modality": modality, "normalisation": norm}))
+            out.append(
+                record_result(
+                    ctx,
+                    f"ravdess_fusion/{variant}/{norm}",
+                    "ravdess_fusion",
+                    "ravdess",
+                    protocol,
+                    folds,
+                    result,
+                    f"{variant.replace('_', ' ')}, {norm} normalisation",
+                    {"modality": modality, "normalisation": norm},
+                )
+            )
     return out

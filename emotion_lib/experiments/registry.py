@@ -6,11 +6,12 @@ import argparse
 import importlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+
 from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
-from emotion_lib.paths import shared_data_dir
 from emotion_lib.experiments.common import Context
+from emotion_lib.paths import shared_data_dir
 
 LOG = logging.getLogger(__name__)
 
@@ -64,13 +65,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (each repeats every fold)")
     parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics JSON to update")
     parser.add_argument("--quick", action="store_true", help="a few clips per actor: smoke run, not results")
-    parser.add_argument("--facenet-weights", type=Path, default=None,
-                        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison")
+    parser.add_argument(
+        "--facenet-weights",
+        type=Path,
+        default=None,
+        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    command = "python -m emotion_lib.experiments" + (" --quick" if args.quick else "") + (
-        f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
-    ctx = Context(data_dir=args.data_dir, metrics_path=args.metrics, seeds=tuple(args.seeds), quick=args.quick,
-                  command=command, facenet_weights=args.facenet_weights)
+    command = (
+        "python -m emotion_lib.experiments"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
+    )
+    ctx = Context(
+        data_dir=args.data_dir,
+        metrics_path=args.metrics,
+        seeds=tuple(args.seeds),
+        quick=args.quick,
+        command=command,
+        facenet_weights=args.facenet_weights,
+    )
     run_experiments(ctx, args.only)
     return 0

@@ -1,10 +1,22 @@
 """Feature extraction: openSMILE voice descriptors, face embeddings, the per-clip cache and normalisation."""
 
 from emotion_lib.features.audio import AudioError, AudioFeatureExtractor, load_audio
-from emotion_lib.features.normalise import Normalizer
+from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ClipFeatures, ExtractionConfig, ExtractionReport, extract_features, load_features
 from emotion_lib.features.video import BackendUnavailable, VideoError, get_face_backend, read_frames
 
-__all__ = ["AudioError", "AudioFeatureExtractor", "BackendUnavailable", "ClipFeatures", "ExtractionConfig",
-           "ExtractionReport", "Normalizer", "VideoError", "extract_features", "get_face_backend", "load_audio",
-           "load_features", "read_frames"]
+__all__ = [
+    "AudioError",
+    "AudioFeatureExtractor",
+    "BackendUnavailable",
+    "ClipFeatures",
+    "ExtractionConfig",
+    "ExtractionReport",
+    "Normaliser",
+    "VideoError",
+    "extract_features",
+    "get_face_backend",
+    "load_audio",
+    "load_features",
+    "read_frames",
+]

@@ -12,12 +12,13 @@ import shutil
 import subprocess
 from math import gcd
 from pathlib import Path
+
 import numpy as np
 import opensmile
 import soundfile as sf
 from scipy.signal import resample_poly
-from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
 
+from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 100
@@ -25,8 +26,12 @@ FRAME_RATE = 100
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 FEATURE_SETS = {"eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02, "ComParE_2016": opensmile.FeatureSet.ComParE_2016}
 LEVELS = ("lld", "functionals")
-SINK_LEVELS = {("eGeMAPSv02", "lld"): ("lld",), ("ComParE_2016", "lld"): ("lld", "lld_de"),
-               ("eGeMAPSv02", "functionals"): ("func",), ("ComParE_2016", "functionals"): ("func",)}
+SINK_LEVELS = {
+    ("eGeMAPSv02", "lld"): ("lld",),
+    ("ComParE_2016", "lld"): ("lld", "lld_de"),
+    ("eGeMAPSv02", "functionals"): ("func",),
+    ("ComParE_2016", "functionals"): ("func",),
+}
 """The openSMILE data-memory levels read for each (feature set, level): ComParE LLDs come with their deltas."""
 LOADER_VERSION = 2
 """Bumped when :func:`load_audio` gives different samples for a file (2: FLV audio decoded by libsndfile and
@@ -43,10 +48,26 @@ class AudioError(ValueError):
 def _ffmpeg_decode(path: Path, sample_rate: int) -> np.ndarray:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        raise AudioError(f"{path}: reading {path.suffix or 'this'} audio needs ffmpeg on PATH "
-                         "(Debian: apt-get install ffmpeg, or `make system-deps`)")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate),
-           "-f", "f32le", "-"]
+        raise AudioError(
+            f"{path}: reading {path.suffix or 'this'} audio needs ffmpeg on PATH "
+            "(Debian: apt-get install ffmpeg, or `make system-deps`)"
+        )
+    cmd = [
+        ffmpeg,
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-f",
+        "f32le",
+        "-",
+    ]
     result = subprocess.run(cmd, capture_output=True, check=False)
     if result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip().splitlines()
@@ -66,8 +87,8 @@ def flv_mp3_stream(path: Path) -> bytes | None:
         return None
     offset, frames = int.from_bytes(data[5:9], "big") + 4, []
     while offset + 11 <= len(data):
-        size = int.from_bytes(data[offset + 1:offset + 4], "big")
-        payload = data[offset + 11:offset + 11 + size]
+        size = int.from_bytes(data[offset + 1 : offset + 4], "big")
+        payload = data[offset + 11 : offset + 11 + size]
         if data[offset] & 0x1F == FLV_AUDIO_TAG and len(payload) > 1:
             if payload[0] >> 4 != FLV_MP3:
                 return None
@@ -124,7 +145,9 @@ class AudioFeatureExtractor:
 
     def __init__(self, feature_set: str = "eGeMAPSv02", level: str = "lld") -> None:
         if feature_set not in FEATURE_SETS:
-            raise ValueError(f"unknown openSMILE feature set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}")
+            raise ValueError(
+                f"unknown openSMILE feature set {feature_set!r}; expected one of {', '.join(FEATURE_SETS)}"
+            )
         if level not in LEVELS:
             raise ValueError(f"unknown feature level {level!r}; expected one of {', '.join(LEVELS)}")
         self.feature_set, self.level = feature_set, level
@@ -144,15 +167,22 @@ class AudioFeatureExtractor:
 
     def config(self) -> dict:
         """The settings that determine the output (the feature store's cache key holds them too)."""
-        return {"feature_set": self.feature_set, "level": self.level, "dim": self.dim,
-                "sample_rate": SAMPLE_RATE, "opensmile": opensmile.__version__, "loader": LOADER_VERSION}
+        return {
+            "feature_set": self.feature_set,
+            "level": self.level,
+            "dim": self.dim,
+            "sample_rate": SAMPLE_RATE,
+            "opensmile": opensmile.__version__,
+            "loader": LOADER_VERSION,
+        }
 
     def extract(self, signal: np.ndarray, sample_rate: int = SAMPLE_RATE, name: str = "signal") -> np.ndarray:
         """``(T, D)`` float32 features of a mono signal (``T = 1`` for functionals); ``name`` labels errors."""
         signal = to_mono_16k(signal, sample_rate)
         if signal.size < MIN_SECONDS * SAMPLE_RATE:
-            raise AudioError(f"{name}: audio too short ({signal.size / SAMPLE_RATE:.3f} s); openSMILE needs at "
-                             f"least {MIN_SECONDS} s")
+            raise AudioError(
+                f"{name}: audio too short ({signal.size / SAMPLE_RATE:.3f} s); openSMILE needs at least {MIN_SECONDS} s"
+            )
         features = self._engine(signal)
         if len(features) == 0:
             raise AudioError(f"{name}: openSMILE gave no frame ({signal.size / SAMPLE_RATE:.3f} s)")

@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
 import numpy as np
+
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
-
 
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
@@ -59,18 +60,17 @@ def _ares(filters: int) -> list[tuple]:
 
 def _ares_down(filters: int) -> list[tuple]:
     """``ares_down<N>``: relu(block_stride2(x) + avg_pool_2x2_s2(x))."""
-    return [("tag", 1), *_block(filters, 2), ("tag", 2), ("skip", 1), ("avg_pool", 2, 2), ("add_prev", 2),
-            ("relu",)]
+    return [("tag", 1), *_block(filters, 2), ("tag", 2), ("skip", 1), ("avg_pool", 2, 2), ("add_prev", 2), ("relu",)]
 
 
 def anet_layers() -> list[tuple]:
     """The layers of dlib's ``anet_type`` from the input to the 128-d output."""
     layers = [("con", 32, 7, 2), ("affine",), ("relu",), ("max_pool", 3, 2)]
-    layers += _ares(32) * 3                                   # alevel4
-    layers += _ares_down(64) + _ares(64) * 3                  # alevel3
-    layers += _ares_down(128) + _ares(128) * 2                # alevel2
-    layers += _ares_down(256) + _ares(256) * 2                # alevel1
-    layers += _ares_down(256)                                 # alevel0
+    layers += _ares(32) * 3  # alevel4
+    layers += _ares_down(64) + _ares(64) * 3  # alevel3
+    layers += _ares_down(128) + _ares(128) * 2  # alevel2
+    layers += _ares_down(256) + _ares(256) * 2  # alevel1
+    layers += _ares_down(256)  # alevel0
     return layers + [("avg_pool_everything",), ("fc", EMBEDDING_DIM)]
 
 
@@ -84,13 +84,15 @@ class _Reader:
         self.data, self.path, self.pos = data, path, 0
 
     def fail(self, what: str) -> DlibModelError:
-        return DlibModelError(f"{self.path}: not a readable dlib face-recognition ResNet ({what} at byte "
-                              f"{self.pos} of {len(self.data)}); the file is corrupt, truncated or another model")
+        return DlibModelError(
+            f"{self.path}: not a readable dlib face-recognition ResNet ({what} at byte "
+            f"{self.pos} of {len(self.data)}); the file is corrupt, truncated or another model"
+        )
 
     def take(self, count: int) -> bytes:
         if self.pos + count > len(self.data):
             raise self.fail(f"unexpected end of file reading {count} bytes")
-        chunk = self.data[self.pos:self.pos + count]
+        chunk = self.data[self.pos : self.pos + count]
         self.pos += count
         return chunk
 
@@ -162,8 +164,12 @@ def _read_con(reader: _Reader, spec: tuple) -> dict[str, np.ndarray]:
     params = reader.tensor().ravel()
     _check(reader, "con filters", reader.int(), filters)
     padding = con_padding(size, stride)
-    _check(reader, "con size, stride and padding", tuple(reader.int() for _ in range(6)),
-           (size, size, stride, stride, padding, padding))
+    _check(
+        reader,
+        "con size, stride and padding",
+        tuple(reader.int() for _ in range(6)),
+        (size, size, stride, stride, padding, padding),
+    )
     filter_shape = reader.alias_tensor()
     in_channels = filter_shape[1]
     _check(reader, "con filter shape", filter_shape, (filters, in_channels, size, size))
@@ -181,8 +187,9 @@ def _read_affine(reader: _Reader, _spec: tuple) -> dict[str, np.ndarray]:
     params = reader.tensor().ravel()
     gamma_shape, beta_shape = reader.alias_tensor(), reader.alias_tensor()
     channels = gamma_shape[1]
-    _check(reader, "affine gamma and beta shapes (per-channel mode)", (gamma_shape, beta_shape),
-           ((1, channels, 1, 1),) * 2)
+    _check(
+        reader, "affine gamma and beta shapes (per-channel mode)", (gamma_shape, beta_shape), ((1, channels, 1, 1),) * 2
+    )
     _check(reader, "affine parameter count", params.size, 2 * channels)
     reader.int()  # mode (CONV_MODE), implied by the per-channel shapes checked above
     return {"gamma": params[:channels].copy(), "beta": params[channels:].copy()}
@@ -192,8 +199,12 @@ def _read_pool(reader: _Reader, spec: tuple) -> dict[str, np.ndarray]:
     kind = spec[0]
     size, stride = (0, 1) if kind == "avg_pool_everything" else spec[1:]
     reader.expect("max_pool_2" if kind == "max_pool" else "avg_pool_2")
-    _check(reader, f"{kind} size, stride and padding", tuple(reader.int() for _ in range(6)),
-           (size, size, stride, stride, 0, 0))
+    _check(
+        reader,
+        f"{kind} size, stride and padding",
+        tuple(reader.int() for _ in range(6)),
+        (size, size, stride, stride, 0, 0),
+    )
     return {}
 
 
@@ -215,12 +226,20 @@ def _read_named(name: str):
     def read(reader: _Reader, _spec: tuple) -> dict[str, np.ndarray]:
         reader.expect(name)
         return {}
+
     return read
 
 
-_DETAILS = {"con": _read_con, "affine": _read_affine, "relu": _read_named("relu_"),
-            "add_prev": _read_named("add_prev_"), "max_pool": _read_pool, "avg_pool": _read_pool,
-            "avg_pool_everything": _read_pool, "fc": _read_fc}
+_DETAILS = {
+    "con": _read_con,
+    "affine": _read_affine,
+    "relu": _read_named("relu_"),
+    "add_prev": _read_named("add_prev_"),
+    "max_pool": _read_pool,
+    "avg_pool": _read_pool,
+    "avg_pool_everything": _read_pool,
+    "fc": _read_fc,
+}
 
 
 def _read_input(reader: _Reader) -> np.ndarray:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+
 import numpy as np
 import pandas as pd
+
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
 
@@ -22,8 +24,7 @@ def read_grey(paths: Sequence[str]) -> np.ndarray:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise ValueError(f"cannot read image {path}")
-        images.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA) if image.shape != (48, 48)
-                      else image)
+        images.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA) if image.shape != (48, 48) else image)
     return np.stack(images)
 
 
@@ -41,8 +42,11 @@ def hog_lbp_features(images: np.ndarray, grid: int = 4) -> np.ndarray:
     for image in images:
         codes = _uniform_lbp(image)
         cell = image.shape[0] // grid
-        histograms = [np.bincount(codes[r:r + cell, c:c + cell].ravel(), minlength=59) / cell ** 2
-                      for r in range(0, grid * cell, cell) for c in range(0, grid * cell, cell)]
+        histograms = [
+            np.bincount(codes[r : r + cell, c : c + cell].ravel(), minlength=59) / cell**2
+            for r in range(0, grid * cell, cell)
+            for c in range(0, grid * cell, cell)
+        ]
         rows.append(np.concatenate([hog.compute(image).ravel(), np.sqrt(np.concatenate(histograms))]))
     return np.asarray(rows, dtype=np.float32)
 
@@ -54,7 +58,7 @@ def _uniform_lbp(image: np.ndarray) -> np.ndarray:
     offsets = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
     codes = np.zeros(image.shape, dtype=np.int32)
     for bit, (dr, dc) in enumerate(offsets):
-        neighbour = padded[1 + dr:padded.shape[0] - 1 + dr, 1 + dc:padded.shape[1] - 1 + dc]
+        neighbour = padded[1 + dr : padded.shape[0] - 1 + dr, 1 + dc : padded.shape[1] - 1 + dc]
         codes |= (neighbour >= centre).astype(np.int32) << bit
     return _UNIFORM_MAP[codes]
 
@@ -80,8 +84,10 @@ def backend_features(images: np.ndarray, backend) -> np.ndarray:
     """
     import cv2
 
-    frames = [cv2.cvtColor(cv2.resize(image, (144, 144), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB)
-              for image in images]
+    frames = [
+        cv2.cvtColor(cv2.resize(image, (144, 144), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2RGB)
+        for image in images
+    ]
     embeddings, mask = backend.embed(frames)
     embeddings = embeddings.astype(np.float64)
     embeddings[~mask] = np.nan
@@ -96,8 +102,9 @@ CKPLUS_REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 :mod:`emotion_lib.features.video` backends."""
 
 
-def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = CACHE_DIR, per_frame: bool = False,
-                    **backend_options) -> tuple[np.ndarray, np.ndarray]:
+def ckplus_features(
+    sequences: pd.DataFrame, name: str, cache_dir: Path | str = CACHE_DIR, per_frame: bool = False, **backend_options
+) -> tuple[np.ndarray, np.ndarray]:
     """Sequence-level CK+ features: the mean over a sequence's frames, of the images and of their mirrors.
 
     Returns ``(original (n_seq, D), mirrored (n_seq, D))``, or with ``per_frame`` one row per image
@@ -112,8 +119,11 @@ def ckplus_features(sequences: pd.DataFrame, name: str, cache_dir: Path | str = 
     else:
         from emotion_lib.features.video import get_face_backend
 
-        backend = get_face_backend("fer", output=name.split("_", 1)[1]) if name.startswith("fer_") else (
-            get_face_backend(name, **backend_options))
+        backend = (
+            get_face_backend("fer", output=name.split("_", 1)[1])
+            if name.startswith("fer_")
+            else (get_face_backend(name, **backend_options))
+        )
         describe, config = (lambda batch: backend_features(batch, backend)), backend.config()  # noqa: E731
     digest = hashlib.sha1(json.dumps([paths, config], sort_keys=True, default=str).encode()).hexdigest()[:10]
     cache = Path(cache_dir) / "ckplus" / f"{name}{'_frames' if per_frame else ''}_{digest}.npz"
@@ -140,8 +150,10 @@ def facenet_unavailable(weights: Path | None) -> str:
     from emotion_lib.features.video import BackendUnavailable, check_backend
 
     if weights is None:
-        return ("no local facenet weights given (the vggface2 weights are a download these machines cannot make); "
-                "with the facenet extra installed, pass --facenet-weights 20180402-114759-vggface2.pt")
+        return (
+            "no local facenet weights given (the vggface2 weights are a download these machines cannot make); "
+            "with the facenet extra installed, pass --facenet-weights 20180402-114759-vggface2.pt"
+        )
     try:
         check_backend("facenet", weights=weights)
     except BackendUnavailable as error:
@@ -149,8 +161,9 @@ def facenet_unavailable(weights: Path | None) -> str:
     return ""
 
 
-def facenet_ckplus_features(sequences: pd.DataFrame, weights: Path, cache_dir: Path | str = CACHE_DIR
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def facenet_ckplus_features(
+    sequences: pd.DataFrame, weights: Path, cache_dir: Path | str = CACHE_DIR
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`ckplus_features` with facenet, computed in a fresh (spawned) process: torchvision must be imported
     before TensorFlow, which this process may already hold."""
     import multiprocessing

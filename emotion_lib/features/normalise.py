@@ -1,23 +1,23 @@
 """Feature normalisation whose statistics come from the training split only.
 
-``Normalizer('global')`` standardises every frame with the mean and standard deviation of all training frames.
-``Normalizer('speaker')`` standardises each speaker with their own statistics: training speakers get theirs in
-:meth:`Normalizer.fit`; a speaker never seen in training (every test speaker in a speaker-independent split) is
-normalised with the global training statistics unless :meth:`Normalizer.adapt` is given that speaker's own
+``Normaliser('global')`` standardises every frame with the mean and standard deviation of all training frames.
+``Normaliser('speaker')`` standardises each speaker with their own statistics: training speakers get theirs in
+:meth:`Normaliser.fit`; a speaker never seen in training (every test speaker in a speaker-independent split) is
+normalised with the global training statistics unless :meth:`Normaliser.adapt` is given that speaker's own
 *unlabelled* features (label-free speaker adaptation, which must be stated when reporting results).
 Masked frames (video frames without a face) are left out of every statistic and come out as zeros.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as np
 
 MODES = ("global", "speaker")
 
 
-class Normalizer:
+class Normaliser:
     """Mean/standard-deviation normalisation of ``(T, D)`` feature sequences, global or per speaker."""
 
     def __init__(self, mode: str = "global", eps: float = 1e-6) -> None:
@@ -28,22 +28,29 @@ class Normalizer:
         self.std_: np.ndarray | None = None
         self.speaker_stats_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _stats(self, sequences: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _stats(
+        self, sequences: Sequence[np.ndarray], masks: Sequence[np.ndarray | None] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         masks = masks if masks is not None else [None] * len(sequences)
-        rows = [np.asarray(x, dtype=np.float64) if m is None else np.asarray(x, dtype=np.float64)[np.asarray(m, bool)]
-                for x, m in zip(sequences, masks)]
+        rows = [
+            np.asarray(x, dtype=np.float64) if m is None else np.asarray(x, dtype=np.float64)[np.asarray(m, bool)]
+            for x, m in zip(sequences, masks)
+        ]
         rows = [r for r in rows if len(r)]
         if not rows:
             raise ValueError("no unmasked frames to compute normalisation statistics from")
         rows = np.concatenate(rows, axis=0)
         return rows.mean(axis=0), np.maximum(rows.std(axis=0), self.eps)
 
-    def fit(self, sequences: Sequence[np.ndarray], speakers: Sequence[str] | None = None,
-            masks: Sequence[np.ndarray | None] | None = None) -> "Normalizer":
+    def fit(
+        self,
+        sequences: Sequence[np.ndarray],
+        speakers: Sequence[str] | None = None,
+        masks: Sequence[np.ndarray | None] | None = None,
+    ) -> Normaliser:
         """Compute statistics from the TRAINING sequences (and their speakers in ``'speaker'`` mode)."""
         if not len(sequences):
-            raise ValueError("cannot fit a Normalizer on zero sequences")
+            raise ValueError("cannot fit a Normaliser on zero sequences")
         self.mean_, self.std_ = self._stats(sequences, masks)
         self.speaker_stats_ = {}
         if self.mode == "speaker":
@@ -52,8 +59,9 @@ class Normalizer:
             self.adapt(sequences, speakers, masks)
         return self
 
-    def adapt(self, sequences: Sequence[np.ndarray], speakers: Sequence[str],
-              masks: Sequence[np.ndarray | None] | None = None) -> "Normalizer":
+    def adapt(
+        self, sequences: Sequence[np.ndarray], speakers: Sequence[str], masks: Sequence[np.ndarray | None] | None = None
+    ) -> Normaliser:
         """Add per-speaker statistics from unlabelled sequences (``'speaker'`` mode only)."""
         if self.mode != "speaker":
             raise ValueError("adapt() only applies to mode='speaker'")
@@ -66,9 +74,12 @@ class Normalizer:
     def transform(self, x: np.ndarray, speaker: str | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """Normalised float32 copy of ``x`` ``(T, D)``; rows where ``mask`` is False become zeros."""
         if self.mean_ is None:
-            raise RuntimeError("Normalizer is not fitted; call fit() on the training sequences first")
-        mean, std = self.speaker_stats_.get(speaker, (self.mean_, self.std_)) if self.mode == "speaker" else (
-            self.mean_, self.std_)
+            raise RuntimeError("Normaliser is not fitted; call fit() on the training sequences first")
+        mean, std = (
+            self.speaker_stats_.get(speaker, (self.mean_, self.std_))
+            if self.mode == "speaker"
+            else (self.mean_, self.std_)
+        )
         out = ((np.asarray(x, dtype=np.float64) - mean) / std).astype(np.float32)
         if mask is not None:
             out[~np.asarray(mask, dtype=bool)] = 0.0
@@ -77,14 +88,19 @@ class Normalizer:
     def state(self) -> dict:
         """JSON-serialisable statistics (for saving next to a trained model)."""
         if self.mean_ is None:
-            raise RuntimeError("Normalizer is not fitted")
-        return {"mode": self.mode, "eps": self.eps, "mean": self.mean_.tolist(), "std": self.std_.tolist(),
-                "speakers": {s: [m.tolist(), d.tolist()] for s, (m, d) in self.speaker_stats_.items()}}
+            raise RuntimeError("Normaliser is not fitted")
+        return {
+            "mode": self.mode,
+            "eps": self.eps,
+            "mean": self.mean_.tolist(),
+            "std": self.std_.tolist(),
+            "speakers": {s: [m.tolist(), d.tolist()] for s, (m, d) in self.speaker_stats_.items()},
+        }
 
     @classmethod
-    def from_state(cls, state: dict) -> "Normalizer":
-        """Rebuild a fitted Normalizer from :meth:`state`."""
-        normalizer = cls(state["mode"], state["eps"])
-        normalizer.mean_, normalizer.std_ = np.asarray(state["mean"]), np.asarray(state["std"])
-        normalizer.speaker_stats_ = {s: (np.asarray(m), np.asarray(d)) for s, (m, d) in state["speakers"].items()}
-        return normalizer
+    def from_state(cls, state: dict) -> Normaliser:
+        """Rebuild a fitted Normaliser from :meth:`state`."""
+        normaliser = cls(state["mode"], state["eps"])
+        normaliser.mean_, normaliser.std_ = np.asarray(state["mean"]), np.asarray(state["std"])
+        normaliser.speaker_stats_ = {s: (np.asarray(m), np.asarray(d)) for s, (m, d) in state["speakers"].items()}
+        return normaliser

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+
 import numpy as np
 import opensmile
 from opensmile.core.lib import OpenSMILE
-from emotion_lib.utils import atomic_write_bytes
 
+from emotion_lib.utils import atomic_write_bytes
 
 CONFIG_ROOT = Path(opensmile.__file__).parent / "core" / "config"
 SOURCE_COMPONENT, SINK_COMPONENT = "extsource", "extsink"
@@ -88,8 +90,10 @@ def components(config: str) -> dict[str, Component]:
             reads.setdefault(section, set()).update(level.strip() for level in levels.split(";") if level.strip())
         elif section and (match := _WRITER.match(line)):
             writes[section] = match.group(1)
-    return {name: Component(kind, frozenset(reads.get(name, ())), writes.get(name))
-            for name, kind in _INSTANCE.findall(config)}
+    return {
+        name: Component(kind, frozenset(reads.get(name, ())), writes.get(name))
+        for name, kind in _INSTANCE.findall(config)
+    }
 
 
 def prune(config: str, sink_levels: Sequence[str]) -> str:
@@ -125,7 +129,9 @@ def lean_config(config_path: Path | str, sink_levels: Sequence[str]) -> Path:
     """Path of ``config_path`` expanded and pruned to ``sink_levels``, written once (atomically) to the temp dir."""
     text = prune(expand_includes(Path(config_path), {k: str(v) for k, v in ENGINE_OPTIONS.items()}), sink_levels)
     data = text.encode()
-    path = Path(tempfile.gettempdir()) / f"emotion_lib_{Path(config_path).stem}_{hashlib.sha1(data).hexdigest()[:12]}.conf"
+    path = (
+        Path(tempfile.gettempdir()) / f"emotion_lib_{Path(config_path).stem}_{hashlib.sha1(data).hexdigest()[:12]}.conf"
+    )
     if not path.is_file():
         atomic_write_bytes(path, data)
     return path
@@ -150,8 +156,12 @@ class SmileEngine:
     def _ready(self) -> OpenSMILE:
         """The engine, initialised on first use and reset after a run."""
         if self._engine is None:
-            options = {**ENGINE_OPTIONS, "sinkLevel": ";".join(self.sink_levels), "sampleRate": self.sample_rate,
-                       "nBits": 16}
+            options = {
+                **ENGINE_OPTIONS,
+                "sinkLevel": ";".join(self.sink_levels),
+                "sampleRate": self.sample_rate,
+                "nBits": 16,
+            }
             self._engine = OpenSMILE()
             self._engine.initialize(str(self.config_path), options, loglevel=0)
             self._used = False

@@ -15,27 +15,32 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+
 from emotion_lib.features.audio import LOADER_VERSION, SAMPLE_RATE, AudioFeatureExtractor, load_audio
 from emotion_lib.features.video import check_backend, embed_video, get_face_backend
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
 
-
 FORMAT_VERSION = 1
 """Bumped when the stored arrays change meaning; part of the cache key."""
-BACKEND_PACKAGES = {"dlib": ("dlib-bin", "face-recognition-models", "tensorflow"), "fer": ("fer", "keras", "dlib-bin"),
-                    "facenet": ("facenet-pytorch", "torch", "dlib-bin")}
+BACKEND_PACKAGES = {
+    "dlib": ("dlib-bin", "face-recognition-models", "tensorflow"),
+    "fer": ("fer", "keras", "dlib-bin"),
+    "facenet": ("facenet-pytorch", "torch", "dlib-bin"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,18 @@ class ExtractionConfig:
         return _config_key(self)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _config_key(config: ExtractionConfig) -> str:
     weights = Path(config.facenet_weights).name if config.facenet_weights else None
-    payload = json.dumps({"config": {**asdict(config), "facenet_weights": weights}, "versions": config.versions(),
-                          "format": FORMAT_VERSION, "audio_loader": LOADER_VERSION}, sort_keys=True)
+    payload = json.dumps(
+        {
+            "config": {**asdict(config), "facenet_weights": weights},
+            "versions": config.versions(),
+            "format": FORMAT_VERSION,
+            "audio_loader": LOADER_VERSION,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -130,18 +142,30 @@ class ExtractionReport:
             self.failed.append((result.clip_id, result.reason))
 
     def to_dict(self) -> dict:
-        return {"cache_dir": str(self.cache_dir), "config_key": self.config_key, "done": len(self.done),
-                "skipped": len(self.skipped), "failed": [list(item) for item in self.failed],
-                "no_face": self.no_face, "seconds": round(self.seconds, 3),
-                "audio_seconds": round(self.audio_seconds, 3), "video_frames": self.video_frames}
+        return {
+            "cache_dir": str(self.cache_dir),
+            "config_key": self.config_key,
+            "done": len(self.done),
+            "skipped": len(self.skipped),
+            "failed": [list(item) for item in self.failed],
+            "no_face": self.no_face,
+            "seconds": round(self.seconds, 3),
+            "audio_seconds": round(self.audio_seconds, 3),
+            "video_frames": self.video_frames,
+        }
 
     def __str__(self) -> str:
         rate = len(self.done) / self.seconds if self.seconds > 0 else 0.0
-        lines = [f"extraction into {self.cache_dir}: {len(self.done)} done, {len(self.skipped)} skipped (cached), "
-                 f"{len(self.failed)} failed in {self.seconds:.1f} s ({rate:.2f} clips/s)"]
+        lines = [
+            f"extraction into {self.cache_dir}: {len(self.done)} done, {len(self.skipped)} skipped (cached), "
+            f"{len(self.failed)} failed in {self.seconds:.1f} s ({rate:.2f} clips/s)"
+        ]
         if self.no_face:
-            lines.append(f"  {len(self.no_face)} clip(s) without any detected face (video fully masked): "
-                         + ", ".join(self.no_face[:10]) + (" ..." if len(self.no_face) > 10 else ""))
+            lines.append(
+                f"  {len(self.no_face)} clip(s) without any detected face (video fully masked): "
+                + ", ".join(self.no_face[:10])
+                + (" ..." if len(self.no_face) > 10 else "")
+            )
         lines.extend(f"  FAILED {clip_id}: {reason}" for clip_id, reason in self.failed)
         return "\n".join(lines)
 
@@ -173,8 +197,10 @@ def extract_clip(clip: dict, config: ExtractionConfig) -> dict[str, np.ndarray]:
     ``video_mask`` and ``video_times``."""
     audio_extractor, backend = _extractors(config)
     signal = load_audio(clip["audio_path"])
-    arrays = {"audio": audio_extractor.extract(signal, name=clip["audio_path"]),
-              "audio_seconds": np.float64(len(signal) / SAMPLE_RATE)}
+    arrays = {
+        "audio": audio_extractor.extract(signal, name=clip["audio_path"]),
+        "audio_seconds": np.float64(len(signal) / SAMPLE_RATE),
+    }
     video_path = clip.get("video_path")
     if backend is not None and isinstance(video_path, str) and video_path:
         video, mask, times = embed_video(video_path, backend, config.fps)
@@ -199,8 +225,13 @@ def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipRe
     except Exception as error:  # one bad clip must never stop the run
         return ClipResult(clip["clip_id"], "failed", _reason(error, clip))
     mask = arrays.get("video_mask")
-    return ClipResult(clip["clip_id"], "done", audio_seconds=float(arrays["audio_seconds"]),
-                      video_frames=0 if mask is None else len(mask), faces=0 if mask is None else int(mask.sum()))
+    return ClipResult(
+        clip["clip_id"],
+        "done",
+        audio_seconds=float(arrays["audio_seconds"]),
+        video_frames=0 if mask is None else len(mask),
+        faces=0 if mask is None else int(mask.sum()),
+    )
 
 
 def _init_worker() -> None:
@@ -235,20 +266,28 @@ def _run_pool(todo: list[dict], config: ExtractionConfig, cache_dir: str, worker
                 try:
                     yield pool.submit(process_clip, suspect, config, cache_dir).result()
                 except BrokenProcessPool:
-                    yield ClipResult(suspect["clip_id"], "failed", f"{suspect['audio_path']}: the worker process "
-                                     "crashed (segfault or killed) while extracting this clip")
+                    yield ClipResult(
+                        suspect["clip_id"],
+                        "failed",
+                        f"{suspect['audio_path']}: the worker process "
+                        "crashed (segfault or killed) while extracting this clip",
+                    )
         todo = unfinished
 
 
-def _run_dask(todo: list[dict], config: ExtractionConfig, cache_dir: str, workers: int,
-              address: str | None) -> Iterator[ClipResult]:
+def _run_dask(
+    todo: list[dict], config: ExtractionConfig, cache_dir: str, workers: int, address: str | None
+) -> Iterator[ClipResult]:
     """The same work on a Dask cluster: a LocalCluster of ``workers`` processes, or the scheduler at
     ``address`` (its workers must see ``cache_dir`` and the clip files at the same paths)."""
     from dask.distributed import Client, LocalCluster
     from dask.distributed import as_completed as dask_completed
 
-    cluster = None if address else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=None)
+    cluster = (
+        None
+        if address
+        else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    )
     try:
         with Client(address or cluster) as client:
             futures = client.map(process_clip, todo, config=config, cache_dir=cache_dir, pure=False)
@@ -274,15 +313,26 @@ def _clip_records(clips: pd.DataFrame | Iterable[dict]) -> list[dict]:
 
 
 def _write_manifest(folder: Path, config: ExtractionConfig, report: ExtractionReport | None) -> None:
-    manifest = {"config_key": config.key(), "config": asdict(config), "versions": config.versions(),
-                "format_version": FORMAT_VERSION, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "last_run": report.to_dict() if report else None}
+    manifest = {
+        "config_key": config.key(),
+        "config": asdict(config),
+        "versions": config.versions(),
+        "format_version": FORMAT_VERSION,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "last_run": report.to_dict() if report else None,
+    }
     atomic_write_bytes(folder / "manifest.json", json.dumps(manifest, indent=2).encode())
 
 
-def extract_features(clips: pd.DataFrame | Iterable[dict], config: ExtractionConfig = ExtractionConfig(),
-                     cache_dir: Path | str = CACHE_DIR, workers: int | None = None, scheduler: str = "processes",
-                     dask_address: str | None = None, progress: bool = True) -> ExtractionReport:
+def extract_features(
+    clips: pd.DataFrame | Iterable[dict],
+    config: ExtractionConfig = ExtractionConfig(),
+    cache_dir: Path | str = CACHE_DIR,
+    workers: int | None = None,
+    scheduler: str = "processes",
+    dask_address: str | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
     """Extract and cache the features of every clip not cached yet; return the :class:`ExtractionReport`.
 
     ``clips`` is a clip table (:data:`emotion_lib.corpora.CLIP_COLUMNS`). ``scheduler`` is ``'processes'``
@@ -326,16 +376,26 @@ def extract_features(clips: pd.DataFrame | Iterable[dict], config: ExtractionCon
 
 def summarize(features: dict[str, ClipFeatures]) -> pd.DataFrame:
     """One row per clip: audio frames and dimension, video frames, dimension and fraction with a face."""
-    rows = [{"clip_id": clip_id, "audio_frames": len(f.audio), "audio_dim": f.audio.shape[1],
-             "video_frames": None if f.video is None else len(f.video),
-             "video_dim": None if f.video is None else f.video.shape[1],
-             "face_fraction": None if f.video_mask is None else float(f.video_mask.mean()) if len(f.video_mask) else 0.0}
-            for clip_id, f in features.items()]
+    rows = [
+        {
+            "clip_id": clip_id,
+            "audio_frames": len(f.audio),
+            "audio_dim": f.audio.shape[1],
+            "video_frames": None if f.video is None else len(f.video),
+            "video_dim": None if f.video is None else f.video.shape[1],
+            "face_fraction": None if f.video_mask is None else float(f.video_mask.mean()) if len(f.video_mask) else 0.0,
+        }
+        for clip_id, f in features.items()
+    ]
     return pd.DataFrame(rows)
 
 
-def load_features(clips: pd.DataFrame | Iterable[dict], config: ExtractionConfig = ExtractionConfig(),
-                  cache_dir: Path | str = CACHE_DIR, missing: str = "raise") -> dict[str, ClipFeatures]:
+def load_features(
+    clips: pd.DataFrame | Iterable[dict],
+    config: ExtractionConfig = ExtractionConfig(),
+    cache_dir: Path | str = CACHE_DIR,
+    missing: str = "raise",
+) -> dict[str, ClipFeatures]:
     """Cached features per clip id, in the order of ``clips``.
 
     ``missing='raise'`` raises :class:`FileNotFoundError` listing clips that are not cached (run
@@ -350,11 +410,12 @@ def load_features(clips: pd.DataFrame | Iterable[dict], config: ExtractionConfig
             absent.append(clip["clip_id"])
             continue
         with np.load(path) as data:
-            video = data["video"] if "video" in data else None
-            mask = data["video_mask"] if "video_mask" in data else None
+            video, mask = data.get("video"), data.get("video_mask")
             features[clip["clip_id"]] = ClipFeatures(data["audio"], video, mask)
     if absent and missing == "raise":
-        raise FileNotFoundError(f"{len(absent)} clip(s) have no cached features under "
-                                f"{Path(cache_dir)} for configuration {config.key()}: {', '.join(absent[:10])}"
-                                f"{' ...' if len(absent) > 10 else ''} (run extract_features first)")
+        raise FileNotFoundError(
+            f"{len(absent)} clip(s) have no cached features under "
+            f"{Path(cache_dir)} for configuration {config.key()}: {', '.join(absent[:10])}"
+            f"{' ...' if len(absent) > 10 else ''} (run extract_features first)"
+        )
     return features

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
+
 import cv2
 import dlib
 import numpy as np
 
-
 DEFAULT_FPS = 5.0
-FACENET_INSTALL_HINT = ("install the optional extra with `make setup-facenet` (torch==2.14.1, torchvision==0.29.1, "
-                        "then facenet-pytorch==2.6.0 with --no-deps)")
+FACENET_INSTALL_HINT = (
+    "install the optional extra with `make setup-facenet` (torch==2.14.1, torchvision==0.29.1, "
+    "then facenet-pytorch==2.6.0 with --no-deps)"
+)
 
 
 class VideoError(ValueError):
@@ -105,8 +107,9 @@ class FaceAligner:
     upsampling and only searched again with ``upsample`` when that finds no face.
     """
 
-    def __init__(self, chip_size: int, padding: float, detect_width: int = 320, upsample: int = 1,
-                 coarse_first: bool = True) -> None:
+    def __init__(
+        self, chip_size: int, padding: float, detect_width: int = 320, upsample: int = 1, coarse_first: bool = True
+    ) -> None:
         import face_recognition_models
 
         self.chip_size, self.padding, self.detect_width, self.upsample = chip_size, padding, detect_width, upsample
@@ -116,9 +119,16 @@ class FaceAligner:
         self._landmarks = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
 
     def config(self) -> dict:
-        return {"detector": "dlib-hog", "detect_width": self.detect_width, "upsample": self.upsample,
-                "coarse_first": self.coarse_first, "landmarks": 5, "chip_size": self.chip_size,
-                "padding": self.padding, "dlib": dlib.__version__}
+        return {
+            "detector": "dlib-hog",
+            "detect_width": self.detect_width,
+            "upsample": self.upsample,
+            "coarse_first": self.coarse_first,
+            "landmarks": 5,
+            "chip_size": self.chip_size,
+            "padding": self.padding,
+            "dlib": dlib.__version__,
+        }
 
     def largest_face(self, frame: np.ndarray) -> dlib.rectangle | None:
         """The largest detected face in full-frame coordinates, or ``None``."""
@@ -133,8 +143,9 @@ class FaceAligner:
         if len(faces) == 0:
             return None
         best = max(faces, key=lambda r: r.width() * r.height())
-        return dlib.rectangle(int(best.left() / scale), int(best.top() / scale), int(best.right() / scale),
-                              int(best.bottom() / scale))
+        return dlib.rectangle(
+            int(best.left() / scale), int(best.top() / scale), int(best.right() / scale), int(best.bottom() / scale)
+        )
 
     def chip(self, frame: np.ndarray) -> np.ndarray | None:
         """The aligned ``(chip_size, chip_size, 3)`` RGB face chip of the largest face, or ``None``."""
@@ -189,8 +200,9 @@ class DlibBackend(FaceBackend):
 
     name, dim = "dlib", 128
 
-    def __init__(self, detect_width: int = 320, upsample: int = 1, coarse_first: bool = True,
-                 cache_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, detect_width: int = 320, upsample: int = 1, coarse_first: bool = True, cache_dir: Path | str | None = None
+    ) -> None:
         from emotion_lib.features.dlib_resnet import DlibResnet
 
         super().__init__(detect_width, upsample, coarse_first)
@@ -200,9 +212,12 @@ class DlibBackend(FaceBackend):
         import face_recognition_models
         import tensorflow as tf
 
-        return {"model": "dlib_face_recognition_resnet_model_v1",
-                "face_recognition_models": face_recognition_models.__version__,
-                "runtime": "tensorflow", "tensorflow": tf.__version__}
+        return {
+            "model": "dlib_face_recognition_resnet_model_v1",
+            "face_recognition_models": face_recognition_models.__version__,
+            "runtime": "tensorflow",
+            "tensorflow": tf.__version__,
+        }
 
     def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
         return self._net(chips)
@@ -220,8 +235,9 @@ class FerBackend(FaceBackend):
     chip_size, padding = 64, 0.3
     OUTPUTS = {"probabilities": 7, "features": 128}
 
-    def __init__(self, output: str = "probabilities", detect_width: int = 320, upsample: int = 1,
-                 coarse_first: bool = True) -> None:
+    def __init__(
+        self, output: str = "probabilities", detect_width: int = 320, upsample: int = 1, coarse_first: bool = True
+    ) -> None:
         if output not in self.OUTPUTS:
             raise ValueError(f"fer output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
         self.output, self.dim = output, self.OUTPUTS[output]
@@ -249,8 +265,9 @@ class FerBackend(FaceBackend):
         return path
 
     def _load_model(self, output: str):
-        import emotion_lib  # noqa: F401  (openSMILE before TensorFlow, see CONTRIBUTING.md)
         import keras
+
+        import emotion_lib  # noqa: F401  (openSMILE before TensorFlow, see CONTRIBUTING.md)
 
         model = keras.models.load_model(self.weights_path(), compile=False)
         if output == "features":
@@ -280,8 +297,14 @@ class FacenetBackend(FaceBackend):
     name, dim = "facenet", 512
     chip_size, padding = 160, 0.1
 
-    def __init__(self, weights: Path | str | None = None, device: str | None = None, detect_width: int = 320,
-                 upsample: int = 1, coarse_first: bool = True) -> None:
+    def __init__(
+        self,
+        weights: Path | str | None = None,
+        device: str | None = None,
+        detect_width: int = 320,
+        upsample: int = 1,
+        coarse_first: bool = True,
+    ) -> None:
         self.check(weights)
         self.weights = Path(weights).expanduser() if weights else None
         torch, resnet_class = self._import_torch()
@@ -293,20 +316,29 @@ class FacenetBackend(FaceBackend):
     @classmethod
     def check(cls, weights: Path | str | None = None, **_) -> None:
         if weights and not Path(weights).expanduser().is_file():
-            raise BackendUnavailable(f"facenet weights file not found: {Path(weights).expanduser()} (give the path "
-                                     "of facenet-pytorch's 20180402-114759-vggface2.pt state dict)")
-        missing = [name for name in ("torch", "torchvision", "facenet_pytorch")
-                   if name not in sys.modules and importlib.util.find_spec(name) is None]
+            raise BackendUnavailable(
+                f"facenet weights file not found: {Path(weights).expanduser()} (give the path "
+                "of facenet-pytorch's 20180402-114759-vggface2.pt state dict)"
+            )
+        missing = [
+            name
+            for name in ("torch", "torchvision", "facenet_pytorch")
+            if name not in sys.modules and importlib.util.find_spec(name) is None
+        ]
         if missing:
-            raise BackendUnavailable(f"the facenet backend needs torch, torchvision and facenet-pytorch "
-                                     f"({', '.join(missing)} missing): {FACENET_INSTALL_HINT}; or use the offline "
-                                     "'dlib' backend")
+            raise BackendUnavailable(
+                f"the facenet backend needs torch, torchvision and facenet-pytorch "
+                f"({', '.join(missing)} missing): {FACENET_INSTALL_HINT}; or use the offline "
+                "'dlib' backend"
+            )
 
     @staticmethod
     def _import_torch():
         if "tensorflow" in sys.modules and "torchvision" not in sys.modules:
-            raise BackendUnavailable("the facenet backend must be created before TensorFlow is imported "
-                                     "(torchvision after TensorFlow crashes); build it in a fresh process")
+            raise BackendUnavailable(
+                "the facenet backend must be created before TensorFlow is imported "
+                "(torchvision after TensorFlow crashes); build it in a fresh process"
+            )
         import torch
         from facenet_pytorch import InceptionResnetV1
 
@@ -317,9 +349,11 @@ class FacenetBackend(FaceBackend):
             try:
                 return resnet_class(pretrained="vggface2")
             except Exception as error:  # download failures surface as many exception types
-                raise BackendUnavailable(f"could not download the facenet vggface2 weights ({error}); give a local "
-                                         "file: get_face_backend('facenet', weights='20180402-114759-vggface2.pt') "
-                                         "or `--facenet-weights PATH` on the command line") from error
+                raise BackendUnavailable(
+                    f"could not download the facenet vggface2 weights ({error}); give a local "
+                    "file: get_face_backend('facenet', weights='20180402-114759-vggface2.pt') "
+                    "or `--facenet-weights PATH` on the command line"
+                ) from error
         net = resnet_class(pretrained=None, classify=False)
         state = torch.load(self.weights, map_location="cpu")
         state = {key: value for key, value in state.items() if not key.startswith("logits.")}
@@ -327,8 +361,11 @@ class FacenetBackend(FaceBackend):
         return net
 
     def _model_config(self) -> dict:
-        return {"model": "InceptionResnetV1-vggface2", "torch": self._torch.__version__,
-                "weights": self.weights.name if self.weights else "download"}
+        return {
+            "model": "InceptionResnetV1-vggface2",
+            "torch": self._torch.__version__,
+            "weights": self.weights.name if self.weights else "download",
+        }
 
     def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
         batch = (np.stack(chips).astype(np.float32) - 127.5) / 128.0
@@ -353,8 +390,9 @@ def check_backend(name: str, **options) -> None:
     BACKENDS[name].check(**options)
 
 
-def embed_video(path: Path | str, backend: FaceBackend, fps: float = DEFAULT_FPS,
-                chunk: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def embed_video(
+    path: Path | str, backend: FaceBackend, fps: float = DEFAULT_FPS, chunk: int = 32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stream a video through ``backend`` in chunks of frames: ``(embeddings (T, D), mask (T,), times (T,))``."""
     embeddings, masks, times, frames = [], [], [], []
 

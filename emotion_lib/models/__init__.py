@@ -1,0 +1,18 @@
+"""Models: the branched audio-visual network, its configuration, custom layers and losses."""
+
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.fusion import attention_model, build_model
+from emotion_lib.models.layers import CrossModalAttention, MaskedMeanPooling, TemporalAttention, TransformerEncoder
+from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+
+__all__ = [
+    "CategoricalFocalLoss",
+    "CrossModalAttention",
+    "MaskedMeanPooling",
+    "ModelConfig",
+    "TemporalAttention",
+    "TransformerEncoder",
+    "attention_model",
+    "build_model",
+    "class_frequency_weights",
+]

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.utils import atomic_write_bytes
 
@@ -77,7 +78,7 @@ class ModelConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
+    def from_json(cls, text: str) -> ModelConfig:
         values = json.loads(text)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
@@ -89,11 +90,11 @@ class ModelConfig:
         atomic_write_bytes(path, self.to_json().encode())
 
     @classmethod
-    def load(cls, path: Path | str) -> "ModelConfig":
+    def load(cls, path: Path | str) -> ModelConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"model configuration not found: {path}")
         return cls.from_json(path.read_text())
 
-    def replace(self, **changes) -> "ModelConfig":
+    def replace(self, **changes) -> ModelConfig:
         return dataclasses.replace(self, **changes)

@@ -11,15 +11,30 @@ from __future__ import annotations
 
 import keras
 from keras import layers
-from emotion_lib.models.layers import CrossModalAttention, MaskedConv1D, MaskedMeanPooling, ModalityDropout, TemporalAttention, TransformerEncoder, ZeroMasked
+
 from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.layers import (
+    CrossModalAttention,
+    MaskedConv1D,
+    MaskedMeanPooling,
+    ModalityDropout,
+    TemporalAttention,
+    TransformerEncoder,
+    ZeroMasked,
+)
 
 
 def _encode(x, mask, units: int, config: ModelConfig, name: str, unroll: bool):
     """A masked sequence encoder: BiLSTM (``2*units`` features) or Transformer (``2*units`` wide)."""
     if config.encoder == "transformer":
-        return TransformerEncoder(2 * units, config.transformer_heads, config.transformer_ff,
-                                  config.transformer_layers, config.dropout, name=f"{name}_transformer")(x, mask)
+        return TransformerEncoder(
+            2 * units,
+            config.transformer_heads,
+            config.transformer_ff,
+            config.transformer_layers,
+            config.dropout,
+            name=f"{name}_transformer",
+        )(x, mask)
     lstm = layers.Bidirectional(layers.LSTM(units, return_sequences=True, unroll=unroll), name=f"{name}_bilstm")
     if unroll:  # Keras zeroes unrolled backward outputs with the unreversed mask; ZeroMasked does it right
         lstm.forward_layer.zero_output_for_mask = lstm.backward_layer.zero_output_for_mask = False
@@ -39,14 +54,16 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     if "audio" in config.modalities:
         inputs["audio"] = keras.Input((None, config.audio_dim), name="audio")
         inputs["audio_mask"] = keras.Input((None,), name="audio_mask")
-        x, mask = MaskedConv1D(config.conv_filters, config.conv_kernel, config.conv_strides,
-                               name="audio_conv")(inputs["audio"], inputs["audio_mask"])
+        x, mask = MaskedConv1D(config.conv_filters, config.conv_kernel, config.conv_strides, name="audio_conv")(
+            inputs["audio"], inputs["audio_mask"]
+        )
         sequences["audio"] = (_encode(x, mask, config.rnn_units, config, "audio", unroll), mask)
     if "video" in config.modalities:
         inputs["video"] = keras.Input((None, config.video_dim), name="video")
         inputs["video_mask"] = keras.Input((None,), name="video_mask")
-        mask, present = ModalityDropout(config.modality_dropout if "audio" in config.modalities else 0.0,
-                                        seed=config.seed, name="video_dropout")(inputs["video_mask"])
+        mask, present = ModalityDropout(
+            config.modality_dropout if "audio" in config.modalities else 0.0, seed=config.seed, name="video_dropout"
+        )(inputs["video_mask"])
         x = ZeroMasked(name="video_zero_missing")(inputs["video"], mask)
         sequences["video"] = (_encode(x, mask, config.video_rnn_units, config, "video", unroll), mask)
     if config.cross_modal and len(sequences) == 2:
@@ -59,8 +76,9 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
         if config.pooling == "mean":
             pooled.append(MaskedMeanPooling(name=f"{name}_mean")(seq, mask))
             continue
-        context, _ = TemporalAttention(config.attention_units, return_attention=True,
-                                       name=f"{name}_attention")(seq, mask)
+        context, _ = TemporalAttention(config.attention_units, return_attention=True, name=f"{name}_attention")(
+            seq, mask
+        )
         pooled.append(context)
     if "video" in sequences and "audio" in sequences:
         pooled.append(present)
@@ -70,8 +88,12 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     x = layers.Activation("relu", name="relu")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     outputs = layers.Dense(config.n_classes, activation="softmax", dtype="float32", name="emotion")(x)
-    name = "_".join(config.modalities) + ("_xattn" if config.cross_modal else "") + f"_{config.encoder}" + (
-        "_meanpool" if config.pooling == "mean" else "")
+    name = (
+        "_".join(config.modalities)
+        + ("_xattn" if config.cross_modal else "")
+        + f"_{config.encoder}"
+        + ("_meanpool" if config.pooling == "mean" else "")
+    )
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -88,6 +110,8 @@ def attention_model(model: keras.Model) -> keras.Model:
         except ValueError:
             continue
     if not outputs:
-        raise ValueError(f"model {model.name!r} has no temporal attention layer (a mean-pooling model, "
-                         "pooling='mean'): it has no attention weights to show")
+        raise ValueError(
+            f"model {model.name!r} has no temporal attention layer (a mean-pooling model, "
+            "pooling='mean'): it has no attention weights to show"
+        )
     return keras.Model(model.inputs, outputs)

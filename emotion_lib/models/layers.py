@@ -9,9 +9,9 @@ registered for ``.keras`` serialisation under the package ``emotion_lib``.
 from __future__ import annotations
 
 import math
+
 import keras
 from keras import layers, ops
-
 
 _PACKAGE = "emotion_lib"
 
@@ -119,8 +119,9 @@ class CrossModalAttention(layers.Layer):
 class TransformerEncoder(layers.Layer):
     """A stack of pre-norm self-attention blocks with sinusoidal positions, masked; padded steps output 0."""
 
-    def __init__(self, dim: int = 64, num_heads: int = 2, ff_dim: int = 128, num_layers: int = 1,
-                 dropout: float = 0.1, **kwargs):
+    def __init__(
+        self, dim: int = 64, num_heads: int = 2, ff_dim: int = 128, num_layers: int = 1, dropout: float = 0.1, **kwargs
+    ):
         super().__init__(**kwargs)
         self.dim, self.num_heads, self.ff_dim = int(dim), int(num_heads), int(ff_dim)
         self.num_layers, self.dropout = int(num_layers), float(dropout)
@@ -134,8 +135,13 @@ class TransformerEncoder(layers.Layer):
         for i in range(self.num_layers):
             block = {
                 "norm1": layers.LayerNormalization(name=f"norm1_{i}", dtype=policy),
-                "attention": layers.MultiHeadAttention(self.num_heads, max(self.dim // self.num_heads, 1),
-                                                       dropout=self.dropout, name=f"attention_{i}", dtype=policy),
+                "attention": layers.MultiHeadAttention(
+                    self.num_heads,
+                    max(self.dim // self.num_heads, 1),
+                    dropout=self.dropout,
+                    name=f"attention_{i}",
+                    dtype=policy,
+                ),
                 "norm2": layers.LayerNormalization(name=f"norm2_{i}", dtype=policy),
                 "ff1": layers.Dense(self.ff_dim, activation="relu", name=f"ff1_{i}", dtype=policy),
                 "ff2": layers.Dense(self.dim, name=f"ff2_{i}", dtype=policy),
@@ -172,8 +178,14 @@ class TransformerEncoder(layers.Layer):
         return (*input_shape[:-1], self.dim)
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "ff_dim": self.ff_dim,
-                "num_layers": self.num_layers, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -191,8 +203,15 @@ class MaskedConv1D(layers.Layer):
         self.filters, self.kernel_size, self.strides = int(filters), int(kernel_size), int(strides)
 
     def build(self, input_shape):
-        self.conv = layers.Conv1D(self.filters, self.kernel_size, strides=self.strides, padding="causal",
-                                  activation="relu", name="conv", dtype=self.dtype_policy)
+        self.conv = layers.Conv1D(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding="causal",
+            activation="relu",
+            name="conv",
+            dtype=self.dtype_policy,
+        )
         self.conv.build(input_shape)
 
     def call(self, inputs, frame_mask):
@@ -206,8 +225,12 @@ class MaskedConv1D(layers.Layer):
         return (input_shape[0], length, self.filters), (input_shape[0], length)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

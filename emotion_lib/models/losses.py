@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -17,8 +18,14 @@ class CategoricalFocalLoss(keras.losses.Loss):
     ``alpha`` is one weight per class (e.g. inverse training frequencies) or ``None``.
     """
 
-    def __init__(self, gamma: float = 2.0, alpha: Sequence[float] | None = None, epsilon: float = 1e-7,
-                 name: str = "categorical_focal_loss", **kwargs):
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: Sequence[float] | None = None,
+        epsilon: float = 1e-7,
+        name: str = "categorical_focal_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         if gamma < 0:
             raise ValueError(f"focal loss gamma must be >= 0, got {gamma}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-
 AUDIO_FRAMES_PER_S = 100
 
 
@@ -32,8 +31,10 @@ def plot_mask_tempo(masks: dict[str, tuple[np.ndarray, int]], fps: float) -> plt
         ax.step(np.arange(len(mask)) / fps, mask.astype(int), where="post")
         ax.set_ylim(-0.2, 1.2)
         ax.set_ylabel("face")
-        ax.set_title(f"{name}: {len(mask)} face frames, {n_audio} audio frames ({n_audio / AUDIO_FRAMES_PER_S:.2f} s)",
-                     fontsize=10)
+        ax.set_title(
+            f"{name}: {len(mask)} face frames, {n_audio} audio frames ({n_audio / AUDIO_FRAMES_PER_S:.2f} s)",
+            fontsize=10,
+        )
     axes[-1, 0].set_xlabel("time (s) at the original frame rate")
     fig.tight_layout()
     return fig

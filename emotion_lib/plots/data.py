@@ -8,10 +8,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from emotion_lib.data.clips import actor_table
 from emotion_lib.features.audio import SAMPLE_RATE, load_audio
 from emotion_lib.features.video import read_frames
 from emotion_lib.labels import EMOTION_COLOURS, EMOTIONS
-from emotion_lib.data.clips import actor_table
 
 
 def plot_class_balance(clips: pd.DataFrame, by: str = "split", title: str = "") -> plt.Figure:
@@ -29,8 +30,7 @@ def plot_actor_sides(clips: pd.DataFrame, title: str = "") -> plt.Figure:
     sides = ["train", "validation", "test"]
     grid = np.array([[float(side == s) for s in sides] for side in actors["split"]]).T
     figure, axis = plt.subplots(figsize=(max(6, 0.28 * len(actors)), 2))
-    sns.heatmap(grid, cmap="Blues", cbar=False, xticklabels=actors["actor"], yticklabels=sides, ax=axis,
-                linewidths=0.5)
+    sns.heatmap(grid, cmap="Blues", cbar=False, xticklabels=actors["actor"], yticklabels=sides, ax=axis, linewidths=0.5)
     axis.set(title=title or "Speaker-independent split: each actor on exactly one side", xlabel="actor")
     figure.tight_layout()
     return figure
@@ -45,8 +45,11 @@ def plot_clip(clip: pd.Series, n_frames: int = 6) -> plt.Figure:
     colour = EMOTION_COLOURS.get(clip["emotion"], "black")
     wave = figure.add_subplot(rows, 1, 1)
     wave.plot(np.arange(len(signal)) / SAMPLE_RATE, signal, color=colour, linewidth=0.5)
-    wave.set(title=f"{clip['clip_id']} ({clip['corpus']}, actor {clip['actor']}): {clip['emotion']}",
-             xlabel="seconds", ylabel="amplitude")
+    wave.set(
+        title=f"{clip['clip_id']} ({clip['corpus']}, actor {clip['actor']}): {clip['emotion']}",
+        xlabel="seconds",
+        ylabel="amplitude",
+    )
     spectrum = figure.add_subplot(rows, 1, 2)
     mel = librosa.power_to_db(librosa.feature.melspectrogram(y=signal, sr=SAMPLE_RATE, n_mels=64), ref=np.max)
     librosa.display.specshow(mel, sr=SAMPLE_RATE, x_axis="time", y_axis="mel", ax=spectrum)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
+
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.labels import EMOTIONS
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], normalise: bool = False, ax=None,
-                   title: str = ""):
+def plot_confusion(
+    confusion: Sequence[Sequence[int]], labels: Sequence[str], normalise: bool = False, ax=None, title: str = ""
+):
     """A seaborn heatmap of a confusion matrix (rows: true class, columns: predicted class).
 
     With ``normalise`` each row is divided by its total, so the diagonal shows per-class recall.
@@ -27,11 +30,29 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], no
     if normalise:
         totals = counts.sum(axis=1, keepdims=True)
         values = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-        sns.heatmap(values, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="Blues", xticklabels=labels,
-                    yticklabels=labels, ax=ax, cbar=False)
+        sns.heatmap(
+            values,
+            annot=True,
+            fmt=".2f",
+            vmin=0,
+            vmax=1,
+            cmap="Blues",
+            xticklabels=labels,
+            yticklabels=labels,
+            ax=ax,
+            cbar=False,
+        )
     else:
-        sns.heatmap(counts.astype(int), annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels,
-                    ax=ax, cbar=False)
+        sns.heatmap(
+            counts.astype(int),
+            annot=True,
+            fmt="d",
+            cmap="Blues",
+            xticklabels=labels,
+            yticklabels=labels,
+            ax=ax,
+            cbar=False,
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or ("row-normalised (recall)" if normalise else "counts"))
@@ -51,8 +72,14 @@ def plot_confusion_pair(confusion: Sequence[Sequence[int]], labels: Sequence[str
     return fig
 
 
-def plot_attention(weights: Sequence[float], mask: Sequence[bool] | None = None, frame_rate: float = 100.0,
-                   ax=None, title: str = "", label: str | None = None):
+def plot_attention(
+    weights: Sequence[float],
+    mask: Sequence[bool] | None = None,
+    frame_rate: float = 100.0,
+    ax=None,
+    title: str = "",
+    label: str | None = None,
+):
     """Attention weights over time for one clip (padded frames, ``mask == False``, are dropped).
 
     Returns the matplotlib ``Axes``; call again with the same ``ax`` to overlay another modality.
@@ -85,15 +112,17 @@ def plot_confusion_grid(table: pd.DataFrame, row_names: Mapping[str, str], modes
     import matplotlib.pyplot as plt
 
     present = [corpus for corpus in row_names if (table["corpus"] == corpus).any()]
-    fig, axes = plt.subplots(len(present), len(modes), figsize=(4.6 * len(modes), 4.2 * len(present)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(present), len(modes), figsize=(4.6 * len(modes), 4.2 * len(present)), squeeze=False)
     for row, corpus in enumerate(present):
         part = table[table["corpus"] == corpus]
         for col, mode in enumerate(modes):
             metrics = classification_metrics(part["emotion"], part[f"predicted_{mode}"], EMOTIONS)
-            plot_confusion(metrics["confusion"], EMOTIONS, ax=axes[row, col],
-                           title=f"{row_names[corpus]}, {mode.replace('_', '+')}: n={len(part)}, "
-                                 f"UA {100 * metrics['ua']:.0f} %")
+            plot_confusion(
+                metrics["confusion"],
+                EMOTIONS,
+                ax=axes[row, col],
+                title=f"{row_names[corpus]}, {mode.replace('_', '+')}: n={len(part)}, UA {100 * metrics['ua']:.0f} %",
+            )
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import matplotlib.pyplot as plt
+
 from emotion_lib import paths
 
 

@@ -16,12 +16,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+
 import numpy as np
+
 from emotion_lib.labels import EMOTIONS, colour_bgr
+from emotion_lib.realtime.devices import DemoError, Microphone, open_camera
 from emotion_lib.realtime.predictor import Prediction, StreamingPredictor
 from emotion_lib.realtime.replay import AudioFeeder, clip_stream
-from emotion_lib.realtime.devices import DemoError, Microphone, open_camera
-
 
 _GREY = (127, 127, 127)
 _WHITE = (255, 255, 255)
@@ -93,9 +94,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--display_height", type=int, default=600)
     parser.add_argument("--source", default=None, help="a video file instead of the webcam")
     parser.add_argument("--camera", type=int, default=0, help="webcam index (default 0)")
-    parser.add_argument("--video_fps", type=float, default=None,
-                        help="face frames per second the model was trained on (default: feature extraction's rate)")
-    parser.add_argument("--face_backend", default="dlib", help="face backend the model was trained with (dlib, fer, facenet)")
+    parser.add_argument(
+        "--video_fps",
+        type=float,
+        default=None,
+        help="face frames per second the model was trained on (default: feature extraction's rate)",
+    )
+    parser.add_argument(
+        "--face_backend", default="dlib", help="face backend the model was trained with (dlib, fer, facenet)"
+    )
     parser.add_argument("--smoothing", type=float, default=0.5, help="weight of the previous probabilities (0-1)")
     parser.add_argument("--headless", action="store_true", help="no window; needs --output")
     parser.add_argument("--output", default=None, help="write the rendered dashboard to this .mp4 (mp4v)")
@@ -119,10 +126,13 @@ def run(args: argparse.Namespace) -> int:
         raise DemoError("no display to open a window on (DISPLAY is not set): use --headless --output out.mp4")
     try:
         predictor = StreamingPredictor.from_path(
-            args.model, args.window_size, video_fps=args.video_fps, smoothing=args.smoothing,
+            args.model,
+            args.window_size,
+            video_fps=args.video_fps,
+            smoothing=args.smoothing,
             face_backend=args.face_backend,
         )
-        predictor.face_backend  # load it now: a backend that does not fit the model fails before the camera opens
+        _ = predictor.face_backend  # load it now: a backend that does not fit the model fails before the camera opens
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # missing model, ModelInputError, no backend
         raise DemoError(str(exc)) from exc
     if args.source is not None:

@@ -7,7 +7,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+
 import numpy as np
+
 from emotion_lib.realtime.predictor import SAMPLE_RATE
 
 

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-import numpy as np
-from emotion_lib.labels import EMOTIONS
 
+import numpy as np
+
+from emotion_lib.labels import EMOTIONS
 
 AUDIO_FRAME_RATE = 100.0
 """openSMILE LLD frames per second (10 ms hop)."""
@@ -152,7 +153,7 @@ def load_window_model(path: str | Path) -> WindowModel:
     return WindowModel(model)
 
 
-def normalizers_path(model_path: str | Path) -> Path | None:
+def normalisers_path(model_path: str | Path) -> Path | None:
     """The ``<stem>_normalisers.json`` saved with a model (for ``x_int8.tflite`` also ``x_normalisers.json``)."""
     model_path = Path(model_path)
     stems = [model_path.stem]
@@ -165,18 +166,18 @@ def normalizers_path(model_path: str | Path) -> Path | None:
     return None
 
 
-def load_normalizers(model_path: str | Path) -> dict[str, Any]:
-    """``{"audio": Normalizer, "video": Normalizer}`` saved next to the model; empty when there is none."""
+def load_normalisers(model_path: str | Path) -> dict[str, Any]:
+    """``{"audio": Normaliser, "video": Normaliser}`` saved next to the model; empty when there is none."""
     import json
 
-    from emotion_lib.features.normalise import Normalizer
+    from emotion_lib.features.normalise import Normaliser
 
-    path = normalizers_path(model_path)
+    path = normalisers_path(model_path)
     if path is None:
         return {}
     try:
         states = json.loads(path.read_text())
-        return {name: Normalizer.from_state(state) for name, state in states.items()}
+        return {name: Normaliser.from_state(state) for name, state in states.items()}
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelInputError(f"cannot read the feature normalisers {path}: {exc}") from exc
 
@@ -220,7 +221,7 @@ class StreamingPredictor:
         smoothing: float = 0.5,
         audio_hop_s: float = 0.2,
         silence_rms: float = 1e-3,
-        normalizers: Mapping[str, Any] | None = None,
+        normalisers: Mapping[str, Any] | None = None,
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be at least 1, got {window_size}")
@@ -237,7 +238,7 @@ class StreamingPredictor:
         self._check_time_steps()
         self.smoothing = float(smoothing)
         self.silence_rms = float(silence_rms)
-        self.normalizers = dict(normalizers or {})
+        self.normalisers = dict(normalisers or {})
         self._face_backend = face_backend
         self._audio_extractor = audio_extractor
         self._audio_hop = max(160, int(audio_hop_s * SAMPLE_RATE))
@@ -250,11 +251,11 @@ class StreamingPredictor:
         """Load the model at ``path`` (see :func:`load_window_model`) and the feature normalisers saved with it.
 
         Notebook 04 trains on features standardised with training-split statistics and saves them as
-        ``<model>_normalisers.json``; live features get the same transformation (``normalizers`` overrides).
+        ``<model>_normalisers.json``; live features get the same transformation (``normalisers`` overrides).
         """
         model = load_window_model(path)
-        if "normalizers" not in kwargs:
-            kwargs["normalizers"] = load_normalizers(path)
+        if "normalisers" not in kwargs:
+            kwargs["normalisers"] = load_normalisers(path)
         return cls(model, window_size, **kwargs)
 
     def _check_time_steps(self) -> None:
@@ -343,8 +344,8 @@ class StreamingPredictor:
         if lld.ndim != 2 or (expected is not None and lld.shape[1] != expected):
             raise ModelInputError(f"audio features have shape {lld.shape}; the model expects (T, {expected})")
         lld = np.nan_to_num(lld)
-        if "audio" in self.normalizers:
-            lld = self.normalizers["audio"].transform(lld)
+        if "audio" in self.normalisers:
+            lld = self.normalisers["audio"].transform(lld)
         with self._lock:
             self._audio_seen = True
             self._lld.extend(lld)
@@ -381,8 +382,8 @@ class StreamingPredictor:
                 "(is the face backend the one the model was trained with?)"
             )
         face_found = bool(face_found) and bool(np.all(np.isfinite(embedding)))
-        if face_found and "video" in self.normalizers:
-            embedding = self.normalizers["video"].transform(embedding[None])[0]
+        if face_found and "video" in self.normalisers:
+            embedding = self.normalisers["video"].transform(embedding[None])[0]
         self._video.append((embedding if face_found else np.zeros_like(embedding), face_found))
         self._last_face = face_found
 

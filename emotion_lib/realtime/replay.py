@@ -6,7 +6,9 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
 import numpy as np
+
 from emotion_lib.realtime.predictor import SAMPLE_RATE, Prediction, StreamingPredictor
 
 
@@ -90,9 +92,7 @@ def clip_stream(
         raise VideoError(f"{path}: no decodable video frame")
 
 
-def run_clip(
-    predictor: StreamingPredictor, path: str | Path, audio_path: str | Path | None = None
-) -> list[Prediction]:
+def run_clip(predictor: StreamingPredictor, path: str | Path, audio_path: str | Path | None = None) -> list[Prediction]:
     """Stream a recorded clip through ``predictor`` (reset first); returns every prediction update."""
     predictor.reset()
     updates = []

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import time
 from typing import Any
+
 import anywidget
 import numpy as np
 import traitlets
-from emotion_lib.labels import EMOTION_COLOURS, EMOTIONS
-from emotion_lib.realtime.replay import AudioFeeder
-from emotion_lib.realtime.predictor import Prediction, StreamingPredictor
 
+from emotion_lib.labels import EMOTION_COLOURS, EMOTIONS
+from emotion_lib.realtime.predictor import Prediction, StreamingPredictor
+from emotion_lib.realtime.replay import AudioFeeder
 
 _ESM = r"""
 const ERRORS = {

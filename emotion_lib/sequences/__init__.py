@@ -1,0 +1,29 @@
+"""Sequences: padded, masked batches of per-clip features, feature-level augmentation, missing modalities."""
+
+from emotion_lib.sequences.augment import FeatureAugmenter, waveform_augmenter
+from emotion_lib.sequences.corpus import load_corpus_sequences, split_sequences
+from emotion_lib.sequences.data import (
+    MODALITIES,
+    FeatureValueError,
+    SequenceData,
+    bucket_batches,
+    fixed_window,
+    pad_sequences,
+    random_clips,
+)
+from emotion_lib.sequences.pairing import PartialSequenceData
+
+__all__ = [
+    "FeatureAugmenter",
+    "FeatureValueError",
+    "MODALITIES",
+    "PartialSequenceData",
+    "SequenceData",
+    "bucket_batches",
+    "fixed_window",
+    "load_corpus_sequences",
+    "pad_sequences",
+    "random_clips",
+    "split_sequences",
+    "waveform_augmenter",
+]

@@ -10,6 +10,7 @@ extracted again from augmented audio.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -60,8 +61,9 @@ class FeatureAugmenter:
     tempo_range: tuple[float, float] = (0.9, 1.1)
     p: float = 0.5
 
-    def __call__(self, audio: np.ndarray, video: np.ndarray | None, video_mask: np.ndarray | None,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def __call__(
+        self, audio: np.ndarray, video: np.ndarray | None, video_mask: np.ndarray | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         if self.noise_std > 0 and rng.random() < self.p:
             audio = add_gaussian_noise(audio, self.noise_std, rng)
         if self.scale_range != (1.0, 1.0) and rng.random() < self.p:
@@ -75,8 +77,12 @@ class FeatureAugmenter:
         return audio, video, video_mask
 
 
-def waveform_augmenter(p: float = 0.5, max_semitones: float = 2.0, stretch: tuple[float, float] = (0.9, 1.1),
-                       noise: tuple[float, float] = (0.001, 0.01)):
+def waveform_augmenter(
+    p: float = 0.5,
+    max_semitones: float = 2.0,
+    stretch: tuple[float, float] = (0.9, 1.1),
+    noise: tuple[float, float] = (0.001, 0.01),
+):
     """An ``audiomentations`` pipeline (Gaussian noise, time stretch, pitch shift) for 16 kHz mono audio.
 
     Call it as ``augmenter(samples=wave, sample_rate=16000)``; seed NumPy's and Python's global generators
@@ -84,18 +90,28 @@ def waveform_augmenter(p: float = 0.5, max_semitones: float = 2.0, stretch: tupl
     """
     from audiomentations import AddGaussianNoise, Compose, PitchShift, TimeStretch
 
-    return Compose([
-        AddGaussianNoise(min_amplitude=noise[0], max_amplitude=noise[1], p=p),
-        TimeStretch(min_rate=stretch[0], max_rate=stretch[1], leave_length_unchanged=False,
-                    method="librosa_phase_vocoder", p=p),
-        PitchShift(min_semitones=-max_semitones, max_semitones=max_semitones, p=p),
-    ])
+    return Compose(
+        [
+            AddGaussianNoise(min_amplitude=noise[0], max_amplitude=noise[1], p=p),
+            TimeStretch(
+                min_rate=stretch[0],
+                max_rate=stretch[1],
+                leave_length_unchanged=False,
+                method="librosa_phase_vocoder",
+                p=p,
+            ),
+            PitchShift(min_semitones=-max_semitones, max_semitones=max_semitones, p=p),
+        ]
+    )
 
 
-def one_at_a_time(audio: np.ndarray, noise_std: float, scale_factor: float, tempo_rate: float,
-                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+def one_at_a_time(
+    audio: np.ndarray, noise_std: float, scale_factor: float, tempo_rate: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """The clip's audio features unchanged and under each feature-level augmentation alone, at full strength."""
-    single = {f"noise (std {noise_std})": FeatureAugmenter(noise_std, (1, 1), (1, 1), p=1.0),
-              f"scaled x{scale_factor}": FeatureAugmenter(0.0, (scale_factor, scale_factor), (1, 1), p=1.0),
-              f"tempo x{tempo_rate}": FeatureAugmenter(0.0, (1, 1), (tempo_rate, tempo_rate), p=1.0)}
+    single = {
+        f"noise (std {noise_std})": FeatureAugmenter(noise_std, (1, 1), (1, 1), p=1.0),
+        f"scaled x{scale_factor}": FeatureAugmenter(0.0, (scale_factor, scale_factor), (1, 1), p=1.0),
+        f"tempo x{tempo_rate}": FeatureAugmenter(0.0, (1, 1), (tempo_rate, tempo_rate), p=1.0),
+    }
     return {"original": audio, **{name: augmenter(audio, None, None, rng)[0] for name, augmenter in single.items()}}

@@ -9,17 +9,20 @@ A clip without video gets one all-masked video step, which the model treats as a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+
 import numpy as np
 import tensorflow as tf
-from emotion_lib.labels import EMOTIONS
 
+from emotion_lib.labels import EMOTIONS
 
 MODALITIES = ("audio", "video")
 
-Augmenter = Callable[[np.ndarray, "np.ndarray | None", "np.ndarray | None", np.random.Generator],
-                     tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]]
+Augmenter = Callable[
+    [np.ndarray, "np.ndarray | None", "np.ndarray | None", np.random.Generator],
+    tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"],
+]
 """``(audio, video, video_mask, rng) -> (audio, video, video_mask)``, applied per clip before padding."""
 
 
@@ -27,8 +30,9 @@ class FeatureValueError(ValueError):
     """A clip's features contain NaN or infinite values, or have the wrong shape."""
 
 
-def pad_sequences(arrays: Sequence[np.ndarray], dim: int, length: int | None = None,
-                  masks: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(
+    arrays: Sequence[np.ndarray], dim: int, length: int | None = None, masks: Sequence[np.ndarray | None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pad ``(T_i, dim)`` arrays to ``(B, length, dim)`` (default: the longest) with zeros; return the mask too.
 
     Longer arrays are cut to ``length``. ``masks`` (per-clip booleans, ``None`` = all valid) mark frames that
@@ -47,8 +51,7 @@ def pad_sequences(arrays: Sequence[np.ndarray], dim: int, length: int | None = N
     return padded, mask
 
 
-def bucket_batches(lengths: Sequence[int], batch_size: int,
-                   rng: np.random.Generator | None = None) -> list[np.ndarray]:
+def bucket_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
     """Index batches of clips with similar lengths: sort by length, cut into batches, shuffle batch order.
 
     With ``rng`` the order inside equal lengths and the order of batches are random (training); without it
@@ -86,12 +89,13 @@ class SequenceData:
         self.video = [None] * n if self.video is None else list(self.video)
         self.video_masks = [None] * n if self.video_masks is None else list(self.video_masks)
         if not len(self.labels) == len(self.names) == len(self.video) == len(self.video_masks) == n:
-            raise FeatureValueError(f"{n} audio arrays but {len(self.labels)} labels, {len(self.names)} names, "
-                                    f"{len(self.video)} video arrays and {len(self.video_masks)} video masks")
+            raise FeatureValueError(
+                f"{n} audio arrays but {len(self.labels)} labels, {len(self.names)} names, "
+                f"{len(self.video)} video arrays and {len(self.video_masks)} video masks"
+            )
         if n and (self.labels.min() < 0 or self.labels.max() >= self.n_classes):
             bad = int(np.flatnonzero((self.labels < 0) | (self.labels >= self.n_classes))[0])
-            raise FeatureValueError(f"clip {self.names[bad]}: label {self.labels[bad]} outside "
-                                    f"0..{self.n_classes - 1}")
+            raise FeatureValueError(f"clip {self.names[bad]}: label {self.labels[bad]} outside 0..{self.n_classes - 1}")
         self.audio = [self._check(a, name, "audio") for a, name in zip(self.audio, self.names)]
         self.audio_dim = self.audio[0].shape[1] if n else 0
         dims = {v.shape[1] for v in self.video if v is not None}
@@ -99,18 +103,22 @@ class SequenceData:
             self.video_dim = dims.pop() if len(dims) == 1 else (0 if not dims else None)
         for i, name in enumerate(self.names):
             if self.audio[i].shape[1] != self.audio_dim:
-                raise FeatureValueError(f"clip {name}: audio has {self.audio[i].shape[1]} features per frame, "
-                                        f"expected {self.audio_dim} like the other clips")
+                raise FeatureValueError(
+                    f"clip {name}: audio has {self.audio[i].shape[1]} features per frame, "
+                    f"expected {self.audio_dim} like the other clips"
+                )
             if self.video[i] is not None:
                 self.video[i] = self._check(self.video[i], name, "video")
                 if self.video[i].shape[1] != self.video_dim:
-                    raise FeatureValueError(f"clip {name}: video has {self.video[i].shape[1]} features per "
-                                            f"frame, expected {self.video_dim}")
+                    raise FeatureValueError(
+                        f"clip {name}: video has {self.video[i].shape[1]} features per frame, expected {self.video_dim}"
+                    )
                 mask = self.video_masks[i]
                 mask = np.ones(len(self.video[i]), bool) if mask is None else np.asarray(mask, bool).reshape(-1)
                 if len(mask) != len(self.video[i]):
-                    raise FeatureValueError(f"clip {name}: video mask has {len(mask)} frames, video has "
-                                            f"{len(self.video[i])}")
+                    raise FeatureValueError(
+                        f"clip {name}: video mask has {len(mask)} frames, video has {len(self.video[i])}"
+                    )
                 self.video_masks[i] = mask
 
     def validate(self) -> None:
@@ -124,31 +132,45 @@ class SequenceData:
     def _check(array: np.ndarray, name: str, what: str) -> np.ndarray:
         array = np.asarray(array, dtype=np.float32)
         if array.ndim != 2 or array.shape[0] == 0:
-            raise FeatureValueError(f"clip {name}: {what} features must be a non-empty (frames, features) "
-                                    f"array, got shape {array.shape}")
+            raise FeatureValueError(
+                f"clip {name}: {what} features must be a non-empty (frames, features) array, got shape {array.shape}"
+            )
         bad = ~np.isfinite(array)
         if bad.any():
             frame, column = np.argwhere(bad)[0]
-            raise FeatureValueError(f"clip {name}: {what} features contain {int(bad.sum())} NaN/inf values "
-                                    f"(first at frame {frame}, feature {column}); refusing to use this clip")
+            raise FeatureValueError(
+                f"clip {name}: {what} features contain {int(bad.sum())} NaN/inf values "
+                f"(first at frame {frame}, feature {column}); refusing to use this clip"
+            )
         return array
 
     def __len__(self) -> int:
         return len(self.audio)
 
-    def subset(self, indices: Sequence[int]) -> "SequenceData":
+    def subset(self, indices: Sequence[int]) -> SequenceData:
         """The clips at ``indices`` as a new (re-validated) ``SequenceData``."""
         idx = [int(i) for i in indices]
-        return SequenceData([self.audio[i] for i in idx], self.labels[idx], [self.names[i] for i in idx],
-                            [self.video[i] for i in idx], [self.video_masks[i] for i in idx], self.video_dim,
-                            self.n_classes)
+        return SequenceData(
+            [self.audio[i] for i in idx],
+            self.labels[idx],
+            [self.names[i] for i in idx],
+            [self.video[i] for i in idx],
+            [self.video_masks[i] for i in idx],
+            self.video_dim,
+            self.n_classes,
+        )
 
     def has_video(self) -> np.ndarray:
         """Per clip: True when it has at least one frame with a face."""
         return np.array([m is not None and bool(m.any()) for m in self.video_masks])
 
-    def make_batch(self, indices: Sequence[int], modalities: Sequence[str] = MODALITIES,
-                   augment: Augmenter | None = None, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    def make_batch(
+        self,
+        indices: Sequence[int],
+        modalities: Sequence[str] = MODALITIES,
+        augment: Augmenter | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> dict[str, np.ndarray]:
         """Model inputs for the clips at ``indices``, padded to their longest clip."""
         audio, video, masks = [], [], []
         for i in indices:
@@ -169,9 +191,15 @@ class SequenceData:
         """Audio frames per clip, used for bucketing."""
         return np.array([len(a) for a in self.audio])
 
-    def batches(self, batch_size: int, modalities: Sequence[str] = MODALITIES, seed: int | None = None,
-                epoch: int = 0, augment: Augmenter | None = None,
-                class_weights: np.ndarray | None = None) -> Iterator[tuple]:
+    def batches(
+        self,
+        batch_size: int,
+        modalities: Sequence[str] = MODALITIES,
+        seed: int | None = None,
+        epoch: int = 0,
+        augment: Augmenter | None = None,
+        class_weights: np.ndarray | None = None,
+    ) -> Iterator[tuple]:
         """Yield ``(inputs, one_hot_labels, sample_weights)`` batches.
 
         With a ``seed`` the order is shuffled (and augmentation drawn) from ``(seed, epoch)`` alone, so an
@@ -185,9 +213,15 @@ class SequenceData:
             labels = np.eye(self.n_classes, dtype=np.float32)[self.labels[idx]]
             yield inputs, labels, weights[self.labels[idx]].astype(np.float32)
 
-    def dataset(self, batch_size: int, modalities: Sequence[str] = MODALITIES, seed: int | None = None,
-                epoch: int = 0, augment: Augmenter | None = None,
-                class_weights: np.ndarray | None = None) -> tf.data.Dataset:
+    def dataset(
+        self,
+        batch_size: int,
+        modalities: Sequence[str] = MODALITIES,
+        seed: int | None = None,
+        epoch: int = 0,
+        augment: Augmenter | None = None,
+        class_weights: np.ndarray | None = None,
+    ) -> tf.data.Dataset:
         """The :meth:`batches` of one epoch as a prefetched ``tf.data.Dataset``."""
         spec = {}
         if "audio" in modalities:
@@ -199,7 +233,8 @@ class SequenceData:
         signature = (spec, tf.TensorSpec((None, self.n_classes), tf.float32), tf.TensorSpec((None,), tf.float32))
         data = tf.data.Dataset.from_generator(
             lambda: self.batches(batch_size, modalities, seed, epoch, augment, class_weights),
-            output_signature=signature)
+            output_signature=signature,
+        )
         return data.prefetch(2)
 
 
@@ -216,9 +251,16 @@ def fixed_window(inputs: dict[str, np.ndarray], audio_frames: int, video_frames:
     return out
 
 
-def random_clips(n: int, seed: int = 0, audio_dim: int = 25, video_dim: int = 128,
-                 audio_frames: tuple[int, int] = (40, 120), video_frames: tuple[int, int] = (4, 12),
-                 no_video_every: int = 3, separation: float = 0.5) -> SequenceData:
+def random_clips(
+    n: int,
+    seed: int = 0,
+    audio_dim: int = 25,
+    video_dim: int = 128,
+    audio_frames: tuple[int, int] = (40, 120),
+    video_frames: tuple[int, int] = (4, 12),
+    no_video_every: int = 3,
+    separation: float = 0.5,
+) -> SequenceData:
     """Random clips whose features shift with the label (learnable), for tests, benchmarks and smoke runs.
 
     Every ``no_video_every``-th clip has no video; other clips miss a face in about one frame in five.
@@ -230,8 +272,9 @@ def random_clips(n: int, seed: int = 0, audio_dim: int = 25, video_dim: int = 12
     audio, video, masks = [], [], []
     for i, label in enumerate(labels):
         shift = separation * (label - 2.5)
-        audio.append((rng.normal(size=(rng.integers(*audio_frames, endpoint=True), audio_dim)) + shift)
-                     .astype(np.float32))
+        audio.append(
+            (rng.normal(size=(rng.integers(*audio_frames, endpoint=True), audio_dim)) + shift).astype(np.float32)
+        )
         if no_video_every and i % no_video_every == 0:
             video.append(None)
             masks.append(None)

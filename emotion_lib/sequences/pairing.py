@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+
 import numpy as np
+
 from emotion_lib.sequences.data import MODALITIES, FeatureValueError, SequenceData
 
 
@@ -22,13 +24,26 @@ class PartialSequenceData(SequenceData):
         if len(self.audio_present) != len(self):
             raise FeatureValueError(f"{len(self.audio_present)} audio_present flags for {len(self)} clips")
 
-    def subset(self, indices: Sequence[int]) -> "PartialSequenceData":
+    def subset(self, indices: Sequence[int]) -> PartialSequenceData:
         part = super().subset(indices)
-        return PartialSequenceData(part.audio, part.labels, part.names, part.video, part.video_masks,
-                                   self.video_dim, self.n_classes, self.audio_present[[int(i) for i in indices]])
+        return PartialSequenceData(
+            part.audio,
+            part.labels,
+            part.names,
+            part.video,
+            part.video_masks,
+            self.video_dim,
+            self.n_classes,
+            self.audio_present[[int(i) for i in indices]],
+        )
 
-    def make_batch(self, indices: Sequence[int], modalities: Sequence[str] = MODALITIES, augment=None,
-                   rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    def make_batch(
+        self,
+        indices: Sequence[int],
+        modalities: Sequence[str] = MODALITIES,
+        augment=None,
+        rng: np.random.Generator | None = None,
+    ) -> dict[str, np.ndarray]:
         inputs = super().make_batch(indices, modalities, augment, rng)
         if "audio" in inputs:
             present = self.audio_present[np.asarray(indices, dtype=int)].astype(np.float32)
@@ -42,7 +57,7 @@ def split_frames(rows: np.ndarray, lengths: Sequence[int]) -> list[tuple[np.ndar
     become zeros with mask False."""
     out, start = [], 0
     for length in lengths:
-        block = rows[start:start + length]
+        block = rows[start : start + length]
         mask = ~np.isnan(block).all(axis=1)
         out.append((np.where(mask[:, None], np.nan_to_num(block), 0.0).astype(np.float32), mask))
         start += length
@@ -63,7 +78,7 @@ def pair_by_class(voice_labels: np.ndarray, face_labels: np.ndarray, rng: np.ran
         pool = np.flatnonzero(face_labels == label)
         pool = pool if len(pool) else np.arange(len(face_labels))
         rounds = -(-len(voices) // len(pool))
-        chosen[voices] = np.concatenate([rng.permutation(pool) for _ in range(rounds)])[:len(voices)]
+        chosen[voices] = np.concatenate([rng.permutation(pool) for _ in range(rounds)])[: len(voices)]
     return chosen
 
 
@@ -94,5 +109,4 @@ def assemble(voices: Unimodal, faces: Unimodal, seed: int, voices_alone: bool) -
         names += [f"voice:{v}" for v in voices.names]
         labels = np.concatenate([labels, voices.labels])
         present = np.r_[present, np.ones(len(voices.names), bool)]
-    return PartialSequenceData(audio, labels, names, video, masks, faces.sequences[0].shape[1],
-                               audio_present=present)
+    return PartialSequenceData(audio, labels, names, video, masks, faces.sequences[0].shape[1], audio_present=present)

@@ -8,18 +8,19 @@ window, ``ModelConfig.window_*_frames``); :class:`TFLiteRunner` runs them with t
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
+
 import emotion_lib.models.layers  # noqa: F401  (registers the custom layers for deserialisation)
 import emotion_lib.models.losses  # noqa: F401
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import build_model
 from emotion_lib.sequences.data import SequenceData, fixed_window
 from emotion_lib.utils import atomic_write_bytes
-
 
 TFLITE_MODES = ("float32", "float16", "int8")
 
@@ -56,8 +57,10 @@ def load_model(path: Path | str, compile: bool = False, feature_dims: Mapping[st
     for name, dim in (feature_dims or {}).items():
         shapes = expected_shapes(model)
         if name in shapes and shapes[name][-1] != dim:
-            raise InputShapeError(f"{path}: input {name!r} expects shape {_fmt(shapes[name])}, received features "
-                                  f"of shape (any, any, {dim})")
+            raise InputShapeError(
+                f"{path}: input {name!r} expects shape {_fmt(shapes[name])}, received features "
+                f"of shape (any, any, {dim})"
+            )
     return model
 
 
@@ -65,8 +68,9 @@ def _read_model(path: Path, compile: bool) -> keras.Model:
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is not a .keras model archive (corrupt or wrong format, "
-                             f"{path.stat().st_size} bytes)")
+        raise ModelFileError(
+            f"{path} is not a .keras model archive (corrupt or wrong format, {path.stat().st_size} bytes)"
+        )
     try:
         return keras.models.load_model(path, compile=compile)
     except Exception as error:  # keras raises many types for damaged archives
@@ -83,8 +87,10 @@ def check_inputs(model_or_shapes: keras.Model | Mapping[str, tuple], inputs: Map
     expected = model_or_shapes if isinstance(model_or_shapes, Mapping) else expected_shapes(model_or_shapes)
     missing = sorted(set(expected) - set(inputs))
     if missing:
-        raise InputShapeError(f"missing model inputs {missing}: the model expects {dict(expected)}, received "
-                              f"{ {k: tuple(np.shape(v)) for k, v in inputs.items()} }")
+        raise InputShapeError(
+            f"missing model inputs {missing}: the model expects {dict(expected)}, received "
+            f"{ {k: tuple(np.shape(v)) for k, v in inputs.items()} }"
+        )
     for name, shape in expected.items():
         got = tuple(np.shape(inputs[name]))
         fits = len(got) == len(shape) and all(e is None or e == g for e, g in zip(shape, got))
@@ -93,8 +99,10 @@ def check_inputs(model_or_shapes: keras.Model | Mapping[str, tuple], inputs: Map
     batch = {np.shape(inputs[name])[0] for name in expected}
     for modality in ("audio", "video"):
         if modality in expected and np.shape(inputs[modality])[1] != np.shape(inputs[f"{modality}_mask"])[1]:
-            raise InputShapeError(f"input {modality!r} has {np.shape(inputs[modality])[1]} steps but "
-                                  f"{modality}_mask has {np.shape(inputs[f'{modality}_mask'])[1]}")
+            raise InputShapeError(
+                f"input {modality!r} has {np.shape(inputs[modality])[1]} steps but "
+                f"{modality}_mask has {np.shape(inputs[f'{modality}_mask'])[1]}"
+            )
     if len(batch) > 1:
         raise InputShapeError(f"inputs have different batch sizes: {sorted(batch)}")
 
@@ -119,8 +127,12 @@ def _window_spec(model: keras.Model, config: ModelConfig) -> list[tf.TensorSpec]
     return specs
 
 
-def to_tflite(model: keras.Model, config: ModelConfig, mode: str = "float32",
-              representative: Callable[[], Iterable[dict[str, np.ndarray]]] | None = None) -> bytes:
+def to_tflite(
+    model: keras.Model,
+    config: ModelConfig,
+    mode: str = "float32",
+    representative: Callable[[], Iterable[dict[str, np.ndarray]]] | None = None,
+) -> bytes:
     """Convert ``model`` for one fixed window (batch 1) to a TFLite flatbuffer.
 
     ``float16`` stores weights in half precision; ``int8`` quantises weights and activations using
@@ -149,8 +161,7 @@ def to_tflite(model: keras.Model, config: ModelConfig, mode: str = "float32",
         if representative is None:
             raise ValueError("int8 export needs a representative dataset (validation windows)")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([w[n].astype(np.float32) for n in names]
-                                                    for w in representative())
+        converter.representative_dataset = lambda: ([w[n].astype(np.float32) for n in names] for w in representative())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
 
@@ -195,12 +206,19 @@ def write_tflite(data: bytes, path: Path | str) -> Path:
 def clip_windows(data: SequenceData, config: ModelConfig, limit: int | None = None) -> list[dict[str, np.ndarray]]:
     """One fixed window (the start of each clip, zero-padded) per clip, as batch-1 model inputs."""
     count = len(data) if limit is None else min(limit, len(data))
-    return [fixed_window(data.make_batch([i], config.modalities), config.window_audio_frames,
-                         config.window_video_frames) for i in range(count)]
+    return [
+        fixed_window(data.make_batch([i], config.modalities), config.window_audio_frames, config.window_video_frames)
+        for i in range(count)
+    ]
 
 
-def export_tflite_models(model: keras.Model, config: ModelConfig, representative: SequenceData,
-                         modes: Sequence[str] = ("float16", "int8"), limit: int = 100) -> dict[str, bytes]:
+def export_tflite_models(
+    model: keras.Model,
+    config: ModelConfig,
+    representative: SequenceData,
+    modes: Sequence[str] = ("float16", "int8"),
+    limit: int = 100,
+) -> dict[str, bytes]:
     """TFLite flatbuffers for each mode; int8 calibrates on up to ``limit`` windows of ``representative``."""
     windows = clip_windows(representative, config, limit)
     return {mode: to_tflite(model, config, mode, representative=lambda: iter(windows)) for mode in modes}
@@ -214,8 +232,9 @@ def window_accuracy(model: keras.Model | TFLiteRunner, data: SequenceData, confi
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def accuracy_change(model: keras.Model, exports: Mapping[str, bytes], data: SequenceData,
-                    config: ModelConfig) -> dict[str, float]:
+def accuracy_change(
+    model: keras.Model, exports: Mapping[str, bytes], data: SequenceData, config: ModelConfig
+) -> dict[str, float]:
     """Window accuracy of the Keras model and of each export on ``data`` (validation), and the differences."""
     result = {"keras": window_accuracy(model, data, config)}
     for mode, flatbuffer in exports.items():

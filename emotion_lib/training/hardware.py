@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import keras
 import tensorflow as tf
+
 from emotion_lib.models.config import ModelConfig
 
 
@@ -19,8 +21,10 @@ class Hardware:
 
     def describe(self) -> str:
         device = f"{self.gpus} GPU(s)" if self.gpus else "CPU"
-        return (f"{device}, {type(self.strategy).__name__}, batch {self.batch_size}, "
-                f"{'mixed float16' if self.mixed_precision else 'float32'}")
+        return (
+            f"{device}, {type(self.strategy).__name__}, batch {self.batch_size}, "
+            f"{'mixed float16' if self.mixed_precision else 'float32'}"
+        )
 
 
 def configure_hardware(config: ModelConfig) -> Hardware:

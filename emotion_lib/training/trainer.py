@@ -14,21 +14,22 @@ import io
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
-from emotion_lib.sequences.augment import FeatureAugmenter
-from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import build_model
+from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
 from emotion_lib.paths import REPORTS_DIR
+from emotion_lib.sequences.augment import FeatureAugmenter
 from emotion_lib.sequences.data import SequenceData, bucket_batches
-from emotion_lib.utils import atomic_write_bytes, set_seed
 from emotion_lib.training.hardware import configure_hardware
-
+from emotion_lib.utils import atomic_write_bytes, set_seed
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -57,8 +58,7 @@ def _loss(config: ModelConfig, weights: np.ndarray):
         alpha = weights if config.imbalance == "focal_alpha" else None
         return CategoricalFocalLoss(gamma=config.focal_gamma, alpha=alpha)
     if config.imbalance == "focal_alpha":
-        raise ValueError("imbalance='focal_alpha' needs loss='focal'; use imbalance='class_weight' with "
-                         "cross-entropy")
+        raise ValueError("imbalance='focal_alpha' needs loss='focal'; use imbalance='class_weight' with cross-entropy")
     return keras.losses.CategoricalCrossentropy()
 
 
@@ -81,11 +81,13 @@ def _check_data(data: SequenceData, config: ModelConfig, role: str) -> None:
         raise ValueError(f"the {role} split is empty")
     data.validate()
     if "audio" in config.modalities and data.audio_dim != config.audio_dim:
-        raise ValueError(f"{role} audio features have {data.audio_dim} columns; ModelConfig.audio_dim is "
-                         f"{config.audio_dim}")
+        raise ValueError(
+            f"{role} audio features have {data.audio_dim} columns; ModelConfig.audio_dim is {config.audio_dim}"
+        )
     if "video" in config.modalities and data.video_dim not in (0, config.video_dim):
-        raise ValueError(f"{role} video features have {data.video_dim} columns; ModelConfig.video_dim is "
-                         f"{config.video_dim}")
+        raise ValueError(
+            f"{role} video features have {data.video_dim} columns; ModelConfig.video_dim is {config.video_dim}"
+        )
 
 
 def data_fingerprint(*datasets: SequenceData) -> str:
@@ -116,8 +118,9 @@ def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], sta
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _load_checkpoint(path: Path, model: keras.Model, config: ModelConfig,
-                     fingerprint: str) -> tuple[list[np.ndarray], dict]:
+def _load_checkpoint(
+    path: Path, model: keras.Model, config: ModelConfig, fingerprint: str
+) -> tuple[list[np.ndarray], dict]:
     try:
         with np.load(path) as data:
             state = json.loads(data["state"].tobytes().decode())
@@ -129,21 +132,30 @@ def _load_checkpoint(path: Path, model: keras.Model, config: ModelConfig,
     if {**state["config"], "epochs": 0} != {**json.loads(config.to_json()), "epochs": 0}:
         raise CheckpointError(f"{path} was written with another ModelConfig; use a new out_dir or resume=False")
     if state["data"] != fingerprint:
-        raise CheckpointError(f"{path} was written for other training/validation clips; use a new out_dir or "
-                              f"resume=False")
+        raise CheckpointError(
+            f"{path} was written for other training/validation clips; use a new out_dir or resume=False"
+        )
     for variable, value in zip(model.weights, weights):
         if tuple(variable.shape) != value.shape:
-            raise CheckpointError(f"{path}: weight {variable.path} has shape {value.shape}, the model "
-                                  f"expects {tuple(variable.shape)}")
+            raise CheckpointError(
+                f"{path}: weight {variable.path} has shape {value.shape}, the model expects {tuple(variable.shape)}"
+            )
         variable.assign(value)
     for variable, value in zip(model.optimizer.variables, optimizer):
         variable.assign(value)
     return best, state
 
 
-def train(config: ModelConfig, train_data: SequenceData, val_data: SequenceData, out_dir: Path | str,
-          resume: bool = True, callbacks: Sequence[keras.callbacks.Callback] = (),
-          tensorboard_dir: Path | str | None = None, verbose: int = 0) -> TrainResult:
+def train(
+    config: ModelConfig,
+    train_data: SequenceData,
+    val_data: SequenceData,
+    out_dir: Path | str,
+    resume: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    tensorboard_dir: Path | str | None = None,
+    verbose: int = 0,
+) -> TrainResult:
     """Train ``build_model(config)``; early stopping and learning-rate reduction watch ``val_loss`` only.
 
     ``train_data`` and ``val_data`` must come from actor-disjoint splits. Class weights (or focal alpha,
@@ -160,40 +172,72 @@ def train(config: ModelConfig, train_data: SequenceData, val_data: SequenceData,
     class_weights = class_frequency_weights(train_data.labels, config.n_classes)
     with hardware.strategy.scope():
         model = build_model(config)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=_loss(config, class_weights),
-                      metrics=["accuracy"], jit_compile=False)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=_loss(config, class_weights),
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
         model.optimizer.build(model.trainable_variables)
     fingerprint = data_fingerprint(train_data, val_data)
-    state = {"config": json.loads(config.to_json()), "data": fingerprint, "epoch": -1, "best_loss": math.inf,
-             "best_epoch": -1, "wait": 0, "lr_wait": 0, "lr": config.learning_rate, "history": {},
-             "stopped_early": False}
+    state = {
+        "config": json.loads(config.to_json()),
+        "data": fingerprint,
+        "epoch": -1,
+        "best_loss": math.inf,
+        "best_epoch": -1,
+        "wait": 0,
+        "lr_wait": 0,
+        "lr": config.learning_rate,
+        "history": {},
+        "stopped_early": False,
+    }
     best = [np.asarray(v) for v in model.weights]
     checkpoint = out_dir / CHECKPOINT
     if resume and checkpoint.exists():
         best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
-    augment = FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range,
-                               config.augment_p) if config.augment else None
+    augment = (
+        FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range, config.augment_p)
+        if config.augment
+        else None
+    )
     sample_weights = class_weights if config.imbalance == "class_weight" else None
     board = keras.callbacks.TensorBoard(
-        str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False)
+        str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False
+    )
     val_ds = val_data.dataset(hardware.batch_size, config.modalities).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size)))
+        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
+    )
     n_batches = math.ceil(len(train_data) / hardware.batch_size)
     for epoch in range(state["epoch"] + 1, config.epochs):
         if state["stopped_early"]:
             break
         _reseed(model, config.seed, epoch)
         model.optimizer.learning_rate.assign(state["lr"])
-        train_ds = train_data.dataset(hardware.batch_size, config.modalities, seed=config.seed, epoch=epoch,
-                                      augment=augment, class_weights=sample_weights)
+        train_ds = train_data.dataset(
+            hardware.batch_size,
+            config.modalities,
+            seed=config.seed,
+            epoch=epoch,
+            augment=augment,
+            class_weights=sample_weights,
+        )
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(n_batches))
         started = time.perf_counter()
-        logs = model.fit(train_ds, validation_data=val_ds, initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
-                         callbacks=[board, *callbacks], verbose=verbose).history
+        logs = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            shuffle=False,
+            callbacks=[board, *callbacks],
+            verbose=verbose,
+        ).history
         logs = {k: float(v[-1]) for k, v in logs.items()}
         if not all(math.isfinite(v) for v in logs.values()):
-            raise FloatingPointError(f"epoch {epoch + 1}: non-finite training metrics {logs}; lower the learning "
-                                     f"rate or check the features")
+            raise FloatingPointError(
+                f"epoch {epoch + 1}: non-finite training metrics {logs}; lower the learning rate or check the features"
+            )
         logs.update(lr=float(state["lr"]), seconds=time.perf_counter() - started)
         for key, value in logs.items():
             state["history"].setdefault(key, []).append(value)
@@ -205,8 +249,17 @@ def train(config: ModelConfig, train_data: SequenceData, val_data: SequenceData,
     if len(best) == len(model.weights):
         for variable, value in zip(model.weights, best):
             variable.assign(value)
-    return TrainResult(model, config, state["history"], state["best_epoch"], state["epoch"] + 1,
-                       state["stopped_early"], out_dir, hardware.describe(), class_weights.tolist())
+    return TrainResult(
+        model,
+        config,
+        state["history"],
+        state["best_epoch"],
+        state["epoch"] + 1,
+        state["stopped_early"],
+        out_dir,
+        hardware.describe(),
+        class_weights.tolist(),
+    )
 
 
 def _update_schedule(state: dict, config: ModelConfig, epoch: int, val_loss: float) -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from emotion_lib.features.normalise import Normalizer
+from emotion_lib.features.normalise import Normaliser
 
 
 def sequences(offsets, seed=0, dim=3):
@@ -17,47 +17,47 @@ def sequences(offsets, seed=0, dim=3):
 
 def test_global_statistics_come_from_training_only():
     train, test = sequences([0, 0, 0, 0]), sequences([50, 50], seed=1)
-    normalizer = Normalizer("global").fit(train)
-    stacked = np.concatenate([normalizer.transform(x) for x in train])
+    normaliser = Normaliser("global").fit(train)
+    stacked = np.concatenate([normaliser.transform(x) for x in train])
     np.testing.assert_allclose(stacked.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(stacked.std(axis=0), 1, atol=1e-4)
     # the shifted test sequences keep their shift: nothing was learned from them
-    assert normalizer.transform(test[0]).mean() > 15
+    assert normaliser.transform(test[0]).mean() > 15
 
 
 def test_masked_frames_are_ignored_and_zeroed():
     x = np.ones((6, 2), np.float32)
     x[3:] = 1000.0  # frames without a face carry garbage
     mask = np.array([True] * 3 + [False] * 3)
-    normalizer = Normalizer("global").fit([x, x + 2], masks=[mask, mask])
-    np.testing.assert_allclose(normalizer.mean_, [2, 2])
-    out = normalizer.transform(x, mask=mask)
+    normaliser = Normaliser("global").fit([x, x + 2], masks=[mask, mask])
+    np.testing.assert_allclose(normaliser.mean_, [2, 2])
+    out = normaliser.transform(x, mask=mask)
     assert not out[3:].any() and np.allclose(out[:3], -1.0)
     with pytest.raises(ValueError, match="no unmasked frames"):
-        Normalizer().fit([x], masks=[np.zeros(6, bool)])
+        Normaliser().fit([x], masks=[np.zeros(6, bool)])
 
 
 def test_speaker_mode_uses_each_speakers_statistics():
     train = sequences([0, 0, 10, 10])
     speakers = ["a", "a", "b", "b"]
-    normalizer = Normalizer("speaker").fit(train, speakers)
+    normaliser = Normaliser("speaker").fit(train, speakers)
     for x, speaker in zip(train, speakers):
-        assert abs(normalizer.transform(x, speaker).mean()) < 0.3
+        assert abs(normaliser.transform(x, speaker).mean()) < 0.3
     unseen = sequences([30], seed=2)[0]
-    global_only = normalizer.transform(unseen, "c")  # unknown speaker: global training statistics
-    np.testing.assert_allclose(global_only, Normalizer("global").fit(train).transform(unseen), rtol=1e-5, atol=1e-5)
-    normalizer.adapt([unseen], ["c"])  # label-free adaptation to the new speaker
-    assert abs(normalizer.transform(unseen, "c").mean()) < 1e-4
+    global_only = normaliser.transform(unseen, "c")  # unknown speaker: global training statistics
+    np.testing.assert_allclose(global_only, Normaliser("global").fit(train).transform(unseen), rtol=1e-5, atol=1e-5)
+    normaliser.adapt([unseen], ["c"])  # label-free adaptation to the new speaker
+    assert abs(normaliser.transform(unseen, "c").mean()) < 1e-4
 
 
 def test_state_round_trip_and_errors():
     train = sequences([0, 5])
-    normalizer = Normalizer("speaker").fit(train, ["a", "b"])
-    restored = Normalizer.from_state(json.loads(json.dumps(normalizer.state())))
-    np.testing.assert_allclose(restored.transform(train[1], "b"), normalizer.transform(train[1], "b"), atol=1e-6)
+    normaliser = Normaliser("speaker").fit(train, ["a", "b"])
+    restored = Normaliser.from_state(json.loads(json.dumps(normaliser.state())))
+    np.testing.assert_allclose(restored.transform(train[1], "b"), normaliser.transform(train[1], "b"), atol=1e-6)
     with pytest.raises(RuntimeError, match="not fitted"):
-        Normalizer().transform(train[0])
+        Normaliser().transform(train[0])
     with pytest.raises(ValueError, match="one speaker id per sequence"):
-        Normalizer("speaker").fit(train)
+        Normaliser("speaker").fit(train)
     with pytest.raises(ValueError, match="mode"):
-        Normalizer("per-clip")
+        Normaliser("per-clip")
