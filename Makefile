@@ -9,12 +9,16 @@ CORPUS ?= $(if $(DATA),crema-d,synthetic)
 DATA_DIR := $(if $(DATA),$(DATA),data/synthetic)
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
 PYTEST_ARGS ?=
+.DEFAULT_GOAL := help
 
-.PHONY: setup system-deps data splits reproduce test benchmarks setup-facenet clean evaluate
+.PHONY: help setup system-deps data splits reproduce lint test benchmarks setup-facenet clean evaluate
 
-setup: $(VENV)/.installed
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-system-deps:
+setup: $(VENV)/.installed  ## create .venv with the pinned packages (and the Debian packages)
+
+system-deps:  ## install the Debian packages only
 	bash scripts/install_system_deps.sh
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_system_deps.sh
@@ -26,17 +30,17 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-setup-facenet: setup
+setup-facenet: setup  ## add the optional facenet-pytorch backend (torch + torchvision)
 	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
 
-data: setup
+data: setup  ## generate the synthetic default corpus into data/synthetic
 	$(PY) -m emotion_lib.cli generate-synthetic --out data/synthetic
 
-splits: setup
+splits: setup  ## rewrite the versioned speaker-independent split CSVs
 	$(PY) -m emotion_lib.cli write-splits
 
-reproduce: setup $(if $(DATA),,data)
+reproduce: setup $(if $(DATA),,data)  ## run every notebook with papermill (DATA=, QUICK=1)
 	@mkdir -p reports/notebooks
 	@for nb in $(NOTEBOOKS); do \
 		echo "== papermill $$nb ($(CORPUS): $(DATA_DIR))"; \
@@ -45,16 +49,21 @@ reproduce: setup $(if $(DATA),,data)
 	done
 	@echo "Executed notebooks, figures and metrics are under reports/"
 
-test: setup
+lint: setup  ## ruff lint and format check, layout rules (import graph, lengths)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
+
+test: setup lint  ## lint, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
-evaluate: setup
+evaluate: setup  ## the real-data experiments and the generated results table
 	nice -n 10 $(PY) -m emotion_lib.experiments $(EVALUATE_ARGS)
 	$(PY) scripts/update_results.py
 
-benchmarks: setup
+benchmarks: setup  ## speed and memory benchmarks -> reports/benchmarks/*.json
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean:
+clean:  ## remove generated notebooks, figures, cache and the synthetic corpus
 	rm -rf reports/notebooks reports/figures data/cache data/synthetic

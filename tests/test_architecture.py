@@ -1,0 +1,153 @@
+"""The library's layout rules, checked on the source (no imports run).
+
+Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime ->
+experiments -> cli. A module imports only from its own layer or lower ones, the module graph has no cycle, and
+nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md`` draws it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "emotion_lib"
+
+LAYERS = (
+    ("__init__", "labels", "paths", "utils"),
+    ("data",),
+    ("features",),
+    ("sequences",),
+    ("models",),
+    ("training",),
+    ("evaluation",),
+    ("plots",),
+    ("realtime",),
+    ("experiments",),
+    ("cli", "__main__"),
+)
+"""Top-level names of ``emotion_lib`` by layer, lowest first."""
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+LONG_FUNCTION_MARK = "# long:"
+"""A function may run past the limit when the line above its ``def`` gives the reason after this mark."""
+
+
+def layer_of(module: str) -> int:
+    """Layer index of a dotted module name inside ``emotion_lib``."""
+    top = module.split(".")[1] if "." in module else "__init__"
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"{module}: its top-level name {top!r} is in no layer of tests/test_architecture.py")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def library_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every ``emotion_lib`` module imported anywhere in the file (top level or inside functions)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in modules}
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = library_modules()
+    return {name: imported_modules(path, modules) - {name} for name, path in modules.items()}
+
+
+def test_every_module_has_a_layer(graph):
+    for module in graph:
+        layer_of(module)
+
+
+def test_no_upward_import(graph):
+    upward = [
+        f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+        for module, targets in graph.items()
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(module)
+    ]
+    assert not upward, "imports against the data flow:\n" + "\n".join(upward)
+
+
+def test_nothing_but_the_command_line_imports_experiments(graph):
+    experiments = LAYERS.index(("experiments",))
+    importers = [
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) == experiments and layer_of(module) < experiments
+    ]
+    assert not importers, "\n".join(importers)
+
+
+def test_no_import_cycle(graph):
+    """Depth-first search over the module graph (package ``__init__`` re-exports of their own modules excepted)."""
+    state: dict[str, str] = {}
+    cycles = []
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if target.startswith(module + "."):
+                continue  # a package's __init__ re-exporting its own modules is not a cycle
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(trail[trail.index(target) :] + [target]))
+            elif target not in state:
+                visit(target, trail + [target])
+        state[module] = "done"
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_modules_and_functions_stay_short():
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if len(lines) > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(PACKAGE.parent)}: {len(lines)} lines > {MAX_MODULE_LINES}")
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            length = node.end_lineno - node.lineno + 1
+            reason = start >= 2 and lines[start - 2].strip().startswith(LONG_FUNCTION_MARK)
+            if length > MAX_FUNCTION_LINES and not reason:
+                too_long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, "too long (split it, or give the reason after '# long:' above the def):\n" + "\n".join(
+        too_long
+    )
+
+
+def test_the_rules_catch_what_they_should(tmp_path):
+    """The checks above fail on an upward import and on a cycle (they can fail)."""
+    modules = {"emotion_lib.data.a": tmp_path / "a.py", "emotion_lib.features.b": tmp_path / "b.py"}
+    modules["emotion_lib.data.a"].write_text("from emotion_lib.features.b import x\n")
+    modules["emotion_lib.features.b"].write_text("def f():\n    import emotion_lib.data.a\n")
+    graph = {name: imported_modules(path, modules) - {name} for name, path in modules.items()}
+    assert graph == {"emotion_lib.data.a": {"emotion_lib.features.b"}, "emotion_lib.features.b": {"emotion_lib.data.a"}}
+    with pytest.raises(AssertionError, match="imports against the data flow"):
+        test_no_upward_import(graph)
+    with pytest.raises(AssertionError, match="import cycles"):
+        test_no_import_cycle(graph)
