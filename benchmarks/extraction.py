@@ -40,8 +40,9 @@ import psutil
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
+from emotion_lib.features.faces import BackendUnavailable, FaceBackend, get_face_backend
 from emotion_lib.features.store import ExtractionConfig, extract_features
-from emotion_lib.features.video import BackendUnavailable, FaceBackend, embed_video, get_face_backend
+from emotion_lib.features.video import embed_video
 from emotion_lib.paths import BENCHMARKS_DIR, shared_data_dir
 
 TARGETS = {"audio_x_real_time_per_core": 60.0, "video_frames_per_s_offline": 25.0, "peak_memory_mb": 2048.0}
@@ -284,13 +285,7 @@ def bench_video_parallel(
     has loaded any model, so the peak memory is the workers' plus a light parent's."""
     rows = [row for set_name, paths in sets.items() for row in _clip_rows(paths, f"bench-{set_name}", video=True)]
     config = ExtractionConfig(
-        video_backend=name,
-        fps=fps,
-        **{
-            k: v
-            for k, v in (("fer_output", options.get("output")), ("facenet_weights", options.get("weights")))
-            if v is not None
-        },
+        video_backend=name, fps=fps, backend_options={k: v for k, v in options.items() if v is not None}
     )
     try:
         with PeakMemory() as memory, Clock() as parallel:

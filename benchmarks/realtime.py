@@ -221,7 +221,8 @@ def main() -> None:
     load_at_start = round(os.getloadavg()[0], 2)
 
     from emotion_lib.features.audio import AudioFeatureExtractor
-    from emotion_lib.features.video import DEFAULT_FPS, get_face_backend
+    from emotion_lib.features.faces.registry import get_face_backend
+    from emotion_lib.features.video import DEFAULT_FPS
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
 

@@ -49,7 +49,7 @@ def _write_splits(args: argparse.Namespace) -> int:
 
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     from emotion_lib.features.audio import FEATURE_SETS, LEVELS
-    from emotion_lib.features.video import BACKENDS
+    from emotion_lib.features.faces.registry import FACE_BACKENDS
     from emotion_lib.paths import CACHE_DIR
 
     parser.add_argument("--corpus", default="synthetic", help="corpus name (synthetic, crema-d, ravdess, savee)")
@@ -57,7 +57,7 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="feature cache folder")
     parser.add_argument("--audio-set", default="eGeMAPSv02", choices=sorted(FEATURE_SETS))
     parser.add_argument("--audio-level", default="lld", choices=LEVELS)
-    parser.add_argument("--backend", default="dlib", choices=[*BACKENDS, "none"], help="face backend or 'none'")
+    parser.add_argument("--backend", default="dlib", choices=[*FACE_BACKENDS, "none"], help="face backend or 'none'")
     parser.add_argument("--fps", type=float, default=5.0, help="video frames sampled per second")
     parser.add_argument("--detect-width", type=int, default=320, help="face detection frame width in pixels")
     parser.add_argument("--fer-output", default="probabilities", choices=["probabilities", "features"])
@@ -74,19 +74,19 @@ def _extract(args: argparse.Namespace) -> int:
     """Exit status 1 when clips were attempted and every one failed (each failure is listed)."""
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
+    from emotion_lib.features.faces.base import BackendUnavailable
     from emotion_lib.features.store import ExtractionConfig, extract_features
-    from emotion_lib.features.video import BackendUnavailable
 
     clips, load_report = load_corpus(args.corpus, args.data_dir)
     print(load_report)
+    face_options = {"fer": {"output": args.fer_output}, "facenet": {"weights": args.facenet_weights}}
     config = ExtractionConfig(
         audio_feature_set=args.audio_set,
         audio_level=args.audio_level,
         video_backend=None if args.backend == "none" else args.backend,
         fps=args.fps,
         detect_width=args.detect_width,
-        fer_output=args.fer_output,
-        facenet_weights=args.facenet_weights,
+        backend_options=face_options.get(args.backend, {}),
     )
     try:
         report = extract_features(

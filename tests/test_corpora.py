@@ -9,7 +9,9 @@ import pytest
 
 from emotion_lib.data.corpora import (
     CLIP_COLUMNS,
+    CORPORA,
     CorpusError,
+    CorpusSpec,
     load_ckplus48,
     load_corpus,
     load_crema_d,
@@ -130,8 +132,24 @@ def test_missing_and_empty_folders_name_the_path(loader, tmp_path):
 
 
 def test_unknown_corpus_name():
-    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'"):
+    with pytest.raises(
+        CorpusError, match="unknown corpus 'iemocap'; expected one of crema-d, ravdess, savee, synthetic"
+    ):
         load_corpus("iemocap", ".")
+
+
+def test_a_registered_corpus_loads_by_name(tmp_path, monkeypatch):
+    """A new corpus is one registry entry: here a SAVEE-layout corpus of two speakers under another name."""
+
+    def load_toy(root):
+        clips, report = load_savee(root)
+        return clips.assign(corpus="toy"), report
+
+    monkeypatch.setitem(CORPORA, "toy", CorpusSpec(load_toy, ("DC", "JE"), 2))
+    touch(tmp_path / "DC_a01.wav")
+    touch(tmp_path / "JE_h02.wav")
+    clips, report = load_corpus("toy", tmp_path)
+    assert clips[["corpus", "actor", "emotion"]].values.tolist() == [["toy", "DC", "anger"], ["toy", "JE", "happiness"]]
 
 
 def test_speaker_groups_are_corpus_qualified():

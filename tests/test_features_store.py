@@ -20,8 +20,8 @@ from emotion_lib.cli import main as cli_main
 from emotion_lib.data.clips import subset_clips
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import generate_corpus
+from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackendSpec
 from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
-from emotion_lib.features.video import BackendUnavailable
 from emotion_lib.paths import REPO_ROOT
 
 AUDIO_ONLY = ExtractionConfig(video_backend=None)
@@ -88,10 +88,22 @@ def test_configuration_changes_the_cache_key(tmp_path, clips):
 
 
 def test_unavailable_backend_fails_before_any_work(tmp_path, clips):
-    config = ExtractionConfig(video_backend="facenet", facenet_weights=str(tmp_path / "missing.pt"))
+    config = ExtractionConfig(video_backend="facenet", backend_options={"weights": tmp_path / "missing.pt"})
     with pytest.raises(BackendUnavailable, match="missing.pt"):
         extract_features(clips.head(2), config, tmp_path / "cache", workers=1, progress=False)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_registered_backend_runs_through_extract_features(tmp_path, clips, monkeypatch):
+    from test_features_video import MeanColour
+
+    monkeypatch.setitem(FACE_BACKENDS, "mean-colour", FaceBackendSpec(MeanColour, ("numpy",), ("gain",)))
+    config = ExtractionConfig(video_backend="mean-colour", fps=2.0, backend_options={"gain": 0.5})
+    report = extract_features(clips.head(1), config, tmp_path, workers=1, progress=False)
+    assert len(report.done) == 1 and not report.failed
+    (features,) = load_features(clips.head(1), config, tmp_path).values()
+    assert features.video.shape[1] == 3 and features.video_mask.any()
+    assert (features.video[features.video_mask] <= 0.5 * 255).all()
 
 
 def test_bad_inputs_are_reported_per_clip_and_never_abort(tmp_path):

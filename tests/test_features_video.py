@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from test_features_media import face_frame, write_video
 
-from emotion_lib.features.video import BackendUnavailable, embed_video, get_face_backend
+from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackend, FaceBackendSpec, get_face_backend
+from emotion_lib.features.store import ExtractionConfig
+from emotion_lib.features.video import embed_video
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,8 @@ def test_embed_video_streams_in_chunks(tmp_path, dlib_backend):
     assert mask.tolist() == [True] * 4 + [False] * 3 + [True] * 3
     np.testing.assert_allclose(times, np.arange(10) / 10, atol=1e-6)
     whole, whole_mask, _ = embed_video(path, dlib_backend, fps=10, chunk=32)
-    np.testing.assert_array_equal(embeddings, whole)
+    np.testing.assert_array_equal(mask, whole_mask)
+    np.testing.assert_allclose(embeddings, whole, atol=1e-6)  # TensorFlow's batch size moves the last float bits
 
 
 def test_real_face_crops_are_detected(ravdess_faces_dir, dlib_backend):
@@ -100,10 +103,45 @@ def test_fer_backend(output, dim):
 
 
 def test_unknown_backend_and_fer_output():
-    with pytest.raises(ValueError, match="unknown face backend"):
+    with pytest.raises(ValueError, match="unknown face backend 'openface'; expected one of dlib, fer, facenet"):
         get_face_backend("openface")
     with pytest.raises(ValueError, match="fer output"):
         get_face_backend("fer", output="logits")
+    with pytest.raises(ValueError, match="unknown face backend 'openface'"):
+        ExtractionConfig(video_backend="openface")
+
+
+def test_options_a_backend_does_not_accept_are_refused():
+    with pytest.raises(ValueError, match="'dlib' does not accept option\\(s\\) output; it accepts: detect_width"):
+        get_face_backend("dlib", output="features")
+    with pytest.raises(ValueError, match="'fer' does not accept option\\(s\\) weights; it accepts: output"):
+        ExtractionConfig(video_backend="fer", backend_options={"weights": "w.pt"})
+    with pytest.raises(ValueError, match="without a video_backend"):
+        ExtractionConfig(video_backend=None, backend_options={"output": "features"})
+
+
+class MeanColour(FaceBackend):
+    """A test backend: the mean RGB colour of the aligned chip, scaled by ``gain``."""
+
+    name, dim = "mean-colour", 3
+
+    def __init__(self, gain: float = 1.0, **detection) -> None:
+        super().__init__(**detection)
+        self.gain = gain
+
+    def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        return self.gain * np.stack([chip.reshape(-1, 3).mean(axis=0) for chip in chips]).astype(np.float32)
+
+
+def test_a_registered_backend_is_usable_by_name_and_keys_the_cache(monkeypatch):
+    monkeypatch.setitem(FACE_BACKENDS, "mean-colour", FaceBackendSpec(MeanColour, ("numpy",), ("gain",)))
+    embeddings, mask = get_face_backend("mean-colour", gain=2.0, detect_width=224).embed([face_frame(0), blank()])
+    assert embeddings.shape == (2, 3) and mask.tolist() == [True, False] and embeddings[0].min() > 2.0
+    default, doubled = (
+        ExtractionConfig(video_backend="mean-colour", backend_options=options) for options in ({}, {"gain": 2.0})
+    )
+    assert default.key() == ExtractionConfig(video_backend="mean-colour", backend_options={"gain": 1.0}).key()
+    assert default.key() != doubled.key() and "numpy" in default.versions()
 
 
 @pytest.mark.skipif(

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
-from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.losses import LOSSES, CategoricalFocalLoss, build_loss, class_frequency_weights
 
 
 def test_focal_loss_matches_hand_computed_value():
@@ -64,3 +65,23 @@ def test_class_frequency_weights_are_inverse_frequencies_with_absent_classes_zer
     np.testing.assert_allclose(weights, [6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2), 0.0], rtol=1e-6)
     labels = np.array([0, 0, 0, 1, 2, 2])
     assert weights[labels].mean() == pytest.approx(1.0)
+
+
+def test_losses_are_built_by_name_from_the_config():
+    weights = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0], np.float32)
+    focal = build_loss(ModelConfig(focal_gamma=1.5), weights)
+    assert isinstance(focal, CategoricalFocalLoss) and focal.gamma == 1.5 and focal.alpha == weights.tolist()
+    assert build_loss(ModelConfig(imbalance="class_weight"), weights).alpha is None
+    crossentropy = build_loss(ModelConfig(loss="crossentropy", imbalance="class_weight"), weights)
+    assert isinstance(crossentropy, keras.losses.CategoricalCrossentropy)
+
+
+def test_unknown_loss_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; expected one of focal, crossentropy"):
+        ModelConfig(loss="hinge")
+
+
+def test_a_registered_loss_is_accepted_by_the_config(monkeypatch):
+    monkeypatch.setitem(LOSSES, "squared_error", lambda config, class_weights: keras.losses.MeanSquaredError())
+    loss = build_loss(ModelConfig(loss="squared_error", imbalance="none"), np.ones(6, np.float32))
+    assert isinstance(loss, keras.losses.MeanSquaredError)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from emotion_lib.data.corpora import CORPORA, CorpusError, CorpusSpec, load_savee
 from emotion_lib.data.splits import (
-    CORPUS_ACTORS,
-    N_FOLDS,
     SplitError,
     assert_speaker_independent,
     assign_folds,
@@ -18,12 +17,12 @@ from emotion_lib.data.splits import (
 )
 
 
-@pytest.mark.parametrize("corpus", sorted(CORPUS_ACTORS))
+@pytest.mark.parametrize("corpus", sorted(CORPORA))
 def test_committed_splits_cover_every_actor_once(corpus):
     folds = read_folds(corpus)
-    assert sorted(folds["actor"]) == sorted(CORPUS_ACTORS[corpus])
+    assert sorted(folds["actor"]) == sorted(CORPORA[corpus].actors)
     assert folds["actor"].is_unique  # one fold per actor: no actor on two sides of any k-fold split
-    assert set(folds["fold"]) == set(range(N_FOLDS[corpus]))
+    assert set(folds["fold"]) == set(range(CORPORA[corpus].n_folds))
     sides = pd.read_csv(split_paths(corpus)[1], dtype={"actor": str})
     assert sides["actor"].is_unique and set(sides["split"]) == {"train", "validation", "test"}
 
@@ -74,3 +73,22 @@ def test_leak_is_detected():
 def test_too_few_actors():
     with pytest.raises(SplitError, match="cannot fill"):
         assign_folds("savee", ["DC", "JE"], n_folds=4)
+
+
+def test_a_registered_corpus_gets_its_folds_and_split_files(tmp_path, monkeypatch):
+    def by_initial(actors):  # a custom stratification: actors dealt by initial letter
+        return [[a for a in actors if a[0] == initial] for initial in sorted({a[0] for a in actors})]
+
+    actors = ("AA", "AB", "BA", "BB", "CA", "CB")
+    monkeypatch.setitem(CORPORA, "toy", CorpusSpec(load_savee, actors, 2, by_initial))
+    folds = assign_folds("toy")
+    assert sorted(folds["actor"]) == list(actors) and folds.groupby("fold").size().tolist() == [3, 3]
+    written = write_splits(tmp_path)
+    assert tmp_path / "toy_folds_v1.csv" in written and tmp_path / "toy_train_val_test_v1.csv" in written
+    assert read_folds("toy", tmp_path).equals(folds)
+
+
+def test_unknown_corpus_without_actors_lists_the_known_ones():
+    with pytest.raises(CorpusError, match="unknown corpus 'iemocap'; expected one of crema-d, ravdess"):
+        assign_folds("iemocap")
+    assert set(assign_folds("ckplus", ["S005", "S010", "S011", "S014", "S022"])["fold"]) == set(range(5))

@@ -13,10 +13,10 @@ import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.models.config import ModelConfig
-from emotion_lib.models.losses import class_frequency_weights
+from emotion_lib.models.losses import LOSSES, build_loss, class_frequency_weights
 from emotion_lib.sequences.data import FeatureValueError, random_clips
 from emotion_lib.training.hardware import configure_hardware
-from emotion_lib.training.trainer import CHECKPOINT, _loss, _update_schedule, train
+from emotion_lib.training.trainer import CHECKPOINT, _update_schedule, train
 
 TINY = dict(
     audio_dim=5,
@@ -145,8 +145,25 @@ def test_bad_data_and_settings_are_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match="training audio features have 7 columns; ModelConfig.audio_dim is 5"):
         train(config, wide, good, tmp_path)
     with pytest.raises(ValueError, match="needs loss='focal'"):
-        _loss(ModelConfig(loss="crossentropy", imbalance="focal_alpha"), np.ones(6))
+        build_loss(ModelConfig(loss="crossentropy", imbalance="focal_alpha"), np.ones(6))
     assert not (tmp_path / CHECKPOINT).exists()
+
+
+def test_a_registered_loss_trains_through_the_normal_api(tmp_path, monkeypatch):
+    import keras
+
+    built = []
+
+    def squared_error(config: ModelConfig, class_weights: np.ndarray) -> keras.losses.Loss:
+        built.append(class_weights)
+        return keras.losses.MeanSquaredError()
+
+    monkeypatch.setitem(LOSSES, "squared_error", squared_error)
+    config = ModelConfig(**TINY, epochs=1, loss="squared_error", imbalance="none", augment=False)
+    data = random_clips(8, seed=0, audio_dim=5, video_dim=4)
+    result = train(config, data, data, tmp_path, tensorboard_dir=tmp_path / "tb")
+    assert len(built) == 1 and np.allclose(built[0], class_frequency_weights(data.labels, config.n_classes))
+    assert isinstance(result.model.loss, keras.losses.MeanSquaredError) and np.isfinite(result.history["loss"]).all()
 
 
 def test_cpu_setup_is_float32_with_the_configured_batch():

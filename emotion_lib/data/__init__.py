@@ -5,8 +5,9 @@ splits, clip tables.
 from emotion_lib.data.clips import RAVDESS_ACTORS, actor_table, class_balance, ravdess_speech_clips, subset_clips
 from emotion_lib.data.corpora import (
     CLIP_COLUMNS,
-    LOADERS,
+    CORPORA,
     CorpusError,
+    CorpusSpec,
     LoadReport,
     load_ckplus48,
     load_corpus,
@@ -24,8 +25,9 @@ from emotion_lib.data.synthetic import ensure_corpus, generate_corpus
 
 __all__ = [
     "CLIP_COLUMNS",
+    "CORPORA",
     "CorpusError",
-    "LOADERS",
+    "CorpusSpec",
     "LoadReport",
     "RAVDESS_ACTORS",
     "SplitError",

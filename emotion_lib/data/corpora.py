@@ -4,6 +4,7 @@ Every loader returns ``(clips, report)``. ``clips`` is a :class:`pandas.DataFram
 :data:`CLIP_COLUMNS`; ``report`` is a :class:`LoadReport` that counts what was loaded and lists every file that
 was skipped and why (a name that does not parse, an unknown emotion code, an empty file, a known-broken clip,
 a class outside the six). Loaders look at names and sizes only; decoding happens in feature extraction.
+:data:`CORPORA` names every corpus :func:`load_corpus` knows, with its actors and split settings.
 """
 
 from __future__ import annotations
@@ -317,23 +318,63 @@ def load_ckplus48(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     return pd.DataFrame(rows, columns=["sequence_id", "corpus", "actor", "emotion", "image_paths"]), report
 
 
-LOADERS: dict[str, Callable[[Path | str], tuple[pd.DataFrame, LoadReport]]] = {
-    "crema-d": load_crema_d,
-    "ravdess": load_ravdess,
-    "savee": load_savee,
-    "synthetic": load_crema_d,  # the synthetic default corpus is written in the CREMA-D layout
+def load_synthetic(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
+    """Load the synthetic default corpus (written in the CREMA-D layout), tagged as generated."""
+    clips, report = load_crema_d(root)
+    clips["corpus"] = "synthetic"
+    report.corpus = "synthetic (generated, not real emotion data)"
+    return clips, report
+
+
+def one_stratum(actors: list[str]) -> list[list[str]]:
+    """No strata: the actors are dealt to folds in one seeded shuffle."""
+    return [list(actors)]
+
+
+def ravdess_strata(actors: list[str]) -> list[list[str]]:
+    """RAVDESS: odd actor numbers are male; actors 01-18 (the shared ones) are dealt first."""
+    return [
+        [a for a in actors if (int(a) <= 18) == first and int(a) % 2 == odd]
+        for first in (True, False)
+        for odd in (1, 0)
+    ]
+
+
+def alternating_sex_strata(actors: list[str]) -> list[list[str]]:
+    """Numbered actors whose sex alternates (odd numbers, then even ones), as the synthetic generator makes them."""
+    return [[a for a in actors if int(a) % 2 == odd] for odd in (1, 0)]
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """One corpus: its loader, all its actors, the number of folds of its split, and how its actors are stratified
+    so folds are balanced (see :mod:`emotion_lib.data.splits`)."""
+
+    loader: Callable[[Path | str], tuple[pd.DataFrame, LoadReport]]
+    actors: tuple[str, ...]
+    n_folds: int
+    strata: Callable[[list[str]], list[list[str]]] = one_stratum
+
+
+CORPORA: dict[str, CorpusSpec] = {
+    "crema-d": CorpusSpec(load_crema_d, tuple(str(actor) for actor in range(1001, 1092)), 5),
+    "ravdess": CorpusSpec(load_ravdess, tuple(f"{actor:02d}" for actor in range(1, 25)), 6, ravdess_strata),
+    "savee": CorpusSpec(load_savee, ("DC", "JE", "JK", "KL"), 4),
+    "synthetic": CorpusSpec(load_synthetic, tuple(str(1001 + index) for index in range(24)), 6, alternating_sex_strata),
 }
+"""The corpora by name: adding one is one entry here (its split CSVs come from ``write_splits``)."""
+
+
+def corpus_spec(name: str) -> CorpusSpec:
+    """The registry entry of corpus ``name``; an unknown name raises :class:`CorpusError` listing the known ones."""
+    if name not in CORPORA:
+        raise CorpusError(f"unknown corpus {name!r}; expected one of {', '.join(CORPORA)}")
+    return CORPORA[name]
 
 
 def load_corpus(name: str, root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
-    """Load the corpus ``name`` (one of :data:`LOADERS`) from ``root``; the synthetic corpus is tagged."""
-    if name not in LOADERS:
-        raise CorpusError(f"unknown corpus {name!r}; expected one of {', '.join(LOADERS)}")
-    clips, report = LOADERS[name](root)
-    if name == "synthetic":
-        clips["corpus"] = "synthetic"
-        report.corpus = "synthetic (generated, not real emotion data)"
-    return clips, report
+    """Load the corpus ``name`` (one of :data:`CORPORA`) from ``root``."""
+    return corpus_spec(name).loader(root)
 
 
 def speaker_groups(clips: pd.DataFrame) -> pd.Series:

@@ -7,8 +7,9 @@ Each corpus has one versioned assignment of its actors to folds, written as CSV 
   validation side (early stopping, model selection), the other folds train.
 
 Folds are filled round-robin from seeded shuffles of actor *strata* (sex where the corpus name encodes it),
-so folds are balanced. For RAVDESS, actors 01-18 (the ones in ``../shared/data``) are dealt first, giving
-every fold exactly three of them, as in the evaluation protocol of 6 folds of 3 actors.
+so folds are balanced; each corpus's actors, number of folds and strata are its entry in
+:data:`emotion_lib.data.corpora.CORPORA`. For RAVDESS, actors 01-18 (the ones in ``../shared/data``) are dealt
+first, giving every fold exactly three of them, as in the evaluation protocol of 6 folds of 3 actors.
 """
 
 from __future__ import annotations
@@ -18,40 +19,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotion_lib.data.corpora import CORPORA, corpus_spec, one_stratum
 from emotion_lib.paths import SPLITS_DIR
 
 SPLIT_VERSION = "v1"
-CORPUS_ACTORS: dict[str, list[str]] = {
-    "crema-d": [str(actor) for actor in range(1001, 1092)],
-    "ravdess": [f"{actor:02d}" for actor in range(1, 25)],
-    "savee": ["DC", "JE", "JK", "KL"],
-    "synthetic": [str(1001 + index) for index in range(24)],
-}
-N_FOLDS = {"crema-d": 5, "ravdess": 6, "savee": 4, "synthetic": 6}
+DEFAULT_N_FOLDS = 5
+"""Folds of a corpus that is not in :data:`~emotion_lib.data.corpora.CORPORA` (e.g. CK+ subjects)."""
 
 
 class SplitError(ValueError):
     """A split is missing, does not cover the clips, or puts an actor on two sides."""
 
 
+def _n_folds(corpus: str) -> int:
+    return CORPORA[corpus].n_folds if corpus in CORPORA else DEFAULT_N_FOLDS
+
+
 def _strata(corpus: str, actors: list[str]) -> list[list[str]]:
-    if corpus == "ravdess":  # odd actor numbers are male; actors 01-18 first
-        return [
-            [a for a in actors if (int(a) <= 18) == first and int(a) % 2 == odd]
-            for first in (True, False)
-            for odd in (1, 0)
-        ]
-    if corpus == "synthetic":  # the generator alternates male and female actors
-        return [[a for a in actors if int(a) % 2 == odd] for odd in (1, 0)]
-    return [list(actors)]
+    return (CORPORA[corpus].strata if corpus in CORPORA else one_stratum)(actors)
 
 
 def assign_folds(
     corpus: str, actors: list[str] | None = None, n_folds: int | None = None, seed: int = 0
 ) -> pd.DataFrame:
-    """Assign each actor of ``corpus`` to one of ``n_folds`` folds; return ``corpus, actor, fold``."""
-    actors = sorted(set(actors if actors is not None else CORPUS_ACTORS[corpus]))
-    n_folds = n_folds or N_FOLDS.get(corpus, 5)
+    """Assign each actor of ``corpus`` to one of ``n_folds`` folds; return ``corpus, actor, fold``.
+
+    ``actors`` and ``n_folds`` default to the corpus's entry in :data:`~emotion_lib.data.corpora.CORPORA`.
+    """
+    actors = sorted(set(actors if actors is not None else corpus_spec(corpus).actors))
+    n_folds = n_folds or _n_folds(corpus)
     if len(actors) < n_folds:
         raise SplitError(f"{corpus}: {len(actors)} actors cannot fill {n_folds} folds")
     rng = np.random.default_rng(seed)
@@ -80,7 +76,7 @@ def split_paths(corpus: str, splits_dir: Path | str = SPLITS_DIR) -> tuple[Path,
 def write_splits(splits_dir: Path | str = SPLITS_DIR, seed: int = 0) -> list[Path]:
     """Write the fold and train/validation/test CSVs of every known corpus; return the paths written."""
     written = []
-    for corpus in CORPUS_ACTORS:
+    for corpus in CORPORA:
         folds = assign_folds(corpus, seed=seed)
         folds_path, tvt_path = split_paths(corpus, splits_dir)
         folds_path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +106,7 @@ def folds_for(corpus: str, actors: list[str], n_folds: int | None = None, seed: 
     except SplitError:
         folds = None
     if folds is None or not set(actors) <= set(folds["actor"]):
-        n_folds = n_folds or min(N_FOLDS.get(corpus, 5), len(actors))
+        n_folds = n_folds or min(_n_folds(corpus), len(actors))
         folds = assign_folds(corpus, actors, n_folds=n_folds, seed=seed)
     return folds[folds["actor"].isin(actors)].reset_index(drop=True)
 

@@ -42,10 +42,10 @@ from emotion_lib.data.splits import folds_for
 from emotion_lib.evaluation.metrics import aggregate, classification_metrics, wilson_interval
 from emotion_lib.evaluation.records import METRICS_PATH, ExperimentRecord, load_metrics, record_experiment
 from emotion_lib.experiments.common import Context, cached_features, neural_seeds
+from emotion_lib.features.faces.fer import FerBackend
 from emotion_lib.features.images import ckplus_features
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ClipFeatures, ExtractionConfig
-from emotion_lib.features.video import FerBackend
 from emotion_lib.labels import EMOTIONS, emotion_index
 from emotion_lib.paths import shared_data_dir
 from emotion_lib.plots.evaluation import plot_confusion_grid
@@ -63,7 +63,7 @@ VALIDATION_FOLD = 1
 early stopping."""
 VOICE_EXTRACTION = ExtractionConfig(video_backend=None)
 """eGeMAPSv02 LLDs of the audio-only training voices (the shared cache of the other experiments)."""
-AV_EXTRACTION = ExtractionConfig(video_backend="fer", fer_output="features")
+AV_EXTRACTION = ExtractionConfig(video_backend="fer", backend_options={"output": "features"})
 """eGeMAPSv02 LLDs + fer 128-d face features at 5 frames/s for the audio-visual test clips."""
 INPUT_MODES = {"audio_video": ("audio", "video"), "audio": ("audio",), "video": ("video",)}
 """What the model is given: both modalities, audio only (video masked), video only (audio masked)."""
@@ -172,7 +172,7 @@ def clip_inputs(
         clips["clip_id"].tolist(),
         video,
         masks,
-        FerBackend.OUTPUTS[AV_EXTRACTION.fer_output],
+        FerBackend.OUTPUTS[AV_EXTRACTION.backend_kwargs()["output"]],
         audio_present=np.full(len(clips), "audio" in given),
     )
 

@@ -1,11 +1,13 @@
 """Feature extraction: openSMILE voice descriptors, face embeddings, the per-clip cache and normalisation."""
 
 from emotion_lib.features.audio import AudioError, AudioFeatureExtractor, load_audio
+from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, get_face_backend
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ClipFeatures, ExtractionConfig, ExtractionReport, extract_features, load_features
-from emotion_lib.features.video import BackendUnavailable, VideoError, get_face_backend, read_frames
+from emotion_lib.features.video import VideoError, read_frames
 
 __all__ = [
+    "FACE_BACKENDS",
     "AudioError",
     "AudioFeatureExtractor",
     "BackendUnavailable",

@@ -99,7 +99,7 @@ CKPLUS_REPRESENTATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "hog_lbp": hog_lbp_features,
 }
 """Representations computed here; ``dlib``, ``fer_probabilities`` and ``fer_features`` come from
-:mod:`emotion_lib.features.video` backends."""
+the :mod:`emotion_lib.features.faces` backends."""
 
 
 def ckplus_features(
@@ -117,7 +117,7 @@ def ckplus_features(
     if name in CKPLUS_REPRESENTATIONS:
         describe, config = CKPLUS_REPRESENTATIONS[name], {"representation": name}
     else:
-        from emotion_lib.features.video import get_face_backend
+        from emotion_lib.features.faces.registry import get_face_backend
 
         backend = (
             get_face_backend("fer", output=name.split("_", 1)[1])
@@ -147,7 +147,8 @@ def facenet_unavailable(weights: Path | None) -> str:
 
     Experiments never download: they need the local weights file and the optional torch extra.
     """
-    from emotion_lib.features.video import BackendUnavailable, check_backend
+    from emotion_lib.features.faces.base import BackendUnavailable
+    from emotion_lib.features.faces.registry import check_backend
 
     if weights is None:
         return (

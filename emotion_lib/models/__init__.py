@@ -3,9 +3,10 @@
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import attention_model, build_model
 from emotion_lib.models.layers import CrossModalAttention, MaskedMeanPooling, TemporalAttention, TransformerEncoder
-from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+from emotion_lib.models.losses import LOSSES, CategoricalFocalLoss, build_loss, class_frequency_weights
 
 __all__ = [
+    "LOSSES",
     "CategoricalFocalLoss",
     "CrossModalAttention",
     "MaskedMeanPooling",
@@ -13,6 +14,7 @@ __all__ = [
     "TemporalAttention",
     "TransformerEncoder",
     "attention_model",
+    "build_loss",
     "build_model",
     "class_frequency_weights",
 ]

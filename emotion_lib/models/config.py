@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.models.losses import check_loss
 from emotion_lib.utils import atomic_write_bytes
 
 
@@ -43,7 +44,7 @@ class ModelConfig:
     lr_patience: int = 2
     lr_factor: float = 0.5
     min_lr: float = 1e-5
-    loss: str = "focal"  # "focal" or "crossentropy"
+    loss: str = "focal"  # a name in emotion_lib.models.losses.LOSSES: "focal" or "crossentropy"
     focal_gamma: float = 2.0
     imbalance: str = "focal_alpha"  # "focal_alpha", "class_weight" or "none"
     augment: bool = True
@@ -69,8 +70,7 @@ class ModelConfig:
             raise ValueError(f"encoder must be 'bilstm' or 'transformer', got {self.encoder!r}")
         if self.pooling not in ("attention", "mean"):
             raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
-        if self.loss not in ("focal", "crossentropy"):
-            raise ValueError(f"loss must be 'focal' or 'crossentropy', got {self.loss!r}")
+        check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
 

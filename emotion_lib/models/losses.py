@@ -1,12 +1,21 @@
-"""Categorical focal loss (Lin et al. 2017) with per-class alpha, for imbalanced emotion classes."""
+"""Training losses by name (:data:`LOSSES`), the categorical focal loss (Lin et al. 2017) with per-class alpha for
+imbalanced emotion classes, and inverse-frequency class weights.
+
+Adding a loss is one entry in :data:`LOSSES`: a name and a factory building the Keras loss from the
+:class:`~emotion_lib.models.config.ModelConfig` and the training split's class weights.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 from keras import ops
+
+if TYPE_CHECKING:
+    from emotion_lib.models.config import ModelConfig
 
 
 @keras.saving.register_keras_serializable(package="emotion_lib")
@@ -57,3 +66,37 @@ def class_frequency_weights(labels: Sequence[int], n_classes: int) -> np.ndarray
     weights = np.zeros(n_classes, dtype=np.float64)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return weights.astype(np.float32)
+
+
+def _focal(config: ModelConfig, class_weights: np.ndarray) -> keras.losses.Loss:
+    """:class:`CategoricalFocalLoss` with ``config.focal_gamma``; the class weights are its alpha with
+    ``imbalance='focal_alpha'``. (Keras' ``CategoricalFocalCrossentropy`` renormalises the probabilities and
+    differs in the last float bits, so it would change training numbers.)"""
+    alpha = class_weights if config.imbalance == "focal_alpha" else None
+    return CategoricalFocalLoss(gamma=config.focal_gamma, alpha=alpha)
+
+
+def _crossentropy(config: ModelConfig, class_weights: np.ndarray) -> keras.losses.Loss:
+    """Keras' categorical cross-entropy; class imbalance is handled by sample weights, never by focal alpha."""
+    if config.imbalance == "focal_alpha":
+        raise ValueError("imbalance='focal_alpha' needs loss='focal'; use imbalance='class_weight' with cross-entropy")
+    return keras.losses.CategoricalCrossentropy()
+
+
+LOSSES: dict[str, Callable[[ModelConfig, np.ndarray], keras.losses.Loss]] = {
+    "focal": _focal,
+    "crossentropy": _crossentropy,
+}
+"""Loss name (``ModelConfig.loss``) -> factory ``(config, class_weights) -> keras loss``."""
+
+
+def check_loss(name: str) -> None:
+    """Raise :class:`ValueError` listing the known losses when ``name`` is not one of :data:`LOSSES`."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}")
+
+
+def build_loss(config: ModelConfig, class_weights: np.ndarray) -> keras.losses.Loss:
+    """The Keras loss named by ``config.loss``, built from the config and the training split's class weights."""
+    check_loss(config.loss)
+    return LOSSES[config.loss](config, class_weights)

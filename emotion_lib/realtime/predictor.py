@@ -183,7 +183,7 @@ def load_normalisers(model_path: str | Path) -> dict[str, Any]:
 
 
 def _default_face_backend(name: str) -> Any:
-    from emotion_lib.features.video import get_face_backend
+    from emotion_lib.features.faces.registry import get_face_backend
 
     return get_face_backend(name)
 

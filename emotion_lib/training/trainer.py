@@ -24,11 +24,11 @@ import tensorflow as tf
 
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import build_model
-from emotion_lib.models.losses import CategoricalFocalLoss, class_frequency_weights
+from emotion_lib.models.losses import build_loss, class_frequency_weights
 from emotion_lib.paths import REPORTS_DIR
 from emotion_lib.sequences.augment import FeatureAugmenter
 from emotion_lib.sequences.data import SequenceData, bucket_batches
-from emotion_lib.training.hardware import configure_hardware
+from emotion_lib.training.hardware import Hardware, configure_hardware
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
 CHECKPOINT = "checkpoint.npz"
@@ -51,15 +51,6 @@ class TrainResult:
     out_dir: Path
     hardware: str
     class_weights: list[float] = field(default_factory=list)
-
-
-def _loss(config: ModelConfig, weights: np.ndarray):
-    if config.loss == "focal":
-        alpha = weights if config.imbalance == "focal_alpha" else None
-        return CategoricalFocalLoss(gamma=config.focal_gamma, alpha=alpha)
-    if config.imbalance == "focal_alpha":
-        raise ValueError("imbalance='focal_alpha' needs loss='focal'; use imbalance='class_weight' with cross-entropy")
-    return keras.losses.CategoricalCrossentropy()
 
 
 def _seed_generators(model: keras.Model) -> list:
@@ -146,6 +137,114 @@ def _load_checkpoint(
     return best, state
 
 
+def _compiled_model(config: ModelConfig, hardware: Hardware, class_weights: np.ndarray) -> keras.Model:
+    """``build_model(config)`` compiled with Adam and the configured loss, its optimizer state built."""
+    with hardware.strategy.scope():
+        model = build_model(config)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            loss=build_loss(config, class_weights),
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _initial_state(
+    model: keras.Model, config: ModelConfig, fingerprint: str, checkpoint: Path, resume: bool
+) -> tuple[list[np.ndarray], dict]:
+    """``(best weights, training state)``: a fresh start, or what the checkpoint holds when resuming."""
+    state = {
+        "config": json.loads(config.to_json()),
+        "data": fingerprint,
+        "epoch": -1,
+        "best_loss": math.inf,
+        "best_epoch": -1,
+        "wait": 0,
+        "lr_wait": 0,
+        "lr": config.learning_rate,
+        "history": {},
+        "stopped_early": False,
+    }
+    best = [np.asarray(v) for v in model.weights]
+    if resume and checkpoint.exists():
+        best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
+    return best, state
+
+
+@dataclass
+class _Epochs:
+    """Runs one epoch at a time: one ``model.fit`` call whose data order, augmentation and dropout draws depend
+    only on ``(seed, epoch)``."""
+
+    model: keras.Model
+    config: ModelConfig
+    train_data: SequenceData
+    val_ds: tf.data.Dataset
+    batch_size: int
+    augment: FeatureAugmenter | None
+    sample_weights: np.ndarray | None
+    callbacks: list[keras.callbacks.Callback]
+    verbose: int
+
+    def run(self, epoch: int, lr: float) -> dict[str, float]:
+        """Train epoch ``epoch`` at learning rate ``lr``; return its final metrics, ``lr`` and ``seconds``."""
+        config = self.config
+        _reseed(self.model, config.seed, epoch)
+        self.model.optimizer.learning_rate.assign(lr)
+        train_ds = self.train_data.dataset(
+            self.batch_size,
+            config.modalities,
+            seed=config.seed,
+            epoch=epoch,
+            augment=self.augment,
+            class_weights=self.sample_weights,
+        )
+        n_batches = math.ceil(len(self.train_data) / self.batch_size)
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+        started = time.perf_counter()
+        logs = self.model.fit(
+            train_ds,
+            validation_data=self.val_ds,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            shuffle=False,
+            callbacks=self.callbacks,
+            verbose=self.verbose,
+        ).history
+        logs = {k: float(v[-1]) for k, v in logs.items()}
+        if not all(math.isfinite(v) for v in logs.values()):
+            raise FloatingPointError(
+                f"epoch {epoch + 1}: non-finite training metrics {logs}; lower the learning rate or check the features"
+            )
+        logs.update(lr=float(lr), seconds=time.perf_counter() - started)
+        return logs
+
+
+def _epochs(
+    model: keras.Model,
+    config: ModelConfig,
+    hardware: Hardware,
+    train_data: SequenceData,
+    val_data: SequenceData,
+    class_weights: np.ndarray,
+    callbacks: list[keras.callbacks.Callback],
+    verbose: int,
+) -> _Epochs:
+    """The epoch runner: augmentation, sample weights (``imbalance='class_weight'``) and the validation set."""
+    augment = (
+        FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range, config.augment_p)
+        if config.augment
+        else None
+    )
+    sample_weights = class_weights if config.imbalance == "class_weight" else None
+    val_ds = val_data.dataset(hardware.batch_size, config.modalities).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
+    )
+    return _Epochs(model, config, train_data, val_ds, hardware.batch_size, augment, sample_weights, callbacks, verbose)
+
+
 def train(
     config: ModelConfig,
     train_data: SequenceData,
@@ -170,75 +269,18 @@ def train(
     set_seed(config.seed)
     hardware = configure_hardware(config)
     class_weights = class_frequency_weights(train_data.labels, config.n_classes)
-    with hardware.strategy.scope():
-        model = build_model(config)
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss=_loss(config, class_weights),
-            metrics=["accuracy"],
-            jit_compile=False,
-        )
-        model.optimizer.build(model.trainable_variables)
+    model = _compiled_model(config, hardware, class_weights)
     fingerprint = data_fingerprint(train_data, val_data)
-    state = {
-        "config": json.loads(config.to_json()),
-        "data": fingerprint,
-        "epoch": -1,
-        "best_loss": math.inf,
-        "best_epoch": -1,
-        "wait": 0,
-        "lr_wait": 0,
-        "lr": config.learning_rate,
-        "history": {},
-        "stopped_early": False,
-    }
-    best = [np.asarray(v) for v in model.weights]
     checkpoint = out_dir / CHECKPOINT
-    if resume and checkpoint.exists():
-        best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
-    augment = (
-        FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range, config.augment_p)
-        if config.augment
-        else None
-    )
-    sample_weights = class_weights if config.imbalance == "class_weight" else None
+    best, state = _initial_state(model, config, fingerprint, checkpoint, resume)
     board = keras.callbacks.TensorBoard(
         str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False
     )
-    val_ds = val_data.dataset(hardware.batch_size, config.modalities).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
-    )
-    n_batches = math.ceil(len(train_data) / hardware.batch_size)
+    epochs = _epochs(model, config, hardware, train_data, val_data, class_weights, [board, *callbacks], verbose)
     for epoch in range(state["epoch"] + 1, config.epochs):
         if state["stopped_early"]:
             break
-        _reseed(model, config.seed, epoch)
-        model.optimizer.learning_rate.assign(state["lr"])
-        train_ds = train_data.dataset(
-            hardware.batch_size,
-            config.modalities,
-            seed=config.seed,
-            epoch=epoch,
-            augment=augment,
-            class_weights=sample_weights,
-        )
-        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(n_batches))
-        started = time.perf_counter()
-        logs = model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            shuffle=False,
-            callbacks=[board, *callbacks],
-            verbose=verbose,
-        ).history
-        logs = {k: float(v[-1]) for k, v in logs.items()}
-        if not all(math.isfinite(v) for v in logs.values()):
-            raise FloatingPointError(
-                f"epoch {epoch + 1}: non-finite training metrics {logs}; lower the learning rate or check the features"
-            )
-        logs.update(lr=float(state["lr"]), seconds=time.perf_counter() - started)
+        logs = epochs.run(epoch, state["lr"])
         for key, value in logs.items():
             state["history"].setdefault(key, []).append(value)
         _update_schedule(state, config, epoch, logs["val_loss"])

