@@ -33,8 +33,9 @@ import numpy as np
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.paths import BENCHMARKS_DIR, SYNTHETIC_DIR, shared_data_dir
-from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor, WindowModel
+from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor
 from emotion_lib.realtime.replay import AudioFeeder, clip_stream
+from emotion_lib.realtime.window import WindowModel
 
 OUT = BENCHMARKS_DIR / "realtime.json"
 CAMERA_WIDTH = 640
