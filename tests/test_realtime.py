@@ -242,9 +242,11 @@ def test_a_model_bundle_brings_its_normalisers_and_extraction_settings(model, tm
 
 @pytest.mark.slow
 def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(tmp_path):
+    from emotion_lib.features.store import ExtractionConfig
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
-    from emotion_lib.training.export import save_model, to_tflite, write_tflite
+    from emotion_lib.training.bundle import save_bundle
+    from emotion_lib.training.export import to_tflite
 
     config = ModelConfig(
         video_dim=VIDEO_DIM,
@@ -257,18 +259,19 @@ def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(
         window_audio_frames=60,
     )
     model = build_model(config)
-    save_model(model, tmp_path / "small.keras", config)
-    write_tflite(to_tflite(model, config, "float32"), tmp_path / "small_float32.tflite")
+    exports = {"float32": to_tflite(model, config, "float32")}
+    bundle = save_bundle(tmp_path / "small", model, config, {}, ExtractionConfig(fps=10.0), exports)
     results = []
-    for name in ("small.keras", "small_float32.tflite"):
-        predictor = make_predictor(load_window_model(tmp_path / name), window_size=6, video_fps=10.0)
+    for path in (bundle, bundle / "model_float32.tflite"):  # a bundle's export still gets its settings
+        predictor = StreamingPredictor.from_path(path, 6, face_backend=FakeFaces(), audio_extractor=fake_lld)
+        assert predictor.video_fps == 10.0
         predictor.push_audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
         for i in range(4):
             prediction = predictor.update(grey(40 + 30 * i), i / 10)
         results.append(prediction.probabilities)
     np.testing.assert_allclose(results[0], results[1], atol=1e-4)
     with pytest.raises(ModelInputError, match="expects 6 time steps but the streaming window gives 10"):
-        make_predictor(load_window_model(tmp_path / "small_float32.tflite"), window_size=10)
+        make_predictor(load_window_model(bundle / "model_float32.tflite"), window_size=10)
 
 
 # ---- the OpenCV app --------------------------------------------------------------------------------------

@@ -87,13 +87,14 @@ class WindowModel:
 
 
 def load_streaming_model(path: str | Path) -> tuple[WindowModel, ModelBundle | None]:
-    """The model at ``path`` for streaming, and the bundle when ``path`` is a bundle folder.
+    """The model at ``path`` for streaming, and its bundle when it has one.
 
     ``path`` is a model bundle folder (``save_bundle``: notebook 04 writes ``reports/models/<corpus>_fusion/``),
-    a bare ``.keras`` model or a ``.tflite`` export (these two carry no normalisers or extraction settings).
+    a file of a bundle (e.g. its ``model_int8.tflite`` export: the bundle's normalisers and extraction settings
+    still apply), or a bare ``.keras`` model or ``.tflite`` export (no normalisers, no extraction settings).
     A missing path raises ``FileNotFoundError``; an unreadable model or bundle raises :class:`ModelInputError`.
     """
-    from emotion_lib.training.bundle import load_bundle
+    from emotion_lib.training.bundle import is_bundle, load_bundle
     from emotion_lib.training.export import ModelFileError, TFLiteRunner, load_model
 
     path = Path(path)
@@ -106,10 +107,11 @@ def load_streaming_model(path: str | Path) -> tuple[WindowModel, ModelBundle | N
         if path.is_dir():
             bundle = load_bundle(path)
             return WindowModel(bundle.model), bundle
+        bundle = load_bundle(path.parent) if is_bundle(path.parent) else None
         if path.suffix == ".tflite":
             runner = TFLiteRunner(path)
-            return WindowModel(runner, input_shapes={name: shape[1:] for name, shape in runner.shapes.items()}), None
-        return WindowModel(load_model(path)), None
+            return WindowModel(runner, input_shapes={name: shape[1:] for name, shape in runner.shapes.items()}), bundle
+        return WindowModel(load_model(path)), bundle
     except ModelFileError as exc:  # BundleError included
         raise ModelInputError(f"could not load model {path}: {exc}") from exc
 
