@@ -37,19 +37,12 @@ def latency_ms(run, window, repeats: int) -> dict:
     return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)), "repeats": repeats}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--clips", type=int, default=96)
-    parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
-    set_seed(0)
-    config = ModelConfig(epochs=args.epochs, batch_size=32, patience=100)
-    clips = random_clips(args.clips, seed=0, audio_frames=(150, 350), video_frames=(8, 18))
-    val = random_clips(max(args.clips // 4, 8), seed=1, audio_frames=(150, 350), video_frames=(8, 18))
+def measure_training(config: ModelConfig, n_clips: int) -> tuple:
+    """Train on random clips; returns the training result, the validation clips and the training speeds."""
+    clips = random_clips(n_clips, seed=0, audio_frames=(150, 350), video_frames=(8, 18))
+    val = random_clips(max(n_clips // 4, 8), seed=1, audio_frames=(150, 350), video_frames=(8, 18))
     with tempfile.TemporaryDirectory() as tmp:
         result = train(config, clips, val, tmp, tensorboard_dir=os.path.join(tmp, "tb"))
-    model = result.model
     history = result.history["seconds"]
     training = {
         "clips": len(clips),
@@ -60,23 +53,41 @@ def main() -> None:
         "clips_per_second_after_first_epoch": float(len(clips) / np.median(history[1:])) if len(history) > 1 else None,
         "note": "each epoch includes its validation pass; epoch 1 includes graph tracing",
     }
+    return result, val, training
 
+
+def measure_inference(model, config: ModelConfig, val, repeats: int) -> tuple[dict, dict]:
+    """One-window latency of the Keras graph and of every TFLite mode; returns it and the flatbuffer sizes."""
     window = clip_windows(val, config, limit=1)[0]
     graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    inference = {"keras_tf_function": latency_ms(graph, window, args.repeats)}  # eager Keras: seconds per call
+    inference = {"keras_tf_function": latency_ms(graph, window, repeats)}  # eager Keras: seconds per call
     sizes = {}
     calibration = clip_windows(val, config)
     for mode in TFLITE_MODES:
         started = time.perf_counter()
         flatbuffer = to_tflite(model, config, mode, representative=lambda: iter(calibration))
         runner = TFLiteRunner(flatbuffer, num_threads=1)
-        inference[f"tflite_{mode}"] = latency_ms(runner, window, args.repeats)
+        inference[f"tflite_{mode}"] = latency_ms(runner, window, repeats)
         inference[f"tflite_{mode}"]["convert_seconds"] = time.perf_counter() - started
         inference[f"tflite_{mode}"]["max_abs_diff_vs_keras"] = float(np.abs(runner(window) - graph(window)).max())
         sizes[mode] = len(flatbuffer)
     baseline = inference["keras_tf_function"]["median_ms"]
     for entry in inference.values():
         entry["speedup_vs_keras_tf_function"] = baseline / entry["median_ms"]
+    return inference, sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--clips", type=int, default=96)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    set_seed(0)
+    config = ModelConfig(epochs=args.epochs, batch_size=32, patience=100)
+    result, val, training = measure_training(config, args.clips)
+    model = result.model
+    inference, sizes = measure_inference(model, config, val, args.repeats)
     report = {
         "what": "fusion model (default ModelConfig), one window: audio (1, 200, 25) + video (1, 10, 128)",
         "data": "random synthetic clips (speed only, not accuracy)",

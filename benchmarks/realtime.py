@@ -33,8 +33,9 @@ import numpy as np
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.paths import BENCHMARKS_DIR, SYNTHETIC_DIR, shared_data_dir
-from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor, WindowModel
+from emotion_lib.realtime.predictor import SAMPLE_RATE, StreamingPredictor
 from emotion_lib.realtime.replay import AudioFeeder, clip_stream
+from emotion_lib.realtime.window import WindowModel
 
 OUT = BENCHMARKS_DIR / "realtime.json"
 CAMERA_WIDTH = 640
@@ -212,6 +213,32 @@ def time_calls(run, window: dict, repeats: int) -> dict:
     return percentiles(times)
 
 
+def run_pipelines(runners: dict, tflite: dict, frames, window_size: int, fps: float, loops: int) -> dict:
+    """Throughput and paced latency of the whole pipeline with the Keras model and the fastest TFLite export."""
+    chosen = {"keras": runners["keras"]}
+    if tflite:
+        best = min(tflite, key=tflite.get)
+        chosen[best] = runners[best]
+    return {
+        name: {
+            "throughput": run_throughput(runner, frames, window_size, fps),
+            "paced": run_paced(runner, frames, window_size, fps, loops),
+        }
+        for name, runner in chosen.items()
+    }
+
+
+def machine(load_at_start: float) -> dict:
+    """CPU count, load average at the start and now, niceness and Python version."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_at_start": load_at_start,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "nice": os.nice(0),
+        "python": platform.python_version(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=3, help="times the clip is replayed in the paced run")
@@ -233,16 +260,7 @@ def main() -> None:
     models = model_timings(model, config, args.window_size, DEFAULT_FPS)
     runners = models.pop("runners")
     tflite = {k: v["median_ms"] for k, v in models["per_window"].items() if k.startswith("tflite")}
-    chosen = {"keras": runners["keras"]}
-    if tflite:
-        best = min(tflite, key=tflite.get)
-        chosen[best] = runners[best]
-    pipelines = {}
-    for name, runner in chosen.items():
-        pipelines[name] = {
-            "throughput": run_throughput(runner, frames, args.window_size, DEFAULT_FPS),
-            "paced": run_paced(runner, frames, args.window_size, DEFAULT_FPS, args.loops),
-        }
+    pipelines = run_pipelines(runners, tflite, frames, args.window_size, DEFAULT_FPS, args.loops)
     backend, extractor = get_face_backend("dlib"), AudioFeatureExtractor()
     parts = components(frames, backend, extractor)
     naive = run_naive(model, backend, extractor, frames[: args.naive_frames], args.window_size)
@@ -272,13 +290,7 @@ def main() -> None:
             "p95_latency_ms<=150": headline["paced"]["latency"]["p95_ms"] <= 150,
             "tflite_per_window_ms<=5": bool(tflite) and min(tflite.values()) <= 5,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "load_average_1min_at_start": load_at_start,
-            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-            "nice": os.nice(0),
-            "python": platform.python_version(),
-        },
+        "machine": machine(load_at_start),
         "command": f"python benchmarks/realtime.py --loops {args.loops} --window_size {args.window_size}",
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

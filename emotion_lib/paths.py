@@ -24,3 +24,18 @@ def shared_data_dir() -> Path:
     The folder may be absent: callers check ``.exists()`` and skip with a reason.
     """
     return Path(os.environ.get("EMOTION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def parameter_path(value: str | Path | None, default: Path) -> Path:
+    """A path parameter (of a notebook or command): ``value`` when given, else the library's ``default``.
+
+    An empty string counts as not given, so a notebook parameter ``cache_dir = ""`` means :data:`CACHE_DIR`
+    (which ``EMOTION_CACHE`` moves).
+    """
+    return Path(value) if value else Path(default)
+
+
+def corpus_dir(corpus: str, data_dir: str | Path | None = None) -> Path:
+    """The folder of ``corpus``: ``data_dir`` when given, else :data:`SYNTHETIC_DIR` for the generated corpus
+    or ``shared_data_dir() / corpus`` for a real one (``crema-d``, ``ravdess``, ``savee``)."""
+    return parameter_path(data_dir, SYNTHETIC_DIR if corpus == "synthetic" else shared_data_dir() / corpus)

@@ -60,18 +60,19 @@ def fake_media(ravdess_faces_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def lab_root(tmp_path_factory) -> Path:
-    """A temporary JupyterLab root holding notebook 06 parameterised for the camera and a saved model."""
+    """A temporary JupyterLab root holding notebook 06 parameterised for the camera and a saved model bundle."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
+    from emotion_lib.features.store import ExtractionConfig
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
-    from emotion_lib.training.export import save_model
+    from emotion_lib.training.bundle import save_bundle
 
     root = tmp_path_factory.mktemp("lab")
     config = ModelConfig(audio_dim=25, video_dim=128)
-    model_path = save_model(build_model(config), root / "fusion.keras", config)
+    model_path = save_bundle(root / "fusion", build_model(config), config, {}, ExtractionConfig())
     notebook = parameterize_notebook(
         load_notebook_node(str(NOTEBOOK)),
         {"model_path": str(model_path), "use_camera": True, "window_size": 10, "video_fps": 5.0},

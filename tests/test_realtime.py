@@ -12,8 +12,9 @@ import pytest
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.labels import EMOTIONS, colour_bgr
-from emotion_lib.realtime.predictor import ModelInputError, StreamingPredictor, WindowModel, load_window_model
+from emotion_lib.realtime.predictor import StreamingPredictor
 from emotion_lib.realtime.replay import clip_stream, run_clip
+from emotion_lib.realtime.window import ModelInputError, WindowModel, load_window_model
 
 keras = pytest.importorskip("keras")
 
@@ -202,21 +203,20 @@ def test_audio_feeder_analyses_audio_in_the_background(model):
     assert "mono" in feeder.error
 
 
-def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp_path):
-    import json
-
+def test_a_model_bundle_brings_its_normalisers_and_extraction_settings(model, tmp_path, monkeypatch):
     from emotion_lib.features.normalise import Normaliser
+    from emotion_lib.features.store import ExtractionConfig
+    from emotion_lib.models.config import ModelConfig
+    from emotion_lib.training.bundle import NORMALISERS_FILE, save_bundle
 
     rng = np.random.default_rng(0)
     audio_norm = Normaliser("global").fit([rng.normal(3.0, 2.0, size=(50, 25))])
     video_norm = Normaliser("global").fit([rng.normal(-1.0, 0.5, size=(20, VIDEO_DIM))])
-    model.save(tmp_path / "tiny.keras")
-    states = {"audio": audio_norm.state(), "video": video_norm.state()}
-    (tmp_path / "tiny_normalisers.json").write_text(json.dumps(states))
-    predictor = StreamingPredictor.from_path(
-        tmp_path / "tiny.keras", 6, video_fps=10.0, face_backend=FakeFaces(), audio_extractor=fake_lld
-    )
-    assert set(predictor.normalisers) == {"audio", "video"}
+    extraction = ExtractionConfig(video_backend="fer", fps=10.0)
+    config = ModelConfig(video_dim=VIDEO_DIM)
+    path = save_bundle(tmp_path / "tiny", model, config, {"audio": audio_norm, "video": video_norm}, extraction)
+    predictor = StreamingPredictor.from_path(path, 6, face_backend=FakeFaces(), audio_extractor=fake_lld)
+    assert set(predictor.normalisers) == {"audio", "video"} and predictor.video_fps == 10.0
     lld = rng.normal(size=(4, 25)).astype(np.float32)
     predictor.push_lld(lld)
     predictor.push_embedding(np.full(VIDEO_DIM, 0.5), True)
@@ -225,20 +225,28 @@ def test_features_get_the_training_normalisation_saved_with_the_model(model, tmp
     np.testing.assert_allclose(inputs["audio"][0, :4], (lld - audio_norm.mean_) / audio_norm.std_, rtol=1e-5)
     np.testing.assert_allclose(inputs["video"][0, 0], (0.5 - video_norm.mean_) / video_norm.std_, rtol=1e-5)
     assert not inputs["video"][0, 1].any() and inputs["video_mask"][0, :2].tolist() == [1.0, 0.0]
-    # a TFLite export named <model>_int8.tflite finds the same file; a damaged file is a clear error
-    from emotion_lib.realtime.predictor import load_normalisers, normalisers_path
-
-    assert normalisers_path(tmp_path / "tiny_int8.tflite") == tmp_path / "tiny_normalisers.json"
-    (tmp_path / "tiny_normalisers.json").write_text('{"audio": {"mode": "global"}}')
-    with pytest.raises(ModelInputError, match="tiny_normalisers.json"):
-        load_normalisers(tmp_path / "tiny.keras")
+    # without a face backend given, the bundle's is created with the extraction's options
+    created = []
+    monkeypatch.setattr(
+        "emotion_lib.features.faces.registry.get_face_backend", lambda name, **options: created.append((name, options))
+    )
+    _ = StreamingPredictor.from_path(path, 6, audio_extractor=fake_lld).face_backend
+    assert created == [("fer", extraction.backend_kwargs())]
+    # a bare .keras model has no normalisers; a damaged bundle is a clear error naming the file
+    model.save(tmp_path / "tiny.keras")
+    assert StreamingPredictor.from_path(tmp_path / "tiny.keras", 6, video_fps=10.0).normalisers == {}
+    (path / NORMALISERS_FILE).write_text('{"audio": {"mode": "global"}}')
+    with pytest.raises(ModelInputError, match=r"normalisers\.json does not match its checksum"):
+        StreamingPredictor.from_path(path, 6)
 
 
 @pytest.mark.slow
 def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(tmp_path):
+    from emotion_lib.features.store import ExtractionConfig
     from emotion_lib.models.config import ModelConfig
     from emotion_lib.models.fusion import build_model
-    from emotion_lib.training.export import save_model, to_tflite, write_tflite
+    from emotion_lib.training.bundle import save_bundle
+    from emotion_lib.training.export import to_tflite
 
     config = ModelConfig(
         video_dim=VIDEO_DIM,
@@ -251,18 +259,19 @@ def test_tflite_export_streams_like_the_keras_model_and_checks_its_fixed_window(
         window_audio_frames=60,
     )
     model = build_model(config)
-    save_model(model, tmp_path / "small.keras", config)
-    write_tflite(to_tflite(model, config, "float32"), tmp_path / "small_float32.tflite")
+    exports = {"float32": to_tflite(model, config, "float32")}
+    bundle = save_bundle(tmp_path / "small", model, config, {}, ExtractionConfig(fps=10.0), exports)
     results = []
-    for name in ("small.keras", "small_float32.tflite"):
-        predictor = make_predictor(load_window_model(tmp_path / name), window_size=6, video_fps=10.0)
+    for path in (bundle, bundle / "model_float32.tflite"):  # a bundle's export still gets its settings
+        predictor = StreamingPredictor.from_path(path, 6, face_backend=FakeFaces(), audio_extractor=fake_lld)
+        assert predictor.video_fps == 10.0
         predictor.push_audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
         for i in range(4):
             prediction = predictor.update(grey(40 + 30 * i), i / 10)
         results.append(prediction.probabilities)
     np.testing.assert_allclose(results[0], results[1], atol=1e-4)
     with pytest.raises(ModelInputError, match="expects 6 time steps but the streaming window gives 10"):
-        make_predictor(load_window_model(tmp_path / "small_float32.tflite"), window_size=10)
+        make_predictor(load_window_model(bundle / "model_float32.tflite"), window_size=10)
 
 
 # ---- the OpenCV app --------------------------------------------------------------------------------------

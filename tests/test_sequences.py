@@ -113,11 +113,11 @@ def test_fixed_window_cuts_and_pads_to_the_export_shape():
     assert window["video"].shape == (1, 8, 4) and window["video_mask"][0, 5:].sum() == 0
 
 
-def test_split_sequences_normalises_with_training_statistics_only():
+def _clips_and_features():
+    """Six clips of four actors, the last without cached features; odd clips have no video."""
     import pandas as pd
 
     from emotion_lib.features.store import ClipFeatures
-    from emotion_lib.sequences.corpus import split_sequences
 
     rng = np.random.default_rng(0)
     clips = pd.DataFrame(
@@ -136,6 +136,13 @@ def test_split_sequences_normalises_with_training_statistics_only():
         )
         for i in range(5)
     }  # c5 has no features (failed extraction): left out
+    return clips, features
+
+
+def test_split_sequences_normalises_with_training_statistics_only():
+    from emotion_lib.sequences.corpus import split_sequences
+
+    clips, features = _clips_and_features()
     splits, states = split_sequences(clips, features)
     assert {k: len(v) for k, v in splits.items()} == {"train": 4, "validation": 1}
     train_audio = np.concatenate(splits["train"].audio)
@@ -146,3 +153,18 @@ def test_split_sequences_normalises_with_training_statistics_only():
     np.testing.assert_allclose(splits["validation"].audio[0], expected_val, rtol=1e-4, atol=1e-4)
     assert splits["train"].labels.tolist() == [0, 2, 4, 5] and set(states) == {"audio", "video"}
     np.testing.assert_array_equal(splits["train"].video[0][2], 0.0)  # faceless frame stays zero
+
+
+def test_corpus_sequences_describe_splits_widths_faces_and_test_actors():
+    from emotion_lib.features.store import ExtractionConfig
+    from emotion_lib.sequences.corpus import CorpusSequences, split_sequences
+
+    clips, features = _clips_and_features()
+    splits, states = split_sequences(clips, features)
+    sequences = CorpusSequences("synthetic", clips, splits, states, ExtractionConfig())
+    assert sequences.test_actors == ["4"]
+    assert CorpusSequences("savee", clips[clips["clip_id"] != "c5"], splits, states, None).test_actors == []
+    assert sequences.describe() == (
+        "{'train': 4, 'validation': 1} clips per split; audio 3-d, video 2-d; 50% of training clips have a face; "
+        "test actors: 4\ncorpus = synthetic: every number below is synthetic (not emotion-recognition accuracy)"
+    )

@@ -1,6 +1,6 @@
 """The real-time OpenCV emotion demo: webcam (or a video file) + microphone -> live label, bars and plot.
 
-    realtime-emotion-demo --model reports/models/synthetic_fusion.keras --window_size 30 \
+    realtime-emotion-demo --model reports/models/synthetic_fusion --window_size 30 \
         --display_width 800 --display_height 600
     realtime-emotion-demo --model M --source clip.mp4 --headless --output out.mp4
 
@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,9 @@ def _draw_plot(canvas: np.ndarray, history: Sequence[np.ndarray], y0: int, y1: i
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Real-time voice + face emotion recognition demo.")
-    parser.add_argument("--model", required=True, help="trained model (.keras from notebook 04, or .tflite)")
+    parser.add_argument(
+        "--model", required=True, help="model bundle folder from notebook 04 (or a bare .keras / .tflite model)"
+    )
     parser.add_argument("--window_size", type=int, default=30, help="face-embedding frames in the sliding window")
     parser.add_argument("--display_width", type=int, default=800)
     parser.add_argument("--display_height", type=int, default=600)
@@ -98,10 +100,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--video_fps",
         type=float,
         default=None,
-        help="face frames per second the model was trained on (default: feature extraction's rate)",
+        help="face frames per second the model was trained on (default: the bundle's, else 5)",
     )
     parser.add_argument(
-        "--face_backend", default="dlib", help="face backend the model was trained with (dlib, fer, facenet)"
+        "--face_backend",
+        default=None,
+        help="face backend the model was trained with: dlib, fer, facenet (default: the bundle's, else dlib)",
     )
     parser.add_argument("--smoothing", type=float, default=0.5, help="weight of the previous probabilities (0-1)")
     parser.add_argument("--headless", action="store_true", help="no window; needs --output")
@@ -124,6 +128,25 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.headless and linux_without_display:
         raise DemoError("no display to open a window on (DISPLAY is not set): use --headless --output out.mp4")
+    predictor = _load_predictor(args)
+    frames, mic, feeder = _open_source(args, predictor)
+    output = _VideoOutput(args.output, (args.display_width, args.display_height), args.source)
+    try:
+        return _stream(args, predictor, frames, output)
+    except ValueError as exc:  # an unreadable video, a model returning NaN...: a message, not a traceback
+        raise DemoError(str(exc)) from exc
+    finally:
+        output.close()
+        if mic is not None:
+            mic.close()
+        if feeder is not None:
+            feeder.close()
+        if not args.headless:
+            cv2.destroyAllWindows()
+
+
+def _load_predictor(args: argparse.Namespace) -> StreamingPredictor:
+    """The predictor for ``--model``, its face backend loaded so that a mismatch fails before the camera opens."""
     try:
         predictor = StreamingPredictor.from_path(
             args.model,
@@ -132,57 +155,73 @@ def run(args: argparse.Namespace) -> int:
             smoothing=args.smoothing,
             face_backend=args.face_backend,
         )
-        _ = predictor.face_backend  # load it now: a backend that does not fit the model fails before the camera opens
+        _ = predictor.face_backend
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # missing model, ModelInputError, no backend
         raise DemoError(str(exc)) from exc
+    return predictor
+
+
+def _open_source(
+    args: argparse.Namespace, predictor: StreamingPredictor
+) -> tuple[Iterator, Microphone | None, AudioFeeder | None]:
+    """Frames from ``--source`` (a file, with its own audio) or the webcam with the microphone."""
     if args.source is not None:
         if not Path(args.source).is_file():
             raise DemoError(f"video file not found: {args.source}")
-        frames, mic, feeder = clip_stream(args.source), None, None
-    else:  # the microphone's descriptors are computed in a background thread, beside the face embedding
-        frames, feeder = open_camera(args.camera), AudioFeeder(predictor)
-        mic = Microphone(feeder.put)
-        if mic.error:
-            print(mic.error, file=sys.stderr)
-    writer = None
+        return clip_stream(args.source), None, None
+    # the microphone's descriptors are computed in a background thread, beside the face embedding
+    frames, feeder = open_camera(args.camera), AudioFeeder(predictor)
+    mic = Microphone(feeder.put)
+    if mic.error:
+        print(mic.error, file=sys.stderr)
+    return frames, mic, feeder
+
+
+def _stream(args: argparse.Namespace, predictor: StreamingPredictor, frames: Iterator, output: _VideoOutput) -> int:
+    """Predict, draw and show (or write) every frame; returns how many frames were shown."""
+    import cv2
+
     history: deque[np.ndarray] = deque(maxlen=100)
     prediction: Prediction | None = None
     shown = 0
-    size = (args.display_width, args.display_height)
     pace = args.source is not None and not args.headless  # a file plays at its own speed in the window
     started = time.monotonic()
-    try:
-        for frame, timestamp, audio in frames:
-            if pace:
-                time.sleep(max(0.0, timestamp - (time.monotonic() - started)))
-            new = predictor.update(frame, timestamp, audio)
-            if new is not None:
-                prediction = new
-                history.append(new.probabilities)
-            canvas = draw_dashboard(frame, prediction, history, *size)
-            if args.output:
-                if writer is None:
-                    writer = _open_writer(args.output, size, args.source)
-                writer.write(canvas)
-            if not args.headless:
-                cv2.imshow("emotion demo (q to quit)", canvas)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    break
-            shown += 1
-            if args.max_frames and shown >= args.max_frames:
-                break
-    except ValueError as exc:  # an unreadable video, a model returning NaN...: a message, not a traceback
-        raise DemoError(str(exc)) from exc
-    finally:
-        if writer is not None:
-            writer.release()
-        if mic is not None:
-            mic.close()
-        if feeder is not None:
-            feeder.close()
+    for frame, timestamp, audio in frames:
+        if pace:
+            time.sleep(max(0.0, timestamp - (time.monotonic() - started)))
+        new = predictor.update(frame, timestamp, audio)
+        if new is not None:
+            prediction = new
+            history.append(new.probabilities)
+        canvas = draw_dashboard(frame, prediction, history, args.display_width, args.display_height)
+        output.write(canvas)
         if not args.headless:
-            cv2.destroyAllWindows()
+            cv2.imshow("emotion demo (q to quit)", canvas)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                break
+        shown += 1
+        if args.max_frames and shown >= args.max_frames:
+            break
     return shown
+
+
+class _VideoOutput:
+    """The ``--output`` video of the dashboard (nothing without it), opened at the first frame."""
+
+    def __init__(self, path: str | None, size: tuple[int, int], source: str | None) -> None:
+        self.path, self.size, self.source = path, size, source
+        self.writer = None
+
+    def write(self, canvas: np.ndarray) -> None:
+        if self.path is None:
+            return
+        if self.writer is None:
+            self.writer = _open_writer(self.path, self.size, self.source)
+        self.writer.write(canvas)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
 
 
 def _open_writer(path: str, size: tuple[int, int], source: str | None):

@@ -4,6 +4,7 @@ The window holds ``window_size`` face-embedding frames sampled at ``video_fps`` 
 on) and the audio low-level descriptors (100 frames/s) covering the same seconds. Each sampled camera frame
 updates the window and the prediction; the other camera frames cost nothing. A frame without a face keeps
 its place and is masked; silence is flagged. Bad models give a :class:`ModelInputError` naming the shapes.
+:meth:`StreamingPredictor.from_path` opens a model bundle folder with its normalisers and extraction settings.
 """
 
 from __future__ import annotations
@@ -14,23 +15,22 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.realtime.window import ModelInputError, WindowModel, load_streaming_model
+
+if TYPE_CHECKING:
+    from emotion_lib.features.store import ExtractionConfig
 
 AUDIO_FRAME_RATE = 100.0
 """openSMILE LLD frames per second (10 ms hop)."""
 SAMPLE_RATE = 16_000
-MODEL_INPUTS = ("audio", "audio_mask", "video", "video_mask")
 
 AudioExtractor = Callable[[np.ndarray, int], np.ndarray]
 """``(mono float32 signal, sample rate) -> (T, D)`` LLD frames at 100 frames/s."""
-
-
-class ModelInputError(ValueError):
-    """The model cannot serve the streaming window (missing file, wrong inputs or shapes, bad input array)."""
 
 
 @dataclass(frozen=True)
@@ -72,142 +72,21 @@ class Prediction:
         return "; ".join(parts)
 
 
-def _is_keras_model(model: Any) -> bool:
-    import keras
+def _default_extraction() -> ExtractionConfig:
+    from emotion_lib.features.store import ExtractionConfig
 
-    return isinstance(model, keras.Model)
-
-
-def _keras_input_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
-    """Input name -> shape without the batch axis, for a functional Keras model."""
-    inputs = model.inputs
-    return {str(t.name).split(":")[0]: tuple(t.shape[1:]) for t in inputs}
-
-
-class WindowModel:
-    """Runs a classifier on one window given as a dict of the model's named inputs.
-
-    ``model`` is a Keras model (its input names and shapes are read from it) or any callable taking the
-    dict of ``(1, ...)`` arrays and returning ``(1, n_classes)`` scores, with ``input_shapes`` given
-    (name -> shape without the batch axis, ``None`` for a free length), e.g. a TFLite runner.
-    """
-
-    def __init__(self, model: Any, input_shapes: Mapping[str, tuple[int | None, ...]] | None = None) -> None:
-        keras_model = _is_keras_model(model)
-        if input_shapes is None:
-            if not keras_model:
-                raise ModelInputError("a callable model needs input_shapes (name -> shape without batch axis)")
-            input_shapes = _keras_input_shapes(model)
-        self.input_shapes = {name: tuple(shape) for name, shape in input_shapes.items()}
-        unknown = sorted(set(self.input_shapes) - set(MODEL_INPUTS))
-        if unknown or not ({"audio", "video"} & set(self.input_shapes)):
-            raise ModelInputError(
-                f"model inputs {sorted(self.input_shapes)} do not match the expected {list(MODEL_INPUTS)}"
-            )
-        for name in ("audio", "video"):
-            shape = self.input_shapes.get(name)
-            if shape is not None and (len(shape) != 2 or shape[1] is None):
-                raise ModelInputError(f"model input {name!r} has shape {shape}; expected (time, features)")
-        self._call = self._compile(model) if keras_model else model
-
-    @staticmethod
-    def _compile(model: Any) -> Callable[[dict[str, np.ndarray]], Any]:
-        import tensorflow as tf
-
-        return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-
-    def feature_dim(self, modality: str) -> int | None:
-        """Feature width the model expects for ``audio`` or ``video``; None when it has no such branch."""
-        shape = self.input_shapes.get(modality)
-        return None if shape is None else int(shape[1])
-
-    def time_steps(self, modality: str) -> int | None:
-        shape = self.input_shapes.get(modality)
-        return None if shape is None else shape[0]
-
-    def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        feed = {name: inputs[name] for name in self.input_shapes}
-        out = np.asarray(self._call(feed), dtype=np.float64).reshape(-1)
-        if out.shape[0] != len(EMOTIONS):
-            raise ModelInputError(f"model returned {out.shape[0]} scores; expected {len(EMOTIONS)} classes")
-        return out
-
-
-def load_window_model(path: str | Path) -> WindowModel:
-    """Load a saved ``.keras`` model (or a ``.tflite`` export) for streaming, with clear errors."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"model file not found: {path}. Train and save one first (notebook 04 writes "
-            "reports/models/<corpus>_fusion.keras)."
-        )
-    from emotion_lib.training.export import ModelFileError, TFLiteRunner, load_model
-
-    try:
-        if path.suffix == ".tflite":
-            runner = TFLiteRunner(path)
-            return WindowModel(runner, input_shapes={name: shape[1:] for name, shape in runner.shapes.items()})
-        model = load_model(path)
-    except ModelFileError as exc:
-        raise ModelInputError(f"could not load model {path}: {exc}") from exc
-    return WindowModel(model)
-
-
-def normalisers_path(model_path: str | Path) -> Path | None:
-    """The ``<stem>_normalisers.json`` saved with a model (for ``x_int8.tflite`` also ``x_normalisers.json``)."""
-    model_path = Path(model_path)
-    stems = [model_path.stem]
-    if model_path.suffix == ".tflite" and "_" in model_path.stem:
-        stems.append(model_path.stem.rsplit("_", 1)[0])
-    for stem in stems:
-        candidate = model_path.with_name(f"{stem}_normalisers.json")
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_normalisers(model_path: str | Path) -> dict[str, Any]:
-    """``{"audio": Normaliser, "video": Normaliser}`` saved next to the model; empty when there is none."""
-    import json
-
-    from emotion_lib.features.normalise import Normaliser
-
-    path = normalisers_path(model_path)
-    if path is None:
-        return {}
-    try:
-        states = json.loads(path.read_text())
-        return {name: Normaliser.from_state(state) for name, state in states.items()}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelInputError(f"cannot read the feature normalisers {path}: {exc}") from exc
-
-
-def _default_face_backend(name: str) -> Any:
-    from emotion_lib.features.faces.registry import get_face_backend
-
-    return get_face_backend(name)
-
-
-def _default_audio_extractor() -> AudioExtractor:
-    from emotion_lib.features.audio import AudioFeatureExtractor
-
-    return AudioFeatureExtractor("eGeMAPSv02", "lld").extract
-
-
-def _default_video_fps() -> float:
-    from emotion_lib.features.video import DEFAULT_FPS
-
-    return float(DEFAULT_FPS)
+    return ExtractionConfig()
 
 
 class StreamingPredictor:
     """Sliding-window emotion predictor over face embeddings and audio LLDs.
 
-    ``video_fps`` must be the face-frame rate the model was trained on (default: the feature extraction's
-    ``DEFAULT_FPS``). Feed camera frames with :meth:`push_frame` (timestamps in seconds) and microphone samples with
-    :meth:`push_audio`; :meth:`update` does both and returns a :class:`Prediction` whenever a sampled frame
-    changed the window. ``smoothing`` in [0, 1) is the weight of the previous probabilities in an
-    exponential moving average.
+    ``extraction`` is the feature extraction the model was trained on (default: ``ExtractionConfig()``, i.e.
+    dlib faces at 5 frames/s and eGeMAPSv02 LLDs); it gives the defaults of ``video_fps`` (the face-frame rate),
+    ``face_backend`` (a backend object, or a name created on first use) and ``audio_extractor``. Feed camera
+    frames with :meth:`push_frame` (timestamps in seconds) and microphone samples with :meth:`push_audio`;
+    :meth:`update` does both and returns a :class:`Prediction` whenever a sampled frame changed the window.
+    ``smoothing`` in [0, 1) is the weight of the previous probabilities in an exponential moving average.
     """
 
     def __init__(
@@ -216,18 +95,20 @@ class StreamingPredictor:
         window_size: int = 30,
         *,
         video_fps: float | None = None,
-        face_backend: Any | str = "dlib",
+        face_backend: Any | str | None = None,
         audio_extractor: AudioExtractor | None = None,
         smoothing: float = 0.5,
         audio_hop_s: float = 0.2,
         silence_rms: float = 1e-3,
         normalisers: Mapping[str, Any] | None = None,
+        extraction: ExtractionConfig | None = None,
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be at least 1, got {window_size}")
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        video_fps = _default_video_fps() if video_fps is None else video_fps
+        self.extraction = _default_extraction() if extraction is None else extraction
+        video_fps = self.extraction.fps if video_fps is None else video_fps
         if video_fps <= 0:
             raise ValueError(f"video_fps must be positive, got {video_fps}")
         self.model = model if isinstance(model, WindowModel) else WindowModel(model)
@@ -239,7 +120,7 @@ class StreamingPredictor:
         self.smoothing = float(smoothing)
         self.silence_rms = float(silence_rms)
         self.normalisers = dict(normalisers or {})
-        self._face_backend = face_backend
+        self._face_backend = self.extraction.video_backend if face_backend is None else face_backend
         self._audio_extractor = audio_extractor
         self._audio_hop = max(160, int(audio_hop_s * SAMPLE_RATE))
         self._context = 1600  # 0.1 s of audio before each hop so the LLD filters are warmed up
@@ -248,14 +129,17 @@ class StreamingPredictor:
 
     @classmethod
     def from_path(cls, path: str | Path, window_size: int = 30, **kwargs: Any) -> StreamingPredictor:
-        """Load the model at ``path`` (see :func:`load_window_model`) and the feature normalisers saved with it.
+        """A predictor for the model bundle folder (or bare ``.keras`` / ``.tflite`` model) at ``path``.
 
-        Notebook 04 trains on features standardised with training-split statistics and saves them as
-        ``<model>_normalisers.json``; live features get the same transformation (``normalisers`` overrides).
+        A bundle (notebook 04 writes one with ``save_bundle``) brings the feature normalisers fitted on the
+        training actors, so live features are scaled as the training features were, and the extraction settings
+        (face backend, frame rate, audio feature set). Keyword arguments override them; ``None`` values keep them.
         """
-        model = load_window_model(path)
-        if "normalisers" not in kwargs:
-            kwargs["normalisers"] = load_normalisers(path)
+        model, bundle = load_streaming_model(path)
+        if bundle is not None:
+            for name, value in (("normalisers", bundle.normalisers), ("extraction", bundle.extraction)):
+                if kwargs.get(name) is None:
+                    kwargs[name] = value
         return cls(model, window_size, **kwargs)
 
     def _check_time_steps(self) -> None:
@@ -282,9 +166,14 @@ class StreamingPredictor:
     @property
     def face_backend(self) -> Any:
         """The face backend, created on first use; its width must be the model's video input width."""
+        if self._face_backend is None and self.model.feature_dim("video") is not None:
+            raise ModelInputError("the model has a video input but no face backend was given or saved with it")
         if isinstance(self._face_backend, str):
+            from emotion_lib.features.faces.registry import get_face_backend
+
             name = self._face_backend
-            backend = _default_face_backend(name)
+            same = name == self.extraction.video_backend
+            backend = get_face_backend(name, **(self.extraction.backend_kwargs() if same else {}))
             expected = self.model.feature_dim("video")
             if expected is not None and getattr(backend, "dim", expected) != expected:
                 raise ModelInputError(
@@ -297,7 +186,11 @@ class StreamingPredictor:
     @property
     def audio_extractor(self) -> AudioExtractor:
         if self._audio_extractor is None:
-            self._audio_extractor = _default_audio_extractor()
+            from emotion_lib.features.audio import AudioFeatureExtractor
+
+            self._audio_extractor = AudioFeatureExtractor(
+                self.extraction.audio_feature_set, self.extraction.audio_level
+            ).extract
         return self._audio_extractor
 
     # ---- audio -------------------------------------------------------------------------------------------

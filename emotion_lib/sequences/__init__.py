@@ -1,7 +1,7 @@
 """Sequences: padded, masked batches of per-clip features, feature-level augmentation, missing modalities."""
 
 from emotion_lib.sequences.augment import FeatureAugmenter, waveform_augmenter
-from emotion_lib.sequences.corpus import load_corpus_sequences, split_sequences
+from emotion_lib.sequences.corpus import CorpusSequences, load_and_describe, load_corpus_sequences, split_sequences
 from emotion_lib.sequences.data import (
     MODALITIES,
     FeatureValueError,
@@ -14,6 +14,7 @@ from emotion_lib.sequences.data import (
 from emotion_lib.sequences.pairing import PartialSequenceData
 
 __all__ = [
+    "CorpusSequences",
     "FeatureAugmenter",
     "FeatureValueError",
     "MODALITIES",
@@ -21,6 +22,7 @@ __all__ = [
     "SequenceData",
     "bucket_batches",
     "fixed_window",
+    "load_and_describe",
     "load_corpus_sequences",
     "pad_sequences",
     "random_clips",

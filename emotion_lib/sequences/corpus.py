@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from emotion_lib.sequences.data import SequenceData
+
+if TYPE_CHECKING:
+    from emotion_lib.features.store import ExtractionConfig
 
 
 def split_sequences(
@@ -94,3 +99,79 @@ def load_corpus_sequences(
         )
     data, states = split_sequences(clips, features, normalise)
     return clips[clips["clip_id"].isin(list(features))].reset_index(drop=True), data, states
+
+
+@dataclass
+class CorpusSequences:
+    """A corpus ready for the model: its clip table, ``{split: SequenceData}`` and what produced them."""
+
+    corpus: str
+    clips: pd.DataFrame
+    """The clips with cached features, with their ``split`` column."""
+    splits: dict[str, SequenceData]
+    normalisers: dict
+    """States of the feature normalisers fitted on the training actors (save them with the model)."""
+    extraction: ExtractionConfig
+    """The feature extraction the cache was written with (save it with the model)."""
+
+    @property
+    def test_actors(self) -> list[str]:
+        """The actors of the test split, sorted."""
+        return sorted(self.clips.loc[self.clips["split"] == "test", "actor"].astype(str).unique())
+
+    def describe(self) -> str:
+        """Clips per split, feature widths, the share of training clips with a face and the test actors."""
+        train = self.splits["train"]
+        video = f"video {train.video_dim}-d" if train.video_dim else "no video"
+        text = (
+            f"{ {name: len(part) for name, part in self.splits.items()} } clips per split; "
+            f"audio {train.audio_dim}-d, {video}; {train.has_video().mean():.0%} of training clips have a face; "
+            f"test actors: {', '.join(self.test_actors) or 'none'}"
+        )
+        if self.corpus == "synthetic":
+            text += "\ncorpus = synthetic: every number below is synthetic (not emotion-recognition accuracy)"
+        return text
+
+
+def load_and_describe(
+    corpus: str,
+    data_dir: str | Path | None = None,
+    subset: int = 0,
+    seed: int = 0,
+    *,
+    audio_feature_set: str = "eGeMAPSv02",
+    backend: str = "dlib",
+    fps: float = 5.0,
+    cache_dir: str | Path | None = None,
+    normalise: str | None = "global",
+) -> CorpusSequences:
+    """The notebooks' entry: load a corpus's cached features as sequences and print what was loaded.
+
+    Args:
+        corpus: ``synthetic``, ``crema-d``, ``ravdess`` or ``savee``.
+        data_dir: the corpus folder; empty or None: ``paths.corpus_dir(corpus)``.
+        subset: 0 for every clip, N for a seeded sample of N clips.
+        seed: the seed of the sample and of the split.
+        audio_feature_set, backend, fps: the extraction settings of the cache (notebook 01); ``backend="none"``
+            for audio-only features.
+        cache_dir: the feature cache; empty or None: ``paths.CACHE_DIR``.
+        normalise: the ``Normaliser`` mode fitted on the training actors, or None.
+    """
+    from emotion_lib.features.store import ExtractionConfig
+    from emotion_lib.paths import CACHE_DIR, corpus_dir, parameter_path
+
+    extraction = ExtractionConfig(
+        audio_feature_set=audio_feature_set, video_backend=None if backend == "none" else backend, fps=fps
+    )
+    clips, splits, states = load_corpus_sequences(
+        corpus,
+        str(corpus_dir(corpus, data_dir)),
+        subset,
+        seed,
+        extraction=extraction,
+        cache_dir=parameter_path(cache_dir, CACHE_DIR),
+        normalise=normalise,
+    )
+    sequences = CorpusSequences(corpus, clips, splits, states, extraction)
+    print(sequences.describe())
+    return sequences
