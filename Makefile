@@ -31,10 +31,10 @@ setup-facenet: setup
 	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
 
 data: setup
-	$(PY) -m emotion_lib.cli generate-synthetic --out data/synthetic
+	$(PY) -m emotion_lib generate --out data/synthetic
 
 splits: setup
-	$(PY) -m emotion_lib.cli write-splits
+	$(PY) -m emotion_lib splits
 
 reproduce: setup $(if $(DATA),,data)
 	@mkdir -p reports/notebooks
@@ -50,8 +50,8 @@ test: setup
 
 # The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
 evaluate: setup
-	nice -n 10 $(PY) -m emotion_lib.experiments $(EVALUATE_ARGS)
-	$(PY) scripts/update_results.py
+	nice -n 10 $(PY) -m emotion_lib evaluate $(EVALUATE_ARGS)
+	$(PY) -m emotion_lib results
 
 benchmarks: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
