@@ -35,10 +35,10 @@ setup-facenet: setup  ## add the optional facenet-pytorch backend (torch + torch
 	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
 
 data: setup  ## generate the synthetic default corpus into data/synthetic
-	$(PY) -m emotion_lib.cli generate-synthetic --out data/synthetic
+	$(PY) -m emotion_lib generate --out data/synthetic
 
 splits: setup  ## rewrite the versioned speaker-independent split CSVs
-	$(PY) -m emotion_lib.cli write-splits
+	$(PY) -m emotion_lib splits
 
 reproduce: setup $(if $(DATA),,data)  ## run every notebook with papermill (DATA=, QUICK=1)
 	@mkdir -p reports/notebooks
@@ -59,8 +59,8 @@ test: setup lint  ## lint, then the whole test suite
 
 # The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
 evaluate: setup  ## the real-data experiments and the generated results table
-	nice -n 10 $(PY) -m emotion_lib.experiments $(EVALUATE_ARGS)
-	$(PY) scripts/update_results.py
+	nice -n 10 $(PY) -m emotion_lib evaluate $(EVALUATE_ARGS)
+	$(PY) -m emotion_lib results
 
 benchmarks: setup  ## speed and memory benchmarks -> reports/benchmarks/*.json
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,30 +1,54 @@
-"""Command-line entry points: ``python -m emotion_lib.cli <command> ...``.
+"""The command line of emotion_lib: ``python -m emotion_lib <command> [options]`` (or ``emotion-lib <command>``).
 
-Commands: ``generate-synthetic`` (the embedded default corpus), ``write-splits`` (the versioned
-speaker-independent split CSVs), ``extract`` (cache openSMILE voice features and face embeddings). Each command
-is a ``(add_arguments, run)`` pair in :data:`COMMANDS`.
+Every command is one entry of :data:`COMMANDS` (name -> :class:`Command`: help, options, run function); heavy
+libraries are imported only when a command runs, so ``--help`` and the light commands stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
-from emotion_lib.paths import SPLITS_DIR, SYNTHETIC_DIR
+from emotion_lib.evaluation.records import METRICS_PATH
+from emotion_lib.paths import REPO_ROOT, REPORTS_DIR, SPLITS_DIR, SYNTHETIC_DIR, shared_data_dir
+
+DEFAULT_PROG = "python -m emotion_lib"
+DESCRIPTION = (
+    "Multimodal (voice + face) emotion recognition: the synthetic corpus, the splits, the feature cache,\n"
+    "the real-data experiments, the results table and the real-time demo."
+)
 
 
-def _generate_synthetic_arguments(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: a one-line help, a function adding its options, a function running it (returning the
+    exit status; its docstring is the command's description) and example arguments for the help text."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    examples: tuple[str, ...] = ()
+    passthrough: bool = False
+    """The command parses its own options: everything after its name is handed over as ``args.rest``."""
+
+
+# ------------------------------------------------------------------------------------------------ generate
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=SYNTHETIC_DIR, help="output folder (CREMA-D layout)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--actors", type=int, default=24)
-    parser.add_argument("--clips-per-emotion", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus (the same seed, the same files)")
+    parser.add_argument("--actors", type=int, default=24, help="number of synthetic actors (at least 3)")
+    parser.add_argument("--clips-per-emotion", type=int, default=3, help="clips per actor and emotion")
+    parser.add_argument("--workers", type=int, default=2, help="processes")
 
 
-def _generate_synthetic(args: argparse.Namespace) -> int:
+def _generate(args: argparse.Namespace) -> int:
+    """Write the synthetic default corpus (rule-based voices and faces, not real emotion data)."""
     from emotion_lib.data.synthetic import generate_corpus
 
     out = generate_corpus(
@@ -34,12 +58,14 @@ def _generate_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_splits_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=SPLITS_DIR)
-    parser.add_argument("--seed", type=int, default=0)
+# -------------------------------------------------------------------------------------------------- splits
+def _splits_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=SPLITS_DIR, help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the actor assignment")
 
 
-def _write_splits(args: argparse.Namespace) -> int:
+def _splits(args: argparse.Namespace) -> int:
+    """Write the versioned speaker-independent split and fold CSVs (data/splits/*.csv)."""
     from emotion_lib.data.splits import write_splits
 
     for path in write_splits(args.out, seed=args.seed):
@@ -47,6 +73,7 @@ def _write_splits(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------- extract
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     from emotion_lib.features.audio import FEATURE_SETS, LEVELS
     from emotion_lib.features.faces.registry import FACE_BACKENDS
@@ -71,7 +98,8 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    """Exit status 1 when clips were attempted and every one failed (each failure is listed)."""
+    """Extract and cache the voice features (openSMILE) and face features of a corpus (resumable: clips already
+    in the cache are skipped). Exit status 1 when clips were attempted and every one failed (each is listed)."""
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
     from emotion_lib.features.faces.base import BackendUnavailable
@@ -105,32 +133,174 @@ def _extract(args: argparse.Namespace) -> int:
     return 1 if report.failed and not report.done and not report.skipped else 0
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "generate-synthetic": ("write the synthetic default corpus", _generate_synthetic_arguments, _generate_synthetic),
-    "write-splits": ("write data/splits/*.csv", _write_splits_arguments, _write_splits),
-    "extract": ("extract and cache audio/video features of a corpus", _extract_arguments, _extract),
+# ------------------------------------------------------------------------------------------------ evaluate
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from emotion_lib.experiments.registry import EXPERIMENTS
+
+    parser.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), help="experiments to run (default: all)")
+    parser.add_argument("--data-dir", type=Path, default=shared_data_dir(), help="the real clips (../shared/data)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (each repeats every fold)")
+    parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics JSON to update")
+    parser.add_argument("--quick", action="store_true", help="a few clips per actor: smoke run, not results")
+    parser.add_argument(
+        "--facenet-weights",
+        type=Path,
+        default=None,
+        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison",
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Run the real-data experiments (RAVDESS, SAVEE, CK+, the end-to-end check on real face videos) and record
+    each in the metrics file with the command that reproduces it. The neural experiments (ravdess_neural,
+    end_to_end) run at least 3 seeds. Skipped, with a message, when the real data folder is absent."""
+    from emotion_lib.experiments.common import EVALUATE_COMMAND, Context
+    from emotion_lib.experiments.registry import run_experiments
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = (
+        EVALUATE_COMMAND
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
+    )
+    ctx = Context(
+        data_dir=args.data_dir,
+        metrics_path=args.metrics,
+        seeds=tuple(args.seeds),
+        quick=args.quick,
+        command=command,
+        facenet_weights=args.facenet_weights,
+    )
+    run_experiments(ctx, args.only)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- results
+def _results_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="the recorded experiments")
+    parser.add_argument("--out", type=Path, default=REPORTS_DIR / "results.md", help="the results page to write")
+    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="the README to update")
+
+
+def _results(args: argparse.Namespace) -> int:
+    """Regenerate the results page (reports/results.md) and the README's results section (between the
+    <!-- results:start --> and <!-- results:end --> markers) from the metrics file; nothing is typed by hand."""
+    from emotion_lib.experiments.results import write_results
+
+    count, readme_updated = write_results(args.metrics, args.out, args.readme)
+    print(f"wrote {args.out} ({count} experiments)")
+    if readme_updated:
+        print(f"updated the results section of {args.readme}")
+    else:
+        print(f"{args.readme} missing or without results markers: README not changed")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- demo
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo parses its own options (``demo --help`` lists them)."""
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The real-time voice + face emotion demo (OpenCV window, webcam and microphone, or a video file)."""
+    from emotion_lib.realtime.app import main as demo_app  # OpenCV and the model only when the demo runs
+
+    return demo_app(args.rest)
+
+
+COMMANDS: dict[str, Command] = {
+    "generate": Command(
+        "write the synthetic default corpus",
+        _generate_arguments,
+        _generate,
+        ("--out data/synthetic", "--actors 3 --clips-per-emotion 1 --out /tmp/tiny"),
+    ),
+    "splits": Command("write the speaker-independent splits (data/splits/*.csv)", _splits_arguments, _splits, ("",)),
+    "extract": Command(
+        "extract and cache the audio/video features of a corpus",
+        _extract_arguments,
+        _extract,
+        ("--corpus ravdess --data-dir ../shared/data/ravdess --backend none", "--subset 20 --fps 2"),
+    ),
+    "evaluate": Command(
+        "run the real-data experiments and record them in reports/metrics.json",
+        _evaluate_arguments,
+        _evaluate,
+        ("--only ravdess_voice ckplus", "--quick", "--only end_to_end --seeds 0 1 2"),
+    ),
+    "results": Command(
+        "regenerate reports/results.md and the README results section",
+        _results_arguments,
+        _results,
+        ("", "--metrics reports/metrics.json --out reports/results.md --readme README.md"),
+    ),
+    "demo": Command(
+        "run the real-time OpenCV demo (options: demo --help)",
+        _demo_arguments,
+        _demo,
+        ("--model reports/models/synthetic_fusion.keras", "--model M --source clip.mp4 --headless --output out.mp4"),
+        passthrough=True,
+    ),
 }
+"""Command name -> :class:`Command`; adding a command is adding an entry here."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run one command; errors are printed as one line, not a traceback."""
-    parser = argparse.ArgumentParser(prog="python -m emotion_lib.cli", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, add_arguments, run) in COMMANDS.items():
-        sub = commands.add_parser(name, help=help_text)
-        add_arguments(sub)
-        sub.set_defaults(run=run)
-    args = parser.parse_args(argv)
+def _examples(prog: str, items: Sequence[tuple[str, str]]) -> str:
+    return "examples:\n" + "\n".join(f"  {prog} {name} {example}".rstrip() for name, example in items)
+
+
+def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
+    """The argument parser of every command in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=_examples(prog, [(name, command.examples[0]) for name, command in COMMANDS.items()])
+        + f"\n\nEach command has its own help: {prog} <command> --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(
+            name,
+            help=command.help,
+            description=inspect.getdoc(command.run),
+            epilog=_examples(prog, [(name, example) for example in command.examples]) if command.examples else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            add_help=not command.passthrough,
+        )
+        command.add_arguments(sub)
+        sub.set_defaults(command_entry=command)
+    return parser
+
+
+def _prog() -> str:
+    """How the program was called: the console script's name, else ``python -m emotion_lib``."""
+    name = Path(sys.argv[0]).name
+    return DEFAULT_PROG if not name or name.endswith(".py") or name == "-c" else name
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the process arguments) and run one command; returns the exit status.
+
+    Errors of the run (``OSError``, ``ValueError``) are printed as one line, not a traceback (status 2).
+    """
+    parser = build_parser(_prog())
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    command: Command = args.command_entry
+    if command.passthrough:
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        return args.run(args)
+        return command.run(args)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
-def extract_main(argv: list[str] | None = None) -> int:
-    """The ``emotion-extract`` console script: ``extract`` without the command word."""
-    return main(["extract", *(sys.argv[1:] if argv is None else argv)])
+def demo_main() -> int:
+    """The ``realtime-emotion-demo`` console script: ``demo`` with the process arguments."""
+    return main(["demo", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Real-time voice + face emotion demo (the seed's command line); the same as the `realtime-emotion-demo` entry point.
+"""Real-time voice + face emotion demo: ``python -m emotion_lib demo`` under its original name.
 
     python scripts/realtime_emotion_demo.py --model reports/models/synthetic_fusion.keras --window_size 30 \
         --display_width 800 --display_height 600
@@ -7,8 +7,7 @@
 
 import sys
 
-import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
-from emotion_lib.realtime.app import main
+from emotion_lib.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["demo", *sys.argv[1:]]))

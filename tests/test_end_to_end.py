@@ -10,14 +10,13 @@ import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib import paths
 from emotion_lib.evaluation.records import load_metrics
 from emotion_lib.experiments.common import Context
-from emotion_lib.experiments.end_to_end import (
+from emotion_lib.experiments.end_to_end import recorded_clips, run_end_to_end
+from emotion_lib.experiments.end_to_end_data import (
     INPUT_MODES,
     TRAIN_ACTORS,
     assert_unseen,
     clip_inputs,
     load_av_clips,
-    recorded_clips,
-    run_end_to_end,
     training_data,
 )
 from emotion_lib.features.normalise import Normaliser

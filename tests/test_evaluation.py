@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import matplotlib
@@ -21,9 +20,9 @@ from emotion_lib.evaluation.metrics import (
     weighted_accuracy,
 )
 from emotion_lib.evaluation.records import ExperimentRecord, load_metrics, record_experiment, record_not_run
-from emotion_lib.evaluation.reports import results_markdown
+from emotion_lib.evaluation.reports import RESULTS_END, RESULTS_START, results_markdown, update_marked_section
+from emotion_lib.experiments.results import write_results
 from emotion_lib.experiments.targets import TARGETS, target_status
-from emotion_lib.paths import REPO_ROOT
 from emotion_lib.plots.evaluation import plot_attention, plot_confusion
 
 
@@ -190,33 +189,20 @@ def test_target_status_reports_gain_and_shortfall():
     assert target_status(experiments)[0]["met"]
 
 
-def _update_results_module():
-    spec = importlib.util.spec_from_file_location("update_results", REPO_ROOT / "scripts" / "update_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_update_results_rewrites_only_the_marked_readme_section(tmp_path):
-    module = _update_results_module()
-    metrics = tmp_path / "metrics.json"
-    record_experiment(record_result("ravdess_voice/x", 0.55, group="ravdess_voice"), metrics)
+def test_update_marked_section_rewrites_only_the_marked_section(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{module.START}\nold table\n{module.END}\noutro\n")
-    out = tmp_path / "results.md"
-    assert module.main(["--metrics", str(metrics), "--out", str(out), "--readme", str(readme)]) == 0
-    text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
-    assert "`ravdess_voice/x`" in text and "`ravdess_voice/x`" in out.read_text()
+    assert not update_marked_section(readme, "new table")
+    readme.write_text(f"intro\n{RESULTS_START}\nold table\n{RESULTS_END}\noutro\n")
+    assert update_marked_section(readme, "\nnew table\n\n")
+    assert readme.read_text() == f"intro\n{RESULTS_START}\nnew table\n{RESULTS_END}\noutro\n"
+    readme.write_text(f"{RESULTS_END} before {RESULTS_START}\n")
+    assert not update_marked_section(readme, "new table")
+    assert readme.read_text() == f"{RESULTS_END} before {RESULTS_START}\n"
 
 
-def test_update_results_without_readme_writes_only_results(tmp_path):
-    module = _update_results_module()
+def test_write_results_without_readme_writes_only_the_page(tmp_path):
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"experiments": {}}))
     readme = tmp_path / "README.md"
-    assert module.main(["--metrics", str(metrics), "--out", str(tmp_path / "r.md"), "--readme", str(readme)]) == 0
-    assert (tmp_path / "r.md").exists() and not readme.exists()
-    readme.write_text("no markers here\n")
-    module.main(["--metrics", str(metrics), "--out", str(tmp_path / "r.md"), "--readme", str(readme)])
-    assert readme.read_text() == "no markers here\n"
+    assert write_results(metrics, tmp_path / "r.md", readme) == (0, False)
+    assert "No experiment recorded yet" in (tmp_path / "r.md").read_text() and not readme.exists()

@@ -220,7 +220,7 @@ def test_sigkill_midway_then_rerun_gives_identical_features(tmp_path, corpus_dir
     command = [
         sys.executable,
         "-m",
-        "emotion_lib.cli",
+        "emotion_lib",
         "extract",
         "--corpus",
         "synthetic",

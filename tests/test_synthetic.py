@@ -20,7 +20,7 @@ def tiny_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
     assert (
         cli_main(
-            ["generate-synthetic", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
+            ["generate", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
         )
         == 0
     )
@@ -42,7 +42,7 @@ def test_loader_reads_the_generated_layout(tiny_corpus):
 
 def test_generation_is_deterministic(tiny_corpus, tmp_path):
     cli_main(
-        ["generate-synthetic", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
+        ["generate", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
     )
     assert digest(tmp_path) == digest(tiny_corpus)
 
@@ -72,5 +72,5 @@ def test_voice_carries_arousal_and_face_carries_valence():
 
 
 def test_too_few_actors_is_a_clear_error(tmp_path, capsys):
-    assert cli_main(["generate-synthetic", "--out", str(tmp_path), "--actors", "2"]) == 2
+    assert cli_main(["generate", "--out", str(tmp_path), "--actors", "2"]) == 2
     assert "at least 3 actors" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def read_folds(corpus: str, splits_dir: Path | str = SPLITS_DIR) -> pd.DataFrame
     """Read the committed fold assignment of ``corpus``."""
     path = split_paths(corpus, splits_dir)[0]
     if not path.exists():
-        raise SplitError(f"no split file for {corpus!r}: {path} (run `python -m emotion_lib.cli write-splits`)")
+        raise SplitError(f"no split file for {corpus!r}: {path} (run `python -m emotion_lib splits`)")
     return pd.read_csv(path, dtype={"actor": str, "corpus": str})
 
 

@@ -1,11 +1,11 @@
-"""Actor-grouped cross-validation of the neural model on real voices (issue 5): ``ravdess_neural``.
+"""Actor-grouped cross-validation of the neural model on real voices: ``ravdess_neural``.
 
 For every outer fold of actors the model trains on the other actors except one more fold of them, the
 validation actors (rotated by the seed), which alone drive early stopping and every choice; it is tested
 once on the fold's actors. Out-of-fold probabilities are pooled into the :class:`~emotion_lib.baselines.CVResult`
 of the classical experiments, so the same recording path and late fusion apply to both.
 
-Run with ``python -m emotion_lib.experiments --only ravdess_neural`` (3 seeds unless more are given).
+Run with ``python -m emotion_lib evaluate --only ravdess_neural`` (3 seeds unless more are given).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from emotion_lib.features.normalise import Normaliser
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
+from emotion_lib.training.trainer import predict_data, train
 
 LOG = logging.getLogger(__name__)
 
@@ -66,8 +67,6 @@ def train_fold(
     config: ModelConfig, train_data: SequenceData, validation_data: SequenceData, test_data: SequenceData
 ) -> FoldOutcome:
     """Train from scratch (early stopping on ``validation_data``), then predict the test clips once."""
-    from emotion_lib.training.trainer import predict_data, train
-
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="neural_cv_") as folder:
         result = train(
@@ -86,6 +85,65 @@ def train_fold(
         "seconds": round(time.perf_counter() - started, 1),
     }
     return FoldOutcome(test_proba, validation_proba, info)
+
+
+@dataclass
+class FoldScores:
+    """One test fold of :func:`neural_cross_validation`: where its clips are, their probabilities, the fold's
+    metrics and what was chosen on its validation actors."""
+
+    test: np.ndarray
+    proba: np.ndarray
+    metrics: dict
+    chosen: dict
+
+
+def cross_validate_fold(
+    config: ModelConfig,
+    audio: Sequence[np.ndarray],
+    labels: np.ndarray,
+    actors: np.ndarray,
+    folds: list[list[str]],
+    fold: int,
+    normalise: str,
+    classes: list[str],
+    name: str = "neural",
+) -> FoldScores:
+    """Train on the actors outside test fold ``fold`` and its validation fold (:func:`validation_fold` with
+    ``config.seed``), stop early on the validation actors, predict the test fold once (logged as ``name``)."""
+    test = np.isin(actors, folds[fold])
+    validation_actors = folds[validation_fold(len(folds), fold, config.seed)]
+    validation = np.isin(actors, validation_actors)
+    train_rows = ~(test | validation)
+    if not (test.any() and validation.any() and train_rows.any()):
+        raise ValueError(f"fold {fold}: the test, validation or training side has no clips")
+    data = SequenceData(
+        normalise_sequences(audio, actors, train_rows, normalise),
+        np.array([classes.index(label) for label in labels]),
+        [f"{actor}/{i}" for i, actor in enumerate(actors)],
+        n_classes=len(classes),
+    )
+    outcome = train_fold(
+        config,
+        data.subset(np.flatnonzero(train_rows)),
+        data.subset(np.flatnonzero(validation)),
+        data.subset(np.flatnonzero(test)),
+    )
+    names = np.asarray(classes)
+    metrics = classification_metrics(labels[test], names[outcome.test_proba.argmax(axis=1)], classes)
+    validation_predicted = names[outcome.validation_proba.argmax(axis=1)]
+    validation_ua = classification_metrics(labels[validation], validation_predicted, classes)["ua"]
+    LOG.info(
+        "%s seed %d fold %d: validation UA %.3f, test UA %.3f, %s",
+        name,
+        config.seed,
+        fold,
+        validation_ua,
+        metrics["ua"],
+        outcome.info,
+    )
+    chosen = {"validation_actors": validation_actors, "validation_ua": round(validation_ua, 4), **outcome.info}
+    return FoldScores(test, outcome.test_proba, metrics, chosen)
 
 
 def neural_cross_validation(
@@ -115,50 +173,16 @@ def neural_cross_validation(
     if unknown:
         raise ValueError(f"labels {unknown} are not in the class order {classes}")
     folds = [sorted(str(a) for a in fold) for fold in folds]
-    index = np.array([classes.index(label) for label in labels])
     config = config.replace(seed=seed, n_classes=len(classes), audio_dim=int(np.asarray(audio[0]).shape[1]))
     proba = np.full((len(labels), len(classes)), np.nan)
     fold_of = np.full(len(labels), -1)
     fold_metrics, chosen = [], []
     for fold in range(len(folds)) if fold_indices is None else fold_indices:
-        test = np.isin(actors, folds[fold])
-        validation_actors = folds[validation_fold(len(folds), fold, seed)]
-        validation = np.isin(actors, validation_actors)
-        train = ~(test | validation)
-        if not (test.any() and validation.any() and train.any()):
-            raise ValueError(f"fold {fold}: the test, validation or training side has no clips")
-        data = SequenceData(
-            normalise_sequences(audio, actors, train, normalise),
-            index,
-            [f"{actor}/{i}" for i, actor in enumerate(actors)],
-            n_classes=len(classes),
-        )
-        outcome = train_fold(
-            config,
-            data.subset(np.flatnonzero(train)),
-            data.subset(np.flatnonzero(validation)),
-            data.subset(np.flatnonzero(test)),
-        )
-        proba[test] = outcome.test_proba
-        fold_of[test] = fold
-        names = np.asarray(classes)
-        predicted = names[outcome.test_proba.argmax(axis=1)]
-        fold_metrics.append(classification_metrics(labels[test], predicted, classes))
-        validation_ua = classification_metrics(
-            labels[validation], names[outcome.validation_proba.argmax(axis=1)], classes
-        )["ua"]
-        chosen.append(
-            {"validation_actors": validation_actors, "validation_ua": round(validation_ua, 4), **outcome.info}
-        )
-        LOG.info(
-            "%s seed %d fold %d: validation UA %.3f, test UA %.3f, %s",
-            name,
-            seed,
-            fold,
-            validation_ua,
-            fold_metrics[-1]["ua"],
-            outcome.info,
-        )
+        scores = cross_validate_fold(config, audio, labels, actors, folds, fold, normalise, classes, name)
+        proba[scores.test] = scores.proba
+        fold_of[scores.test] = fold
+        fold_metrics.append(scores.metrics)
+        chosen.append(scores.chosen)
     scored = fold_of >= 0
     present = [c for c in classes if c in set(labels[scored])]
     proba = proba[scored][:, [classes.index(c) for c in present]]

@@ -1,15 +1,65 @@
-"""The results table in Markdown, generated from ``reports/metrics.json``."""
+"""The results table in Markdown, generated from ``reports/metrics.json``, and the README section that shows it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from emotion_lib.utils import atomic_write_bytes
+
+RESULTS_START, RESULTS_END = "<!-- results:start -->", "<!-- results:end -->"
+"""The markers around the generated results section of a Markdown file (the README)."""
 
 
 def _pct(summary: Mapping[str, float] | None) -> str:
     if not summary:
         return "-"
     return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
+
+
+def _targets_lines(targets: Sequence[Mapping[str, Any]], hashes: str) -> list[str]:
+    """The target check: one row per target (see :func:`emotion_lib.experiments.targets.target_status`)."""
+    lines = [
+        f"{hashes} Targets",
+        "",
+        "| target | system | UA % | compared with | UA % | gain (points) | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in targets:
+        reference = f"`{row['reference']}`" if row["reference"] else "-"
+        ref_ua = f"{100 * row['reference_ua']:.1f}" if row["reference_ua"] is not None else "-"
+        gain = f"{100 * row['gain']:+.1f}" if row["gain"] is not None else "-"
+        status = "met" if row["met"] else f"missed: {row['shortfall']}"
+        lines.append(
+            f"| {row['target']} | `{row['system']}` | {100 * row['ua']:.1f} | {reference} | {ref_ua} | "
+            f"{gain} | {status} |"
+        )
+    return [*lines, ""]
+
+
+def _group_lines(group: str, rows: list[tuple[str, Mapping[str, Any]]], hashes: str) -> list[str]:
+    """One group's table: its corpus, protocol and seeds (of the first record), then one row per experiment."""
+    first = rows[0][1]
+    synthetic = any(record.get("synthetic") or record.get("corpus") == "synthetic" for _, record in rows)
+    title = f"{group}" + (" — synthetic (not emotion-recognition accuracy)" if synthetic else "")
+    lines = [
+        f"{hashes} {title}",
+        "",
+        f"Corpus: {first.get('corpus', '?')}. Protocol: {first.get('protocol', '?')}."
+        f" Seeds: {', '.join(map(str, first.get('seeds', [])))}.",
+        "",
+        "| experiment | what | UA % | WA % | macro-F1 % | runs | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, record in rows:
+        metrics = record["metrics"]
+        lines.append(
+            f"| `{name}` | {record.get('description', '')} | {_pct(metrics.get('ua'))} | "
+            f"{_pct(metrics.get('wa'))} | {_pct(metrics.get('macro_f1'))} | {metrics.get('n_runs', '-')} "
+            f"| `{record.get('command', '')}` |"
+        )
+    return [*lines, ""]
 
 
 def results_markdown(
@@ -27,51 +77,32 @@ def results_markdown(
     hashes = "#" * heading_level
     if not experiments:
         return "*No experiment recorded yet: run `make evaluate`.*\n"
-    lines = []
-    if targets:
-        lines += [
-            f"{hashes} Targets",
-            "",
-            "| target | system | UA % | compared with | UA % | gain (points) | status |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for row in targets:
-            reference = f"`{row['reference']}`" if row["reference"] else "-"
-            ref_ua = f"{100 * row['reference_ua']:.1f}" if row["reference_ua"] is not None else "-"
-            gain = f"{100 * row['gain']:+.1f}" if row["gain"] is not None else "-"
-            status = "met" if row["met"] else f"missed: {row['shortfall']}"
-            lines.append(
-                f"| {row['target']} | `{row['system']}` | {100 * row['ua']:.1f} | {reference} | {ref_ua} | "
-                f"{gain} | {status} |"
-            )
-        lines.append("")
+    lines = _targets_lines(targets, hashes) if targets else []
     groups: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for name, record in experiments.items():
         groups.setdefault(record.get("group") or name.split("/")[0], []).append((name, record))
     for group, rows in groups.items():
-        first = rows[0][1]
-        synthetic = any(record.get("synthetic") or record.get("corpus") == "synthetic" for _, record in rows)
-        title = f"{group}" + (" — synthetic (not emotion-recognition accuracy)" if synthetic else "")
-        lines += [
-            f"{hashes} {title}",
-            "",
-            f"Corpus: {first.get('corpus', '?')}. Protocol: {first.get('protocol', '?')}."
-            f" Seeds: {', '.join(map(str, first.get('seeds', [])))}.",
-            "",
-            "| experiment | what | UA % | WA % | macro-F1 % | runs | command |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, record in rows:
-            metrics = record["metrics"]
-            lines.append(
-                f"| `{name}` | {record.get('description', '')} | {_pct(metrics.get('ua'))} | "
-                f"{_pct(metrics.get('wa'))} | {_pct(metrics.get('macro_f1'))} | {metrics.get('n_runs', '-')} "
-                f"| `{record.get('command', '')}` |"
-            )
-        lines.append("")
+        lines += _group_lines(group, rows, hashes)
     if not_run:
         lines += [f"{hashes} Not run here", "", "| experiment | why | command |", "|---|---|---|"]
         lines += [f"| `{name}` | {item['reason']} | `{item['command']}` |" for name, item in sorted(not_run.items())]
         lines.append("")
     lines.append("UA: mean per-class recall; WA: accuracy; mean ± standard deviation over folds (x seeds).")
     return "\n".join(lines) + "\n"
+
+
+def update_marked_section(path: Path | str, section: str) -> bool:
+    """Replace the text between :data:`RESULTS_START` and :data:`RESULTS_END` in ``path`` with ``section``.
+
+    Returns False (and leaves the file alone) when the file or the markers are absent.
+    """
+    path = Path(path)
+    if not path.exists():
+        return False
+    text = path.read_text()
+    if RESULTS_START not in text or RESULTS_END not in text or text.index(RESULTS_START) > text.index(RESULTS_END):
+        return False
+    head, rest = text.split(RESULTS_START, 1)
+    tail = rest.split(RESULTS_END, 1)[1]
+    atomic_write_bytes(path, f"{head}{RESULTS_START}\n{section.strip()}\n{RESULTS_END}{tail}".encode())
+    return True

@@ -12,7 +12,7 @@ from emotion_lib.experiments.ablations import (
 )
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.registry import EXPERIMENTS, pending_experiments, run_experiments
-from emotion_lib.experiments.results import HUMAN_ACCURACY_CREMA_D, real_data_results, recall_table
+from emotion_lib.experiments.results import HUMAN_ACCURACY_CREMA_D, real_data_results, recall_table, write_results
 from emotion_lib.experiments.targets import TARGETS, Target, target_status
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "run_experiments",
     "summarise_ablations",
     "target_status",
+    "write_results",
 ]

@@ -1,7 +1,7 @@
-"""``python -m emotion_lib.experiments``: the real-data experiments (same as ``emotion-lib evaluate``)."""
+"""``python -m emotion_lib.experiments``: the same as ``python -m emotion_lib evaluate``."""
 
 import sys
 
-from emotion_lib.experiments.registry import main
+from emotion_lib.cli import main
 
-sys.exit(main())
+sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emotion_lib.evaluation.metrics import classification_metrics
+from emotion_lib.evaluation.metrics import aggregate, classification_metrics
 from emotion_lib.evaluation.records import ExperimentRecord, record_experiment
 from emotion_lib.labels import EMOTIONS
 
@@ -33,7 +33,7 @@ ABLATIONS: dict[str, dict[str, dict]] = {
 
 def neural_test_metrics(model, data) -> dict:
     """Metrics of a trained model on a :class:`~emotion_lib.sequences.SequenceData` (class names as labels)."""
-    from emotion_lib.training.trainer import predict_data
+    from emotion_lib.training.trainer import predict_data  # TensorFlow only when a model is tested
 
     predicted = predict_data(model, data).argmax(axis=1)
     names = np.asarray(EMOTIONS)
@@ -61,6 +61,40 @@ def ablation_variants(base, ablations: Sequence[str] | None = None, has_video: b
     return rows
 
 
+def train_variant(config, splits: dict, seeds: Sequence[int], out_dir: Path, name: str) -> list[tuple[dict, int]]:
+    """Train ``config`` once per seed (early stopping on ``splits['validation']``, checkpoints in
+    ``out_dir/<name>_seed<seed>``) and test once: ``(test metrics, epochs run)`` per seed."""
+    from emotion_lib.training.trainer import train  # TensorFlow only when a model is trained
+
+    outcomes = []
+    for seed in seeds:
+        folder = Path(out_dir) / f"{name}_seed{seed}"
+        result = train(config.replace(seed=seed), splits["train"], splits["validation"], folder, resume=False)
+        outcomes.append((neural_test_metrics(result.model, splits["test"]), result.epochs_run))
+    return outcomes
+
+
+def record_ablation(
+    config, corpus: str, ablation: str, variant: str, seeds: Sequence[int], runs: list[dict], metrics_path, command
+) -> None:
+    """Record one ablation variant: mean and standard deviation over seeds of its test metrics."""
+    record_experiment(
+        ExperimentRecord(
+            name=f"{corpus}_ablations/{ablation}/{variant}",
+            corpus=corpus,
+            protocol="train / validation (early stopping) / test actors of data/splits, actor-disjoint",
+            folds=1,
+            seeds=list(seeds),
+            metrics=aggregate(runs),
+            command=command,
+            description=f"{ablation}: {variant} ({config.encoder}, {'+'.join(config.modalities)})",
+            group=f"{corpus}_ablations",
+            synthetic=corpus == "synthetic",
+        ),
+        metrics_path,
+    )
+
+
 def run_ablations(
     base,
     splits: dict,
@@ -77,54 +111,22 @@ def run_ablations(
     Returns one row per variant and seed (UA, WA, macro-F1 on the test actors, epochs); with
     ``metrics_path`` each variant is recorded (mean and standard deviation over seeds).
     """
-    from emotion_lib.evaluation.metrics import aggregate
-    from emotion_lib.training.trainer import train
-
     has_video = bool(splits["train"].has_video().any())
-    rows, synthetic = [], corpus == "synthetic"
+    note = "synthetic (not emotion-recognition accuracy)" if corpus == "synthetic" else ""
+    rows = []
     for ablation, variant, config, reason in ablation_variants(base, ablations, has_video):
         if config is None:
             rows.append({"ablation": ablation, "variant": variant, "seed": None, "note": reason})
             continue
-        runs = []
-        for seed in seeds:
-            result = train(
-                config.replace(seed=seed),
-                splits["train"],
-                splits["validation"],
-                Path(out_dir) / f"{ablation}_{variant}_seed{seed}",
-                resume=False,
-            )
-            metrics = neural_test_metrics(result.model, splits["test"])
-            runs.append(metrics)
+        outcomes = train_variant(config, splits, seeds, out_dir, f"{ablation}_{variant}")
+        for seed, (metrics, epochs) in zip(seeds, outcomes):
+            scores = {key: metrics[key] for key in ("ua", "wa", "macro_f1")}
             rows.append(
-                {
-                    "ablation": ablation,
-                    "variant": variant,
-                    "seed": seed,
-                    "ua": metrics["ua"],
-                    "wa": metrics["wa"],
-                    "macro_f1": metrics["macro_f1"],
-                    "epochs": result.epochs_run,
-                    "note": "synthetic (not emotion-recognition accuracy)" if synthetic else "",
-                }
+                {"ablation": ablation, "variant": variant, "seed": seed, **scores, "epochs": epochs, "note": note}
             )
         if metrics_path is not None:
-            record_experiment(
-                ExperimentRecord(
-                    name=f"{corpus}_ablations/{ablation}/{variant}",
-                    corpus=corpus,
-                    protocol="train / validation (early stopping) / test actors of data/splits, actor-disjoint",
-                    folds=1,
-                    seeds=list(seeds),
-                    metrics=aggregate(runs),
-                    command=command,
-                    description=f"{ablation}: {variant} ({config.encoder}, {'+'.join(config.modalities)})",
-                    group=f"{corpus}_ablations",
-                    synthetic=synthetic,
-                ),
-                metrics_path,
-            )
+            runs = [metrics for metrics, _ in outcomes]
+            record_ablation(config, corpus, ablation, variant, seeds, runs, metrics_path, command)
     return pd.DataFrame(rows)
 
 

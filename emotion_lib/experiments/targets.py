@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Target:
-    """A target of issue 5: the designated system, what it is compared with, and the thresholds."""
+    """A target: the designated system, what it is compared with, and the thresholds."""
 
     name: str
     system: str
@@ -63,7 +63,7 @@ TARGETS = (
 """The systems are fixed here; every other variant is reported beside them. The fusion systems choose early or
 late fusion per outer fold by inner actor-grouped folds on the training actors (``InnerSelection``): the first
 version designated late fusion, and early fusion then scored higher on the test folds, so rather than switch to
-it by hand the choice was handed to the training actors (history in the issue notes)."""
+it by hand the choice was handed to the training actors."""
 
 
 def target_status(experiments: dict[str, dict]) -> list[dict]:
