@@ -89,7 +89,9 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detect-width", type=int, default=320, help="face detection frame width in pixels")
     parser.add_argument("--fer-output", default="probabilities", choices=["probabilities", "features"])
     parser.add_argument("--facenet-weights", default=None, help="local InceptionResnetV1 vggface2 state-dict file")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
+    )
     parser.add_argument("--scheduler", default="processes", choices=["processes", "dask"])
     parser.add_argument("--dask-address", default=None, help="Dask scheduler address (default: a LocalCluster)")
     parser.add_argument("--subset", type=int, default=0, help="number of clips to draw (0 = all)")
@@ -205,7 +207,7 @@ def _demo(args: argparse.Namespace) -> int:
     """The real-time voice + face emotion demo (OpenCV window, webcam and microphone, or a video file)."""
     from emotion_lib.realtime.app import main as demo_app  # OpenCV and the model only when the demo runs
 
-    return demo_app(args.rest)
+    return demo_app(args.rest, prog=f"{args.prog} demo")
 
 
 COMMANDS: dict[str, Command] = {
@@ -238,7 +240,7 @@ COMMANDS: dict[str, Command] = {
         "run the real-time OpenCV demo (options: demo --help)",
         _demo_arguments,
         _demo,
-        ("--model reports/models/synthetic_fusion.keras", "--model M --source clip.mp4 --headless --output out.mp4"),
+        ("--model reports/models/synthetic_fusion", "--model M --source clip.mp4 --headless --output out.mp4"),
         passthrough=True,
     ),
 }
@@ -258,6 +260,7 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
         + f"\n\nEach command has its own help: {prog} <command> --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(prog=prog)
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     for name, command in COMMANDS.items():
         sub = commands.add_parser(

@@ -1,4 +1,4 @@
-"""Seeds and atomic file writes."""
+"""Seeds, atomic file writes and the default number of worker processes."""
 
 from __future__ import annotations
 
@@ -44,3 +44,18 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def default_workers() -> int:
+    """Worker processes for parallel work: ``EMOTION_WORKERS`` when set (Binder sets 1: its 2 GB of memory holds one
+    extraction worker), else every core.
+
+    Raises:
+        ValueError: ``EMOTION_WORKERS`` is not a whole number of at least 1.
+    """
+    value = os.environ.get("EMOTION_WORKERS", "")
+    if not value:
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"EMOTION_WORKERS must be a whole number of at least 1, not {value!r}")
+    return int(value)

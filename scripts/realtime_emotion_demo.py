@@ -1,6 +1,6 @@
 """Real-time voice + face emotion demo: ``python -m emotion_lib demo`` under its original name.
 
-    python scripts/realtime_emotion_demo.py --model reports/models/synthetic_fusion.keras --window_size 30 \
+    python scripts/realtime_emotion_demo.py --model reports/models/synthetic_fusion --window_size 30 \
         --display_width 800 --display_height 600
     python scripts/realtime_emotion_demo.py --model M --source clip.mp4 --headless --output out.mp4
 """

@@ -18,12 +18,7 @@ from emotion_lib.labels import EMOTIONS
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
-    assert (
-        cli_main(
-            ["generate", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
-        )
-        == 0
-    )
+    assert cli_main(["generate", "--out", str(out), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]) == 0
     return out
 
 
@@ -41,9 +36,7 @@ def test_loader_reads_the_generated_layout(tiny_corpus):
 
 
 def test_generation_is_deterministic(tiny_corpus, tmp_path):
-    cli_main(
-        ["generate", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"]
-    )
+    cli_main(["generate", "--out", str(tmp_path), "--actors", "3", "--clips-per-emotion", "1", "--workers", "1"])
     assert digest(tmp_path) == digest(tiny_corpus)
 
 

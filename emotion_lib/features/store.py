@@ -28,7 +28,7 @@ from emotion_lib.features.audio import LOADER_VERSION
 from emotion_lib.features.faces.registry import check_backend, check_options, face_backend_spec
 from emotion_lib.features.runners import ClipResult, run_dask, run_pool, run_serial
 from emotion_lib.paths import CACHE_DIR
-from emotion_lib.utils import atomic_write_bytes
+from emotion_lib.utils import atomic_write_bytes, default_workers
 
 FORMAT_VERSION = 1
 """Bumped when the stored arrays change meaning; part of the cache key."""
@@ -202,10 +202,10 @@ def extract_features(
 ) -> ExtractionReport:
     """Extract and cache the features of every clip not cached yet; return the :class:`ExtractionReport`.
 
-    ``clips`` is a clip table (:data:`emotion_lib.corpora.CLIP_COLUMNS`). ``scheduler`` is ``'processes'``
-    (a spawn process pool of ``workers``, default all cores; ``workers=1`` runs in this process) or
-    ``'dask'`` (a LocalCluster, or the scheduler at ``dask_address``). A face backend that cannot run here
-    raises :class:`~emotion_lib.features.video.BackendUnavailable` before any work starts.
+    ``clips`` is a clip table (:data:`emotion_lib.data.corpora.CLIP_COLUMNS`). ``scheduler`` is ``'processes'``
+    (a spawn process pool of ``workers``, by default :func:`~emotion_lib.utils.default_workers`; ``workers=1`` runs
+    in this process) or ``'dask'`` (a LocalCluster, or the scheduler at ``dask_address``). A face backend that
+    cannot run here raises :class:`~emotion_lib.features.faces.BackendUnavailable` before any work starts.
     """
     if scheduler not in ("processes", "dask"):
         raise ValueError(f"scheduler must be 'processes' or 'dask', got {scheduler!r}")
@@ -223,7 +223,7 @@ def extract_features(
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
         _write_manifest(folder, config, None)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(workers or default_workers(), len(todo) or 1))
     if scheduler == "dask":
         results = run_dask(todo, config, str(cache_dir), workers, dask_address)
     elif workers == 1:

@@ -86,8 +86,9 @@ def _draw_plot(canvas: np.ndarray, history: Sequence[np.ndarray], y0: int, y1: i
         cv2.polylines(canvas, [np.stack([xs, ys], axis=1)], False, colour_bgr(name), 2, cv2.LINE_AA)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Real-time voice + face emotion recognition demo.")
+def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    """The demo's options (``prog`` names the command in usage lines, e.g. ``python -m emotion_lib demo``)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Real-time voice + face emotion recognition demo.")
     parser.add_argument(
         "--model", required=True, help="model bundle folder from notebook 04 (or a bare .keras / .tflite model)"
     )
@@ -242,9 +243,9 @@ def _open_writer(path: str, size: tuple[int, int], source: str | None):
     return writer
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``realtime-emotion-demo``; returns a process exit status."""
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the demo with command-line arguments ``argv``; returns a process exit status."""
+    args = parse_args(argv, prog)
     try:
         shown = run(args)
     except DemoError as exc:
@@ -254,7 +255,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"{shown} frames" + (f" written to {args.output}" if args.output else ""))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
