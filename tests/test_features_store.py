@@ -40,13 +40,23 @@ def clips(corpus_dir):
     return load_corpus("synthetic", corpus_dir)[0]
 
 
-def assert_same_features(first: dict, second: dict) -> None:
+EMBEDDING_ATOL = 1e-6
+"""How far face embeddings may move when TensorFlow runs with another number of math threads (the pool's workers use
+one, a serial run in this process uses every core): oneDNN then sums in another order, which moves the last float
+bits (measured up to 9e-8 on these machines). Audio features and masks must still be identical."""
+
+
+def assert_same_features(first: dict, second: dict, embedding_atol: float = 0.0) -> None:
     assert first.keys() == second.keys()
     for clip_id in first:
-        for a, b in zip(first[clip_id], second[clip_id]):
+        audio, video, mask = first[clip_id]
+        other_audio, other_video, other_mask = second[clip_id]
+        np.testing.assert_array_equal(audio, other_audio, err_msg=clip_id)
+        for a, b in ((video, other_video), (mask, other_mask)):
             assert (a is None) == (b is None)
-            if a is not None:
-                np.testing.assert_array_equal(a, b, err_msg=clip_id)
+        if video is not None:
+            np.testing.assert_array_equal(mask, other_mask, err_msg=clip_id)
+            np.testing.assert_allclose(video, other_video, rtol=0, atol=embedding_atol, err_msg=clip_id)
 
 
 def test_extract_load_and_rerun_skips(tmp_path, clips):
@@ -206,9 +216,11 @@ def test_pool_survives_a_killed_worker_and_pool_and_dask_match_serial(tmp_path, 
     extract_features(few, DLIB_2FPS, tmp_path / "serial", workers=1, progress=False)
     serial = load_features(few, DLIB_2FPS, tmp_path / "serial")
     assert all(item.video_mask.any() for item in serial.values())
-    assert_same_features(serial, load_features(few, DLIB_2FPS, tmp_path / "pool"))
+    assert_same_features(serial, load_features(few, DLIB_2FPS, tmp_path / "pool"), EMBEDDING_ATOL)
     assert_same_features(
-        {k: serial[k] for k in few["clip_id"][:2]}, load_features(few.head(2), DLIB_2FPS, tmp_path / "dask")
+        {k: serial[k] for k in few["clip_id"][:2]},
+        load_features(few.head(2), DLIB_2FPS, tmp_path / "dask"),
+        EMBEDDING_ATOL,
     )
 
 
