@@ -45,6 +45,9 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actors", type=int, default=24, help="number of synthetic actors (at least 3)")
     parser.add_argument("--clips-per-emotion", type=int, default=3, help="clips per actor and emotion")
     parser.add_argument("--workers", type=int, default=2, help="processes")
+    parser.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder the generator did not make (overwrites)"
+    )
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -52,7 +55,12 @@ def _generate(args: argparse.Namespace) -> int:
     from emotion_lib.data.synthetic import generate_corpus
 
     out = generate_corpus(
-        args.out, seed=args.seed, n_actors=args.actors, clips_per_emotion=args.clips_per_emotion, workers=args.workers
+        args.out,
+        seed=args.seed,
+        n_actors=args.actors,
+        clips_per_emotion=args.clips_per_emotion,
+        workers=args.workers,
+        force=args.force,
     )
     print(f"synthetic corpus (not real emotion data) written to {out}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -155,3 +156,41 @@ def test_a_registered_corpus_loads_by_name(tmp_path, monkeypatch):
 def test_speaker_groups_are_corpus_qualified():
     clips = pd.DataFrame({"corpus": ["ravdess", "savee"], "actor": ["01", "DC"]})
     assert list(speaker_groups(clips)) == ["ravdess:01", "savee:DC"]
+
+
+@pytest.mark.parametrize("corpus", ["crema-d", "savee", "ravdess"])
+def test_one_bad_entry_never_aborts_a_load(tmp_path, corpus):
+    """Broken links, folders and pipes named like clips, empty files: each is skipped with a true reason."""
+    folder, good, names = {
+        "crema-d": (
+            "AudioWAV",
+            "1001_IEO_ANG_HI.wav",
+            ["1001_IEO_DIS_HI", "1001_IEO_FEA_HI", "1001_IEO_HAP_HI", "1001_IEO_SAD_HI"],
+        ),
+        "savee": ("", "DC_a01.wav", ["DC_d01", "DC_f01", "DC_h01", "DC_sa01"]),
+        "ravdess": ("Actor_01", "03-01-05-01-01-01-01.wav", [f"03-01-0{e}-01-01-01-01" for e in (3, 4, 6, 7)]),
+    }[corpus]
+    root = tmp_path / corpus
+    touch(root / folder / good)
+    link, directory, pipe, empty = (root / folder / f"{name}.wav" for name in names)
+    link.symlink_to(tmp_path / "nowhere.wav")
+    directory.mkdir()
+    os.mkfifo(pipe)
+    touch(empty, b"")
+    clips, report = load_corpus(corpus, root)
+    assert list(clips["audio_path"]) == [str(root / folder / good)]
+    reasons = dict(report.skipped)
+    assert reasons[str(link)] == "broken link (its target does not exist)"
+    assert reasons[str(directory)] == "a folder named like a clip, not a file"
+    assert reasons[str(pipe)] == "a named pipe (FIFO), not a file"
+    assert reasons[str(empty)] == "empty file (0 bytes)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file: permissions cannot make one unreadable")
+def test_unreadable_clip_is_reported(tmp_path):
+    root = tmp_path / "savee"
+    touch(root / "DC_a01.wav")
+    locked = touch(root / "DC_d01.wav")
+    locked.chmod(0)
+    _, report = load_savee(root)
+    assert dict(report.skipped)[str(locked)] == "not readable (permission denied)"

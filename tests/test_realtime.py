@@ -416,3 +416,18 @@ def test_widget_without_a_model_says_so():
     from emotion_lib.realtime.widget import LiveEmotionWidget
 
     assert "notebook 04" in LiveEmotionWidget(None).error
+
+
+def test_app_refuses_to_write_over_its_source(tmp_path, capsys):
+    """--output equal to --source (also through a link) is refused before anything opens: the input survives."""
+    from emotion_lib.realtime.app import main
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"the user's recording")
+    (tmp_path / "link.mp4").symlink_to(clip)
+    for output in (clip, tmp_path / "link.mp4", tmp_path / "." / "clip.mp4"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--model", "m.keras", "--source", str(clip), "--headless", "--output", str(output)])
+        assert exit_info.value.code == 2
+        assert "is the --source video itself" in capsys.readouterr().err
+    assert clip.read_bytes() == b"the user's recording"

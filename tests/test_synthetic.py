@@ -11,7 +11,7 @@ import pytest
 
 from emotion_lib.cli import main as cli_main
 from emotion_lib.data.corpora import load_corpus
-from emotion_lib.data.synthetic import FACE_CUES, make_actors, render_face_video, synthesize_voice
+from emotion_lib.data.synthetic import FACE_CUES, generate_corpus, make_actors, render_face_video, synthesize_voice
 from emotion_lib.labels import EMOTIONS
 
 
@@ -67,3 +67,31 @@ def test_voice_carries_arousal_and_face_carries_valence():
 def test_too_few_actors_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["generate", "--out", str(tmp_path), "--actors", "2"]) == 2
     assert "at least 3 actors" in capsys.readouterr().err
+
+
+def test_generator_refuses_a_folder_it_did_not_write(tmp_path):
+    """Synthetic clips carry real CREMA-D names: generating into a real corpus would overwrite recordings."""
+    real = tmp_path / "crema-d"
+    (real / "AudioWAV").mkdir(parents=True)
+    recording = real / "AudioWAV" / "1001_ITS_NEU_XX.wav"
+    recording.write_bytes(b"a real recording")
+    with pytest.raises(FileExistsError, match="not written by the synthetic generator"):
+        generate_corpus(real, n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+    assert recording.read_bytes() == b"a real recording"
+    assert cli_main(["generate", "--out", str(real), "--actors", "3", "--clips-per-emotion", "1"]) == 2
+    assert recording.read_bytes() == b"a real recording"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        generate_corpus(tmp_path / "file", n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+
+
+def test_generator_writes_again_into_its_own_folder(tmp_path):
+    out = generate_corpus(tmp_path / "synthetic", n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+    first = sorted(p.name for p in (out / "AudioWAV").iterdir())
+    again = generate_corpus(out, n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+    assert sorted(p.name for p in (again / "AudioWAV").iterdir()) == first
+    forced = tmp_path / "other"
+    forced.mkdir()
+    (forced / "notes.txt").write_text("mine")
+    generate_corpus(forced, n_actors=3, clips_per_emotion=1, workers=1, progress=False, force=True)
+    assert (forced / "notes.txt").read_text() == "mine" and (forced / "README.txt").exists()

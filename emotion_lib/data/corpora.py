@@ -9,7 +9,9 @@ a class outside the six). Loaders look at names and sizes only; decoding happens
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,11 +121,32 @@ def _require_dir(root: Path | str, corpus: str) -> Path:
 
 
 def _usable(path: Path, report: LoadReport) -> bool:
-    """A file is usable when it is not empty; empty ones are reported."""
-    if path.stat().st_size == 0:
-        report.skip(path, "empty file (0 bytes)")
-        return False
-    return True
+    """A clip file is usable when it is a readable, non-empty regular file; anything else is reported with the
+    reason (a broken link, a folder or a pipe named like a clip, an unreadable or empty file), never raised."""
+    reason = _unusable_reason(path)
+    if reason:
+        report.skip(path, reason)
+    return not reason
+
+
+def _unusable_reason(path: Path) -> str:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "broken link (its target does not exist)" if path.is_symlink() else "file vanished while loading"
+    except OSError as error:
+        return f"cannot read the file's metadata ({error.strerror or error})"
+    if stat.S_ISDIR(info.st_mode):
+        return "a folder named like a clip, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        return (
+            "a named pipe (FIFO), not a file" if stat.S_ISFIFO(info.st_mode) else "a special file, not a regular file"
+        )
+    if info.st_size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "not readable (permission denied)"
+    return ""
 
 
 def _keep_class(emotion: str, path: Path, report: LoadReport) -> bool:

@@ -277,14 +277,21 @@ def generate_corpus(
     clips_per_emotion: int = 3,
     workers: int = 2,
     progress: bool = True,
+    force: bool = False,
 ) -> Path:
     """Write the synthetic corpus (``n_actors x 6 x clips_per_emotion`` clips) to ``out_dir``; return it.
 
-    Deterministic: the same arguments give byte-identical WAV files and the same video frames.
+    Deterministic: the same arguments give byte-identical WAV files and the same video frames. The clips carry real
+    CREMA-D names, so a folder that holds anything the generator did not write is refused (``force`` overrides):
+    generating into a real corpus would overwrite recordings.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, or a non-empty folder without the generator's mark.
     """
     if n_actors < 3 or clips_per_emotion < 1:
         raise ValueError("need at least 3 actors (train/validation/test) and 1 clip per emotion")
     out_dir = Path(out_dir)
+    _claim_folder(out_dir, force)
     for folder in ("AudioWAV", "VideoMP4"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     actors = make_actors(n_actors, seed)
@@ -328,6 +335,26 @@ def generate_corpus(
         + "\n"
     )
     return out_dir
+
+
+GENERATOR_MARK = ".synthetic-corpus"
+"""File the generator writes first into its output folder: a folder with it (or with the generator's README, which
+it writes last) may be written again."""
+
+
+def _claim_folder(out_dir: Path, force: bool) -> None:
+    """Refuse to write into a user's folder; mark an empty (or new) one as the generator's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file, not a folder for the synthetic corpus")
+    readme = out_dir / "README.txt"
+    ours = (out_dir / GENERATOR_MARK).exists() or (readme.is_file() and readme.read_text().startswith("SYNTHETIC"))
+    if out_dir.exists() and any(out_dir.iterdir()) and not ours and not force:
+        raise FileExistsError(
+            f"{out_dir} is not empty and was not written by the synthetic generator: its clips carry real CREMA-D "
+            "names and could overwrite recordings. Choose an empty folder (or pass --force / force=True)."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / GENERATOR_MARK).write_text("written by emotion_lib.data.synthetic.generate_corpus\n")
 
 
 def ensure_corpus(out_dir: Path | str, seed: int = 0, **settings) -> Path:

@@ -117,7 +117,17 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
         parser.error("--headless needs --output out.mp4")
     if args.window_size < 1:
         parser.error("--window_size must be at least 1")
+    if args.output and args.source and _same_file(args.output, args.source):
+        parser.error(f"--output {args.output} is the --source video itself: writing it would destroy the input")
     return args
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two paths name one file (through links or relative paths too)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet): compare the resolved paths
+        return Path(first).resolve() == Path(second).resolve()
 
 
 def run(args: argparse.Namespace) -> int:
