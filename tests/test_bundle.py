@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from tiny_models import TINY_MODEL, TINY_WINDOWS
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.features.normalise import Normaliser
@@ -23,17 +24,7 @@ from emotion_lib.training.bundle import (
 )
 from emotion_lib.training.export import predict
 
-TINY = dict(
-    audio_dim=5,
-    video_dim=4,
-    conv_filters=8,
-    rnn_units=6,
-    video_rnn_units=4,
-    attention_units=6,
-    dense_units=8,
-    window_audio_frames=24,
-    window_video_frames=4,
-)
+TINY = {**TINY_MODEL, **TINY_WINDOWS}
 EXTRACTION = ExtractionConfig(audio_feature_set="ComParE_2016", video_backend="fer", fps=4.0)
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from tiny_models import TINY_MODEL, TINY_WINDOWS
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.models.config import ModelConfig
@@ -21,18 +22,7 @@ from emotion_lib.training.export import (
     write_tflite,
 )
 
-TINY = dict(
-    audio_dim=5,
-    video_dim=4,
-    conv_filters=8,
-    rnn_units=6,
-    video_rnn_units=4,
-    attention_units=6,
-    dense_units=8,
-    transformer_ff=12,
-    window_audio_frames=24,
-    window_video_frames=4,
-)
+TINY = {**TINY_MODEL, "transformer_ff": 12, **TINY_WINDOWS}
 
 
 @pytest.fixture(scope="module")

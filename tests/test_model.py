@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from tiny_models import TINY_MODEL
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.experiments.ablations import ABLATIONS, ablation_variants
@@ -13,16 +14,7 @@ from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import attention_model, build_model
 from emotion_lib.sequences.data import random_clips
 
-TINY = dict(
-    audio_dim=5,
-    video_dim=4,
-    conv_filters=8,
-    rnn_units=6,
-    video_rnn_units=4,
-    attention_units=6,
-    dense_units=8,
-    transformer_ff=12,
-)
+TINY = {**TINY_MODEL, "transformer_ff": 12}
 
 
 def _run(model, inputs):
