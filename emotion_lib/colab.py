@@ -15,8 +15,9 @@ the working folder and runs ``python -m emotion_lib.colab setup`` there, which
   declares ones that conflict with the pins);
 * generates the synthetic default corpus into ``data/synthetic`` when it is missing.
 
-After installing, the setup exits with :data:`RESTART_EXIT_CODE` and the cell restarts the kernel once, so that
-the kernel imports the installed versions; running the notebook again then finds everything in place.
+After installing, the setup exits with :data:`RESTART_EXIT_CODE` and the cell ends the kernel's process, which
+Colab restarts at once (the usual way to restart a Colab runtime from code; it also stops "Run all"), so that the
+kernel imports the installed versions; running the notebook again then finds everything in place.
 ``EMOTION_REPOSITORY`` replaces the clone address and ``EMOTION_COLAB_PYTHON`` the interpreter that installs
 and generates (the tests point them at a local repository and a recording stand-in). This module uses the
 standard library only: it runs before the project's packages are installed.
@@ -126,7 +127,7 @@ def badge_source(repository: str, notebook: str) -> str:
 
 
 def setup_source(repository: str) -> str:
-    """The code of a notebook's first code cell: nothing outside Colab; on Colab, clone, install, restart once.
+    """The code of a notebook's first code cell: nothing outside Colab; on Colab clone, install, restart once.
 
     The cell defines no function (the notebooks' rule): the clone happens in the cell, everything else in
     ``python -m emotion_lib.colab setup``.
@@ -149,8 +150,8 @@ if "google.colab" in sys.modules or os.environ.get("EMOTION_COLAB") == "1":
     os.chdir(colab_root)
     sys.path.insert(0, str(colab_root))
     colab_setup = subprocess.run([sys.executable, "-m", "emotion_lib.colab", "setup"])
-    if colab_setup.returncode == {RESTART_EXIT_CODE}:  # packages installed: restart once, then run the notebook again
-        get_ipython().kernel.do_shutdown(restart=True)
+    if colab_setup.returncode == {RESTART_EXIT_CODE}:  # installed: the runtime restarts (this stops the run); run again
+        os.kill(os.getpid(), 9)
     colab_setup.check_returncode()"""
 
 
