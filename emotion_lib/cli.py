@@ -73,7 +73,7 @@ def _splits_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _splits(args: argparse.Namespace) -> int:
-    """Write the versioned speaker-independent split and fold CSVs (data/splits/*.csv)."""
+    """Write the versioned speaker-independent split and fold CSVs (emotion_lib/data/split_csvs/*.csv)."""
     from emotion_lib.data.splits import write_splits
 
     for path in write_splits(args.out, seed=args.seed):
@@ -225,7 +225,9 @@ COMMANDS: dict[str, Command] = {
         _generate,
         ("--out data/synthetic", "--actors 3 --clips-per-emotion 1 --out /tmp/tiny"),
     ),
-    "splits": Command("write the speaker-independent splits (data/splits/*.csv)", _splits_arguments, _splits, ("",)),
+    "splits": Command(
+        "write the speaker-independent splits (emotion_lib/data/split_csvs/*.csv)", _splits_arguments, _splits, ("",)
+    ),
     "extract": Command(
         "extract and cache the audio/video features of a corpus",
         _extract_arguments,

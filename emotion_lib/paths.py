@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The installed ``emotion_lib`` package; files the library reads at run time ship inside it (package data)."""
+REPO_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_file() else Path.cwd()
+"""The checkout holding the package; for a copy installed with ``pip install .`` (no checkout around it), the
+working folder at import time, so that ``data/`` and ``reports/`` are written there and not into site-packages."""
 REPORTS_DIR = Path(os.environ.get("EMOTION_REPORTS", REPO_ROOT / "reports"))
 """Executed notebooks, figures, metrics, models; ``EMOTION_REPORTS`` moves it (the notebook tests do)."""
 FIGURES_DIR = REPORTS_DIR / "figures"
 MODELS_DIR = REPORTS_DIR / "models"
 BENCHMARKS_DIR = REPO_ROOT / "reports" / "benchmarks"
-SPLITS_DIR = REPO_ROOT / "data" / "splits"
+SPLITS_DIR = PACKAGE_DIR / "data" / "split_csvs"
+"""The versioned speaker-independent split CSVs (package data, so an installed copy carries them)."""
 SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
 CACHE_DIR = Path(os.environ.get("EMOTION_CACHE", REPO_ROOT / "data" / "cache"))
 """Per-clip feature cache; ``EMOTION_CACHE`` moves it."""

@@ -1,6 +1,7 @@
 """Speaker-independent splits: every actor is on exactly one side of every split.
 
-Each corpus has one versioned assignment of its actors to folds, written as CSV under ``data/splits/``:
+Each corpus has one versioned assignment of its actors to folds, written as CSV under
+``emotion_lib/data/split_csvs/`` (package data, :data:`emotion_lib.paths.SPLITS_DIR`):
 
 * ``<corpus>_folds_v1.csv`` (``corpus, actor, fold``): actor-grouped k-fold cross-validation;
 * ``<corpus>_train_val_test_v1.csv`` (``corpus, actor, split``): fold 0 is the test side, fold 1 the

@@ -1,7 +1,7 @@
 """The real-data experiments of notebook 05 and ``make evaluate``, each recorded in ``reports/metrics.json``.
 
 - ``ravdess_voice``: RAVDESS speech, 6 classes, actor-grouped CV over actors 01-18 (the 6 folds of 3 actors
-  of ``data/splits/ravdess_folds_v1.csv``): majority class, eGeMAPSv02 + RBF SVM, ComParE_2016 + a ridge
+  of ``emotion_lib/data/split_csvs/ravdess_folds_v1.csv``): majority class, eGeMAPSv02 + RBF SVM, ComParE_2016 + a ridge
   linear classifier, with global and per-speaker normalisation, and a late fusion of both;
 - ``ravdess_to_savee``: trained on all 18 RAVDESS actors, tested on the 4 SAVEE speakers (out of corpus);
 - ``ckplus``: CK+ 48x48 crops, 5 classes, subject-disjoint 5-fold CV: pixels + PCA + LR, HOG + LBP, the dlib

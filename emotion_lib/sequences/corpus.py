@@ -74,28 +74,35 @@ def load_corpus_sequences(
     extraction=None,
     cache_dir=None,
     normalise: str | None = "global",
+    extract_missing: bool = False,
 ):
     """Clip table with actor-disjoint splits plus ``{split: SequenceData}`` from the feature cache (notebook 01).
 
     Returns ``(clips, splits, normaliser_states)``. ``extraction`` is the ``ExtractionConfig`` the cache was
-    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features are left out.
+    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features are left out, unless
+    ``extract_missing``: then the clips not cached yet are extracted first (what notebook 01 does; a complete
+    cache is left as it is).
     """
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
     from emotion_lib.data.splits import attach_splits
     from emotion_lib.data.synthetic import ensure_corpus
-    from emotion_lib.features.store import ExtractionConfig, load_features
+    from emotion_lib.features.store import ExtractionConfig, extract_features, load_features
     from emotion_lib.paths import CACHE_DIR
 
     if corpus == "synthetic":
         ensure_corpus(data_dir, seed=seed)
     clips, _ = load_corpus(corpus, data_dir)
     clips = attach_splits(subset_clips(clips, subset, seed), seed=seed)
-    features = load_features(clips, extraction or ExtractionConfig(), cache_dir=cache_dir or CACHE_DIR, missing="skip")
+    extraction, cache_dir = extraction or ExtractionConfig(), cache_dir or CACHE_DIR
+    features = load_features(clips, extraction, cache_dir=cache_dir, missing="skip")
+    if extract_missing and len(features) < len(clips):
+        print(extract_features(clips, extraction, cache_dir=cache_dir))
+        features = load_features(clips, extraction, cache_dir=cache_dir, missing="skip")
     if not features:
         raise FileNotFoundError(
             f"no cached features for the {len(clips)} {corpus} clips in "
-            f"{cache_dir or CACHE_DIR}: run notebooks/01_feature_extraction.ipynb first"
+            f"{cache_dir}: run notebooks/01_feature_extraction.ipynb first"
         )
     data, states = split_sequences(clips, features, normalise)
     return clips[clips["clip_id"].isin(list(features))].reset_index(drop=True), data, states
@@ -144,8 +151,12 @@ def load_and_describe(
     fps: float = 5.0,
     cache_dir: str | Path | None = None,
     normalise: str | None = "global",
+    extract_missing: bool = True,
 ) -> CorpusSequences:
     """The notebooks' entry: load a corpus's cached features as sequences and print what was loaded.
+
+    Clips not in the cache yet are extracted first (``extract_missing``), so a notebook runs without notebook 01
+    having run before it; with a complete cache nothing is extracted.
 
     Args:
         corpus: ``synthetic``, ``crema-d``, ``ravdess`` or ``savee``.
@@ -156,6 +167,7 @@ def load_and_describe(
             for audio-only features.
         cache_dir: the feature cache; empty or None: ``paths.CACHE_DIR``.
         normalise: the ``Normaliser`` mode fitted on the training actors, or None.
+        extract_missing: extract the clips missing from the cache (with the settings above) before loading.
     """
     from emotion_lib.features.store import ExtractionConfig
     from emotion_lib.paths import CACHE_DIR, corpus_dir, parameter_path
@@ -171,6 +183,7 @@ def load_and_describe(
         extraction=extraction,
         cache_dir=parameter_path(cache_dir, CACHE_DIR),
         normalise=normalise,
+        extract_missing=extract_missing,
     )
     sequences = CorpusSequences(corpus, clips, splits, states, extraction)
     print(sequences.describe())
