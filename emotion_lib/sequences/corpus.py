@@ -78,7 +78,8 @@ def load_corpus_sequences(
     """Clip table with actor-disjoint splits plus ``{split: SequenceData}`` from the feature cache (notebook 01).
 
     Returns ``(clips, splits, normaliser_states)``. ``extraction`` is the ``ExtractionConfig`` the cache was
-    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features are left out.
+    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features or without audio
+    frames (a video without an audio track) are left out.
     """
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
@@ -92,6 +93,7 @@ def load_corpus_sequences(
     clips, _ = load_corpus(corpus, data_dir)
     clips = attach_splits(subset_clips(clips, subset, seed), seed=seed)
     features = load_features(clips, extraction or ExtractionConfig(), cache_dir=cache_dir or CACHE_DIR, missing="skip")
+    features = {clip_id: f for clip_id, f in features.items() if len(f.audio)}  # a video without audio: no voice
     if not features:
         raise FileNotFoundError(
             f"no cached features for the {len(clips)} {corpus} clips in "
