@@ -211,13 +211,16 @@ def test_truncated_flv_warns_with_the_duration_its_metadata_declares(crema_d_dir
         assert len(caught) == 1 and str(caught[0].message).startswith(f"{cut}: ")
 
 
+FFMPEG_WRITTEN = [pytest.param(".flac", marks=needs_ffmpeg), pytest.param(".m4a", marks=needs_ffmpeg)]
+
+
 def no_media_warning(read, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", MediaWarning)
         read(path)
 
 
-@pytest.mark.parametrize("suffix", [".wav", *(pytest.param(suffix, marks=needs_ffmpeg) for suffix in (".flac", ".m4a"))])
+@pytest.mark.parametrize("suffix", [".wav", *FFMPEG_WRITTEN])
 def test_truncated_audio_warns_and_keeps_its_samples(tmp_path, suffix):
     whole = write_audio(tmp_path / "whole.wav", 2.0)
     path = tmp_path / f"cut{suffix}"
