@@ -82,6 +82,29 @@ def _splits(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- extract
+def _number(text: str, kind: type, what: str, accept: Callable[[float], bool]) -> int | float:
+    """``text`` as a ``kind`` that ``accept`` takes, else an argparse error saying what is expected."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, "a positive integer", lambda value: value >= 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _number(text, int, "an integer of 0 or more", lambda value: value >= 0)
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, float, "a positive number", lambda value: 0 < value < float("inf"))
+
+
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     from emotion_lib.features.audio import FEATURE_SETS, LEVELS
     from emotion_lib.features.faces.registry import FACE_BACKENDS
@@ -93,16 +116,16 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-set", default="eGeMAPSv02", choices=sorted(FEATURE_SETS))
     parser.add_argument("--audio-level", default="lld", choices=LEVELS)
     parser.add_argument("--backend", default="dlib", choices=[*FACE_BACKENDS, "none"], help="face backend or 'none'")
-    parser.add_argument("--fps", type=float, default=5.0, help="video frames sampled per second")
-    parser.add_argument("--detect-width", type=int, default=320, help="face detection frame width in pixels")
+    parser.add_argument("--fps", type=_positive_float, default=5.0, help="video frames sampled per second")
+    parser.add_argument("--detect-width", type=_positive_int, default=320, help="face detection frame width in pixels")
     parser.add_argument("--fer-output", default="probabilities", choices=["probabilities", "features"])
     parser.add_argument("--facenet-weights", default=None, help="local InceptionResnetV1 vggface2 state-dict file")
     parser.add_argument(
-        "--workers", type=int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
+        "--workers", type=_positive_int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
     )
     parser.add_argument("--scheduler", default="processes", choices=["processes", "dask"])
     parser.add_argument("--dask-address", default=None, help="Dask scheduler address (default: a LocalCluster)")
-    parser.add_argument("--subset", type=int, default=0, help="number of clips to draw (0 = all)")
+    parser.add_argument("--subset", type=_non_negative_int, default=0, help="number of clips to draw (0 = all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset draw")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

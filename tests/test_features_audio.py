@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from test_features_media import voice, write_audio
 
-from emotion_lib.features.audio import SAMPLE_RATE, AudioError, AudioFeatureExtractor
+from emotion_lib.features.audio import SAMPLE_RATE, AudioError, AudioFeatureExtractor, MediaWarning
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +97,13 @@ def test_extractor_pickles_as_its_settings(egemaps):
     copy = pickle.loads(pickle.dumps(egemaps))
     assert (copy.feature_set, copy.level) == (egemaps.feature_set, egemaps.level)
     np.testing.assert_array_equal(copy.extract(voice(1.0)), egemaps.extract(voice(1.0)))
+
+
+def test_samples_beyond_full_scale_warn_and_normal_signals_do_not(egemaps):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MediaWarning)
+        reference = egemaps.extract(voice(1.0))
+        egemaps.extract(np.clip(voice(1.0) * 5, -1, 1))  # a clipped recording stays within full scale
+    with pytest.warns(MediaWarning, match=r"loud\.wav: \d+\.\d% of the samples are beyond full scale \(peak 6\.\d\d\)"):
+        loud = egemaps.extract(voice(1.0) * 20, name="loud.wav")
+    assert loud.shape == reference.shape  # the features are still computed (openSMILE clips the samples)

@@ -4,8 +4,10 @@ other ``test_features_*`` modules import to build their inputs in ``tmp_path``."
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import cv2
@@ -15,7 +17,7 @@ import soundfile as sf
 
 from emotion_lib.data.synthetic import FACE_CUES, FRAME_SIZE, draw_face, make_actors
 from emotion_lib.features import audio
-from emotion_lib.features.audio import SAMPLE_RATE, AudioError, load_audio
+from emotion_lib.features.audio import SAMPLE_RATE, AudioError, MediaWarning, NoAudioTrack, load_audio
 from emotion_lib.features.video import VideoError, iter_frames, read_frames
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (make system-deps)")
@@ -97,7 +99,8 @@ def test_load_audio_empty_and_corrupt_name_the_file(tmp_path, content, message):
 
 def test_load_audio_truncated_wav_keeps_what_is_there(tmp_path):
     path = truncate(write_audio(tmp_path / "cut.wav", 2.0), keep=0.5)
-    signal = load_audio(path)
+    with pytest.warns(MediaWarning, match="looks truncated"):
+        signal = load_audio(path)
     assert 0.8 * SAMPLE_RATE < signal.size < 1.2 * SAMPLE_RATE
 
 
@@ -106,11 +109,69 @@ def test_load_audio_missing_file(tmp_path):
         load_audio(tmp_path / "nothing.wav")
 
 
+def special_file(tmp_path: Path, kind: str, name: str) -> Path:
+    """A path named like a clip that is a folder, a named pipe, a broken link or an unreadable file."""
+    path = tmp_path / name
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "pipe":
+        os.mkfifo(path)
+    elif kind == "broken link":
+        path.symlink_to(tmp_path / "gone.bin")
+    else:
+        path.write_bytes(b"RIFF" + bytes(100))
+        path.chmod(0)
+    return path
+
+
+def deny_reading(monkeypatch, path: Path) -> None:
+    """Make ``path`` unreadable even to root (who reads a mode-000 file): opening it fails like for other users."""
+    if os.geteuid() != 0:
+        return
+    real_open = os.open
+
+    def denying_open(target, *args, **kwargs):
+        if Path(target) == path:
+            raise PermissionError(13, "Permission denied", str(target))
+        return real_open(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denying_open)
+
+
+SPECIAL_FILES = [
+    ("folder", "is a folder"),
+    ("pipe", "not a regular file"),
+    ("broken link", "broken symbolic link"),
+    ("unreadable", "permission denied"),
+]
+
+
+@pytest.mark.parametrize("kind,message", SPECIAL_FILES)
+@pytest.mark.parametrize("reader,error,suffix", [(load_audio, AudioError, ".wav"), (read_frames, VideoError, ".mp4")])
+def test_a_path_that_is_no_file_to_read_gets_a_true_reason(tmp_path, monkeypatch, kind, message, reader, error, suffix):
+    path = special_file(tmp_path, kind, f"clip{suffix}")
+    if kind == "unreadable":
+        deny_reading(monkeypatch, path)
+    with pytest.raises(error, match=message) as info:
+        reader(path)
+    assert str(info.value).count(str(path)) == 1
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".mp3", pytest.param(".mp4", marks=needs_ffmpeg)])
+def test_an_undecodable_file_is_named_once(tmp_path, suffix):
+    path = tmp_path / f"junk{suffix}"
+    path.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(AudioError, match="cannot decode") as info:
+        load_audio(path)
+    assert str(info.value).count(str(path)) == 1
+
+
 @needs_ffmpeg
 def test_load_audio_from_video_container_without_audio_track(tmp_path):
     path = write_video(tmp_path / "silent_film.mp4", [face_frame()] * 5)
-    with pytest.raises(AudioError, match="silent_film.mp4"):
+    with pytest.raises(NoAudioTrack, match="no audio track") as info:
         load_audio(path)
+    assert str(info.value).startswith(f"{path}: ") and "Output file" not in str(info.value)
 
 
 def test_flv_mp3_track_is_read_in_process(crema_d_dir, monkeypatch):
@@ -135,7 +196,59 @@ def test_truncated_flv_keeps_the_audio_before_the_cut(crema_d_dir, tmp_path):
     flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
     cut = tmp_path / flv.name
     cut.write_bytes(flv.read_bytes()[: flv.stat().st_size // 2])
-    assert 0.3 < load_audio(cut).size / load_audio(flv).size < 0.7
+    with pytest.warns(MediaWarning):
+        assert 0.3 < load_audio(cut).size / load_audio(flv).size < 0.7
+
+
+def test_truncated_flv_warns_with_the_duration_its_metadata_declares(crema_d_dir, tmp_path):
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    assert 2.0 < audio.flv_duration(flv) < 2.5  # onMetaData of 1001_DFA_ANG_XX: 2.24 s
+    cut = truncate(shutil.copy(flv, tmp_path / flv.name), keep=0.3)
+    pattern = r"looks truncated: 0\.\d+ s of (audio|video) decoded, its container declares 2\.\d+ s"
+    for read in (load_audio, read_frames):
+        with pytest.warns(MediaWarning, match=pattern) as caught:
+            read(cut)
+        assert len(caught) == 1 and str(caught[0].message).startswith(f"{cut}: ")
+
+
+FFMPEG_WRITTEN = [pytest.param(".flac", marks=needs_ffmpeg), pytest.param(".m4a", marks=needs_ffmpeg)]
+
+
+def no_media_warning(read, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MediaWarning)
+        read(path)
+
+
+@pytest.mark.parametrize("suffix", [".wav", *FFMPEG_WRITTEN])
+def test_truncated_audio_warns_and_keeps_its_samples(tmp_path, suffix):
+    whole = write_audio(tmp_path / "whole.wav", 2.0)
+    path = tmp_path / f"cut{suffix}"
+    if suffix == ".wav":
+        shutil.copy(whole, path)
+    else:
+        command = ["ffmpeg", "-v", "error", "-i", str(whole), "-movflags", "+faststart", str(path)]  # index first
+        subprocess.run(command, check=True)
+    no_media_warning(load_audio, path)
+    truncate(path, keep=0.5)
+    with pytest.warns(MediaWarning, match=f"{path}: looks truncated: .* declares 2.0") as caught:
+        signal = load_audio(path)
+    assert len(caught) == 1 and 0.5 * SAMPLE_RATE < signal.size < 1.5 * SAMPLE_RATE
+
+
+def test_truncated_mp3_warns(crema_d_dir, tmp_path):
+    mp3 = sorted((crema_d_dir / "AudioMP3").glob("*.mp3"))[0]
+    no_media_warning(load_audio, mp3)
+    with pytest.warns(MediaWarning, match="looks truncated"):
+        load_audio(truncate(shutil.copy(mp3, tmp_path / mp3.name), keep=0.3))
+
+
+def test_whole_real_clips_do_not_warn(crema_d_dir, ravdess_dir, savee_dir):
+    paths = [next((crema_d_dir / folder).iterdir()) for folder in ("AudioMP3", "VideoFlash")]
+    paths += [sorted(ravdess_dir.glob("Actor_01/*"))[0], sorted(savee_dir.rglob("*.*[cv]"))[0]]
+    for path in paths:
+        no_media_warning(load_audio, path)
+    no_media_warning(read_frames, paths[1])
 
 
 @needs_ffmpeg
@@ -201,7 +314,10 @@ def test_read_frames_truncated_avi_keeps_the_frames_before_the_damage(tmp_path):
     for _ in range(20):
         writer.write(face_frame())
     writer.release()
-    frames, times = read_frames(truncate(path, keep=0.5), fps=10)
+    no_media_warning(read_frames, path)
+    pattern = r"looks truncated: 0\.\d+ s of video decoded, its container declares 2\.00 s"
+    with pytest.warns(MediaWarning, match=pattern):
+        frames, times = read_frames(truncate(path, keep=0.5), fps=10)
     assert 5 <= len(frames) < 20
     np.testing.assert_allclose(np.diff(times), 0.1, atol=1e-6)
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, load_audio
+from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, MediaWarning, NoAudioTrack, load_audio
 from emotion_lib.features.faces.registry import get_face_backend
 from emotion_lib.features.video import embed_video
 from emotion_lib.utils import atomic_write_bytes
@@ -37,6 +38,8 @@ class ClipResult:
     audio_seconds: float = 0.0
     video_frames: int = 0
     faces: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """The :class:`~emotion_lib.features.audio.MediaWarning` messages of the clip (truncated media, clipping)."""
 
 
 _EXTRACTORS: dict[str, tuple] = {}
@@ -54,15 +57,31 @@ def _extractors(config: ExtractionConfig) -> tuple:
 
 def extract_clip(clip: dict, config: ExtractionConfig) -> dict[str, np.ndarray]:
     """Compute one clip's arrays: ``audio``, ``audio_seconds`` and, with a video backend and a video file, ``video``,
-    ``video_mask`` and ``video_times``."""
+    ``video_mask`` and ``video_times``.
+
+    A video without an audio track keeps its video arrays: ``audio`` has no frames (shape ``(0, D)``),
+    ``audio_missing`` holds the reason and a :class:`~emotion_lib.features.audio.MediaWarning` says so.
+    """
     audio_extractor, backend = _extractors(config)
-    signal = load_audio(clip["audio_path"])
-    arrays = {
-        "audio": audio_extractor.extract(signal, name=clip["audio_path"]),
-        "audio_seconds": np.float64(len(signal) / SAMPLE_RATE),
-    }
     video_path = clip.get("video_path")
-    if backend is not None and isinstance(video_path, str) and video_path:
+    with_video = backend is not None and isinstance(video_path, str) and bool(video_path)
+    try:
+        signal = load_audio(clip["audio_path"])
+    except NoAudioTrack as error:
+        if not with_video:
+            raise
+        warnings.warn(f"{error}; audio features missing, video features kept", MediaWarning, stacklevel=2)
+        arrays = {
+            "audio": np.zeros((0, audio_extractor.dim), np.float32),
+            "audio_seconds": np.float64(0.0),
+            "audio_missing": np.str_(str(error)),
+        }
+    else:
+        arrays = {
+            "audio": audio_extractor.extract(signal, name=clip["audio_path"]),
+            "audio_seconds": np.float64(len(signal) / SAMPLE_RATE),
+        }
+    if with_video:
         video, mask, times = embed_video(video_path, backend, config.fps)
         arrays.update(video=video, video_mask=mask, video_times=times)
     return arrays
@@ -78,12 +97,17 @@ def _reason(error: Exception, clip: dict) -> str:
 def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipResult:
     """Extract one clip and store it atomically; any error becomes a failed :class:`ClipResult`."""
     try:
-        arrays = extract_clip(clip, config)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", MediaWarning)
+            arrays = extract_clip(clip, config)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         atomic_write_bytes(config.clip_path(cache_dir, clip), buffer.getvalue())
     except Exception as error:  # one bad clip must never stop the run
         return ClipResult(clip["clip_id"], "failed", _reason(error, clip))
+    for warning in caught:  # other warnings go on to the usual handlers
+        if not issubclass(warning.category, MediaWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     mask = arrays.get("video_mask")
     return ClipResult(
         clip["clip_id"],
@@ -91,6 +115,7 @@ def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipRe
         audio_seconds=float(arrays["audio_seconds"]),
         video_frames=0 if mask is None else len(mask),
         faces=0 if mask is None else int(mask.sum()),
+        warnings=[str(w.message) for w in caught if issubclass(w.category, MediaWarning)],
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,11 @@ class ExtractionConfig:
     backend_options: tuple[tuple[str, object], ...] | Mapping[str, object] = ()
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.fps, numbers.Real) and 0 < self.fps < float("inf")):
+            raise ValueError(f"fps must be a positive number of frames per second, got {self.fps!r}")
+        width = self.detect_width
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+            raise ValueError(f"detect_width must be a positive number of pixels, got {self.detect_width!r}")
         options = dict(self.backend_options)
         if self.video_backend:
             check_options(self.video_backend, options, detection=False)
@@ -104,7 +110,9 @@ def _config_key(config: ExtractionConfig) -> str:
 
 
 class ClipFeatures(NamedTuple):
-    """One clip's cached features: audio ``(Ta, Da)``, video ``(Tv, Dv)`` and its face mask ``(Tv,)``."""
+    """One clip's cached features: audio ``(Ta, Da)``, video ``(Tv, Dv)`` and its face mask ``(Tv,)``.
+
+    A video without an audio track keeps its video: its audio has no frames (``Ta = 0``)."""
 
     audio: np.ndarray
     video: np.ndarray | None
@@ -113,7 +121,8 @@ class ClipFeatures(NamedTuple):
 
 @dataclass
 class ExtractionReport:
-    """What an extraction run did: clips done, skipped (already cached), failed (with reasons), faceless."""
+    """What an extraction run did: clips done, skipped (already cached), failed (with reasons), faceless, and the
+    warnings of done clips (truncated media, clipped samples, no audio track)."""
 
     cache_dir: Path
     config_key: str
@@ -121,6 +130,7 @@ class ExtractionReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     audio_seconds: float = 0.0
     video_frames: int = 0
@@ -133,6 +143,7 @@ class ExtractionReport:
             self.video_frames += result.video_frames
             if result.video_frames and not result.faces:
                 self.no_face.append(result.clip_id)
+            self.warnings.extend((result.clip_id, message) for message in result.warnings)
         else:
             self.failed.append((result.clip_id, result.reason))
 
@@ -144,6 +155,7 @@ class ExtractionReport:
             "skipped": len(self.skipped),
             "failed": [list(item) for item in self.failed],
             "no_face": self.no_face,
+            "warnings": [list(item) for item in self.warnings],
             "seconds": round(self.seconds, 3),
             "audio_seconds": round(self.audio_seconds, 3),
             "video_frames": self.video_frames,
@@ -161,6 +173,7 @@ class ExtractionReport:
                 + ", ".join(self.no_face[:10])
                 + (" ..." if len(self.no_face) > 10 else "")
             )
+        lines.extend(f"  WARNING {clip_id}: {message}" for clip_id, message in self.warnings)
         lines.extend(f"  FAILED {clip_id}: {reason}" for clip_id, reason in self.failed)
         return "\n".join(lines)
 

@@ -21,6 +21,8 @@ import cv2
 import dlib
 import numpy as np
 
+from emotion_lib.features.audio import check_media_file, warn_if_truncated
+
 DEFAULT_FPS = 5.0
 
 
@@ -45,15 +47,13 @@ def iter_frames(path: Path | str, fps: float = DEFAULT_FPS) -> Iterator[tuple[fl
     """Yield ``(time_s, frame)`` pairs sampled at ``fps`` from a video; frames are BGR uint8 ``(H, W, 3)``.
 
     Frames between samples are only grabbed, not decoded to images. A truncated file yields the frames
-    before the damage; a file with no decodable frame raises :class:`VideoError`.
+    before the damage, with a :class:`~emotion_lib.features.audio.MediaWarning` when they are far fewer than the
+    container declares; a file with no decodable frame raises :class:`VideoError`.
     """
     path = Path(path)
-    if fps <= 0:
+    if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if not path.is_file():
-        raise VideoError(f"{path}: video file not found")
-    if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
+    check_media_file(path, "video", VideoError)
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -73,6 +73,8 @@ def iter_frames(path: Path | str, fps: float = DEFAULT_FPS) -> Iterator[tuple[fl
             yield time, _as_bgr(frame)
         if produced == 0:
             raise VideoError(f"{path}: no decodable video frame (corrupt, truncated or audio-only file)")
+        declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        warn_if_truncated(path, index / rate, declared / rate if np.isfinite(declared) else None, "video")
     finally:
         capture.release()
 

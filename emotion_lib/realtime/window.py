@@ -109,11 +109,14 @@ def load_streaming_model(path: str | Path) -> tuple[WindowModel, ModelBundle | N
             return WindowModel(bundle.model), bundle
         bundle = load_bundle(path.parent) if is_bundle(path.parent) else None
         if path.suffix == ".tflite":
+            if path.is_file() and path.stat().st_size == 0:
+                raise ModelInputError(f"{path}: empty file (0 bytes), not a TFLite model")
             runner = TFLiteRunner(path)
             return WindowModel(runner, input_shapes={name: shape[1:] for name, shape in runner.shapes.items()}), bundle
         return WindowModel(load_model(path)), bundle
     except ModelFileError as exc:  # BundleError included
-        raise ModelInputError(f"could not load model {path}: {exc}") from exc
+        message = str(exc)  # named once: most messages already hold the path
+        raise ModelInputError(f"could not load model{'' if str(path) in message else f' {path}'}: {message}") from exc
 
 
 def load_window_model(path: str | Path) -> WindowModel:

@@ -79,9 +79,9 @@ def load_corpus_sequences(
     """Clip table with actor-disjoint splits plus ``{split: SequenceData}`` from the feature cache (notebook 01).
 
     Returns ``(clips, splits, normaliser_states)``. ``extraction`` is the ``ExtractionConfig`` the cache was
-    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features are left out, unless
-    ``extract_missing``: then the clips not cached yet are extracted first (what notebook 01 does; a complete
-    cache is left as it is).
+    written with (default: eGeMAPSv02 LLD + dlib at 5 fps); clips without cached features or without audio
+    frames (a video without an audio track) are left out, unless ``extract_missing``: then the clips not cached yet
+    are extracted first (what notebook 01 does; a complete cache is left as it is).
     """
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
@@ -99,6 +99,7 @@ def load_corpus_sequences(
     if extract_missing and len(features) < len(clips):
         print(extract_features(clips, extraction, cache_dir=cache_dir))
         features = load_features(clips, extraction, cache_dir=cache_dir, missing="skip")
+    features = {clip_id: f for clip_id, f in features.items() if len(f.audio)}  # a video without audio: no voice
     if not features:
         raise FileNotFoundError(
             f"no cached features for the {len(clips)} {corpus} clips in "
