@@ -6,13 +6,12 @@ from emotion_lib.data.clips import RAVDESS_ACTORS, actor_table, class_balance, r
 from emotion_lib.data.corpora import (
     CLIP_COLUMNS,
     CORPORA,
-    CorpusError,
     CorpusSpec,
-    LoadReport,
     load_ckplus48,
     load_corpus,
     speaker_groups,
 )
+from emotion_lib.data.load_report import CorpusError, LoadReport
 from emotion_lib.data.splits import (
     SplitError,
     assert_speaker_independent,

@@ -9,16 +9,14 @@ a class outside the six). Loaders look at names and sizes only; decoding happens
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from emotion_lib.data.load_report import CorpusError, LoadReport, require_dir, usable_file
 from emotion_lib.labels import EMOTIONS
 
 CLIP_COLUMNS = ["clip_id", "corpus", "actor", "sentence", "emotion", "intensity", "audio_path", "video_path"]
@@ -80,75 +78,6 @@ _SAVEE_NAME = re.compile(r"^(?:(?P<speaker>[A-Z]{2})_)?(?P<emotion>[a-z]{1,2})(?
 _CKPLUS_NAME = re.compile(r"^(?P<subject>S\d{3})_(?P<sequence>\d{3})_(?P<frame>\d{8})$")
 
 
-class CorpusError(ValueError):
-    """A corpus folder is missing, empty or not in the expected layout."""
-
-
-@dataclass
-class LoadReport:
-    """What a loader read, what it dropped and what it skipped, with reasons."""
-
-    corpus: str
-    root: Path
-    loaded: int = 0
-    dropped_classes: Counter = field(default_factory=Counter)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def skip(self, path: Path | str, reason: str) -> None:
-        """Record one skipped file."""
-        self.skipped.append((str(path), reason))
-
-    def __str__(self) -> str:
-        lines = [f"{self.corpus} at {self.root}: {self.loaded} clips in the 6 classes"]
-        if self.dropped_classes:
-            dropped = ", ".join(f"{name} {count}" for name, count in sorted(self.dropped_classes.items()))
-            lines.append(f"  dropped (outside the 6 classes): {dropped}")
-        if self.skipped:
-            lines.append(f"  skipped {len(self.skipped)} file(s):")
-            lines.extend(f"    {path}: {reason}" for path, reason in self.skipped[:20])
-            if len(self.skipped) > 20:
-                lines.append(f"    ... and {len(self.skipped) - 20} more")
-        return "\n".join(lines)
-
-
-def _require_dir(root: Path | str, corpus: str) -> Path:
-    root = Path(root).expanduser()
-    if not root.exists():
-        raise CorpusError(f"{corpus} folder not found: {root}")
-    if not root.is_dir():
-        raise CorpusError(f"{corpus} path is not a folder: {root}")
-    return root
-
-
-def _usable(path: Path, report: LoadReport) -> bool:
-    """A clip file is usable when it is a readable, non-empty regular file; anything else is reported with the
-    reason (a broken link, a folder or a pipe named like a clip, an unreadable or empty file), never raised."""
-    reason = _unusable_reason(path)
-    if reason:
-        report.skip(path, reason)
-    return not reason
-
-
-def _unusable_reason(path: Path) -> str:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return "broken link (its target does not exist)" if path.is_symlink() else "file vanished while loading"
-    except OSError as error:
-        return f"cannot read the file's metadata ({error.strerror or error})"
-    if stat.S_ISDIR(info.st_mode):
-        return "a folder named like a clip, not a file"
-    if not stat.S_ISREG(info.st_mode):
-        return (
-            "a named pipe (FIFO), not a file" if stat.S_ISFIFO(info.st_mode) else "a special file, not a regular file"
-        )
-    if info.st_size == 0:
-        return "empty file (0 bytes)"
-    if not os.access(path, os.R_OK):
-        return "not readable (permission denied)"
-    return ""
-
-
 def _keep_class(emotion: str, path: Path, report: LoadReport) -> bool:
     if emotion in EMOTIONS:
         return True
@@ -172,7 +101,7 @@ def load_crema_d(root: Path | str, perceived_labels: bool = False) -> tuple[pd.D
     crowd votes of ``summaryTable.csv`` (searched in ``root``) are added as ``perceived_voice``,
     ``perceived_face`` and ``perceived_audiovisual`` (``None`` where the vote is tied or absent).
     """
-    root = _require_dir(root, "CREMA-D")
+    root = require_dir(root, "CREMA-D")
     report = LoadReport("CREMA-D", root)
     found: dict[str, dict[str, Path]] = {}
     for folder in ("AudioWAV", "AudioMP3", "VideoFlash", "VideoMP4"):
@@ -188,7 +117,7 @@ def load_crema_d(root: Path | str, perceived_labels: bool = False) -> tuple[pd.D
                 report.skip(path, f"unknown intensity code {match['level']!r}")
             elif path.stem in CREMA_D_BROKEN:
                 report.skip(path, "known broken clip in the CREMA-D release")
-            elif _usable(path, report):
+            elif usable_file(path, report):
                 found.setdefault(path.stem, {}).setdefault(path.suffix.lower(), path)
     rows = []
     for clip_id, files in found.items():
@@ -231,7 +160,7 @@ def load_ravdess(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     The audio-only (``03-``) and audio-video (``01-``) files of one recording share their tail and become one
     clip; video-only (``02-``) files give the video of a clip. Song recordings (vocal channel 02) are skipped.
     """
-    root = _require_dir(root, "RAVDESS")
+    root = require_dir(root, "RAVDESS")
     report = LoadReport("RAVDESS", root)
     found: dict[str, dict[str, Path]] = {}
     for path in sorted(root.glob("Actor_*/*")):
@@ -246,7 +175,7 @@ def load_ravdess(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
             report.skip(path, f"unknown emotion code {match['emotion']!r}")
         elif match["modality"] not in ("01", "02", "03"):
             report.skip(path, f"unknown modality code {match['modality']!r}")
-        elif _usable(path, report):
+        elif usable_file(path, report):
             found.setdefault(match["tail"], {})[match["modality"]] = path
     rows = []
     for tail, files in found.items():
@@ -276,7 +205,7 @@ def load_ravdess(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
 
 def load_savee(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     """Load SAVEE audio: flat ``XX_cNN.{wav,flac}`` files or the original ``AudioData/XX/cNN.wav`` layout."""
-    root = _require_dir(root, "SAVEE")
+    root = require_dir(root, "SAVEE")
     report = LoadReport("SAVEE", root)
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
@@ -288,7 +217,7 @@ def load_savee(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
             report.skip(path, "name does not parse as XX_cNN (or AudioData/XX/cNN)")
         elif match["emotion"] not in SAVEE_EMOTIONS:
             report.skip(path, f"unknown emotion code {match['emotion']!r}")
-        elif _keep_class(SAVEE_EMOTIONS[match["emotion"]], path, report) and _usable(path, report):
+        elif _keep_class(SAVEE_EMOTIONS[match["emotion"]], path, report) and usable_file(path, report):
             rows.append(
                 dict(
                     clip_id=f"{speaker}_{match['emotion']}{match['number']}",
@@ -310,7 +239,7 @@ def load_ckplus48(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
     Columns: ``sequence_id``, ``corpus``, ``actor`` (the subject), ``emotion`` and ``image_paths`` (the
     sequence's frames in order). CK+ has no neutral class; contempt and surprise are dropped.
     """
-    root = _require_dir(root, "CK+")
+    root = require_dir(root, "CK+")
     report = LoadReport("CK+", root)
     sequences: dict[tuple[str, str], list[Path]] = {}
     for path in sorted(root.glob("*/*.png")):
@@ -320,7 +249,7 @@ def load_ckplus48(root: Path | str) -> tuple[pd.DataFrame, LoadReport]:
             report.skip(path, "name does not parse as SNNN_QQQ_FFFFFFFF")
         elif folder not in CKPLUS_EMOTIONS:
             report.skip(path, f"unknown emotion folder {folder!r}")
-        elif _usable(path, report):
+        elif usable_file(path, report):
             sequences.setdefault((folder, f"{match['subject']}_{match['sequence']}"), []).append(path)
     rows = []
     for (folder, sequence_id), paths in sorted(sequences.items()):
