@@ -2,9 +2,12 @@
 
 Layout: ``cache_dir/<corpus>/<config key>/<clip_id>.npz`` plus ``manifest.json`` (configuration, extractor
 versions, the last run's report). The key hashes the configuration and the extractor versions, so a changed
-setting never reads stale features. Each clip is written atomically (temporary file + rename): a killed run
-leaves no partial entry, and a rerun skips finished clips. A failing clip is reported with its reason and never
-stops the run. The clips are run by :mod:`emotion_lib.features.runners` (this process, a process pool or Dask).
+setting never reads stale features. Each clip is written atomically (temporary file + rename) with a checksum of its
+arrays (:mod:`emotion_lib.features.cache`): a killed run leaves no partial entry, a rerun skips the entries that
+verify and extracts again the ones that do not (reported with their path), and loading never returns an entry that
+does not verify. A failing clip is reported with its reason and never stops the run; Ctrl-C stops it cleanly
+(:class:`ExtractionInterrupted`). The clips are run by :mod:`emotion_lib.features.runners` (this process, a process
+pool or Dask).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import metadata
@@ -25,13 +30,32 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotion_lib.features.audio import LOADER_VERSION
+from emotion_lib.features.cache import CacheEntryError, entry_problem, read_entry
 from emotion_lib.features.faces.registry import check_backend, check_options, face_backend_spec
 from emotion_lib.features.runners import ClipResult, run_dask, run_pool, run_serial
+from emotion_lib.features.smile import deferred_interrupt
 from emotion_lib.paths import CACHE_DIR
-from emotion_lib.utils import atomic_write_bytes, default_workers
+from emotion_lib.utils import atomic_write_bytes, default_workers, remove_stale_temporaries
 
-FORMAT_VERSION = 1
-"""Bumped when the stored arrays change meaning; part of the cache key."""
+FORMAT_VERSION = 2
+"""Bumped when the stored arrays change meaning or layout; part of the cache key (2: entries carry a checksum)."""
+
+
+@cache
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or of the distribution that provides the import name ``name``
+    (``tensorflow`` is provided by ``tensorflow``, ``tensorflow-cpu`` or ``tensorflow[and-cuda]``); ``None`` when
+    neither is installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pass
+    for distribution in sorted(metadata.packages_distributions().get(name.replace("-", "_"), ())):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)
@@ -68,13 +92,7 @@ class ExtractionConfig:
     def versions(self) -> dict:
         """Installed versions of the packages whose models produce the features."""
         packages = ("opensmile",) + (face_backend_spec(self.video_backend).packages if self.video_backend else ())
-        found = {}
-        for package in packages:
-            try:
-                found[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                found[package] = None
-        return found
+        return {package: package_version(package) for package in packages}
 
     def key(self) -> str:
         """Short hash of the configuration, the extractor versions and the storage format."""
@@ -113,7 +131,9 @@ class ClipFeatures(NamedTuple):
 
 @dataclass
 class ExtractionReport:
-    """What an extraction run did: clips done, skipped (already cached), failed (with reasons), faceless."""
+    """What an extraction run did: clips done, skipped (already cached and verified), failed (with reasons),
+    faceless; cached entries that did not verify (``corrupt``: path and reason, extracted again), stale temporary
+    files removed, and whether the run was interrupted."""
 
     cache_dir: Path
     config_key: str
@@ -121,9 +141,13 @@ class ExtractionReport:
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     no_face: list[str] = field(default_factory=list)
+    corrupt: list[tuple[str, str]] = field(default_factory=list)
+    removed_temporaries: list[str] = field(default_factory=list)
     seconds: float = 0.0
     audio_seconds: float = 0.0
     video_frames: int = 0
+    finished: bool = False
+    interrupted: bool = False
 
     def add(self, result: ClipResult) -> None:
         """Record one worker result."""
@@ -140,9 +164,13 @@ class ExtractionReport:
         return {
             "cache_dir": str(self.cache_dir),
             "config_key": self.config_key,
+            "finished": self.finished,
+            "interrupted": self.interrupted,
             "done": len(self.done),
             "skipped": len(self.skipped),
             "failed": [list(item) for item in self.failed],
+            "corrupt": [list(item) for item in self.corrupt],
+            "removed_temporaries": self.removed_temporaries,
             "no_face": self.no_face,
             "seconds": round(self.seconds, 3),
             "audio_seconds": round(self.audio_seconds, 3),
@@ -152,8 +180,9 @@ class ExtractionReport:
     def __str__(self) -> str:
         rate = len(self.done) / self.seconds if self.seconds > 0 else 0.0
         lines = [
-            f"extraction into {self.cache_dir}: {len(self.done)} done, {len(self.skipped)} skipped (cached), "
-            f"{len(self.failed)} failed in {self.seconds:.1f} s ({rate:.2f} clips/s)"
+            f"extraction into {self.cache_dir}{' (INTERRUPTED)' if self.interrupted else ''}: {len(self.done)} done, "
+            f"{len(self.skipped)} skipped (cached), {len(self.failed)} failed in {self.seconds:.1f} s "
+            f"({rate:.2f} clips/s)"
         ]
         if self.no_face:
             lines.append(
@@ -161,8 +190,27 @@ class ExtractionReport:
                 + ", ".join(self.no_face[:10])
                 + (" ..." if len(self.no_face) > 10 else "")
             )
+        if self.corrupt:
+            lines.append(f"  {len(self.corrupt)} cached entr{'y' if len(self.corrupt) == 1 else 'ies'} did not verify:")
+            lines.extend(f"    CORRUPT {path}: {reason} (extracted again)" for path, reason in self.corrupt)
+        if self.removed_temporaries:
+            lines.append(f"  removed {len(self.removed_temporaries)} stale temporary file(s) of killed runs")
         lines.extend(f"  FAILED {clip_id}: {reason}" for clip_id, reason in self.failed)
         return "\n".join(lines)
+
+
+class ExtractionInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`extract_features`; ``report`` holds what the run did until then (also in the manifest).
+
+    The clips stored are whole; a rerun resumes the run.
+    """
+
+    def __init__(self, report: ExtractionReport) -> None:
+        super().__init__(
+            f"extraction interrupted: {len(report.done)} clip(s) extracted in this run, {len(report.skipped)} were "
+            f"cached; the rest is not extracted (rerun to resume)"
+        )
+        self.report = report
 
 
 def clip_dir(cache_dir: Path | str, corpus: str, config: ExtractionConfig) -> Path:
@@ -205,7 +253,12 @@ def extract_features(
     ``clips`` is a clip table (:data:`emotion_lib.data.corpora.CLIP_COLUMNS`). ``scheduler`` is ``'processes'``
     (a spawn process pool of ``workers``, by default :func:`~emotion_lib.utils.default_workers`; ``workers=1`` runs
     in this process) or ``'dask'`` (a LocalCluster, or the scheduler at ``dask_address``). A face backend that
-    cannot run here raises :class:`~emotion_lib.features.faces.BackendUnavailable` before any work starts.
+    cannot run here raises :class:`~emotion_lib.features.faces.BackendUnavailable` before any work starts. A cached
+    entry that does not verify is listed in ``report.corrupt``, deleted and extracted again.
+
+    Raises:
+        ExtractionInterrupted: Ctrl-C: no further clip starts, the workers are stopped, nothing partial is
+            stored and the run is recorded in the manifest as interrupted.
     """
     if scheduler not in ("processes", "dask"):
         raise ValueError(f"scheduler must be 'processes' or 'dask', got {scheduler!r}")
@@ -215,30 +268,63 @@ def extract_features(
     cache_dir = Path(cache_dir)
     records = _clip_records(clips)
     report = ExtractionReport(cache_dir, config.key())
-    todo = []
-    for clip in records:
-        (report.skipped if config.clip_path(cache_dir, clip).exists() else todo).append(clip)
-    report.skipped = [clip["clip_id"] for clip in report.skipped]
     folders = sorted({clip_dir(cache_dir, clip["corpus"], config) for clip in records})
+    results = None
+    try:
+        todo = _prepare(records, config, folders, report)
+        workers = max(1, min(workers or default_workers(), len(todo) or 1))
+        if scheduler == "dask":
+            results = run_dask(todo, config, str(cache_dir), workers, dask_address)
+        elif workers == 1:
+            results = run_serial(todo, config, str(cache_dir))
+        else:
+            results = run_pool(todo, config, str(cache_dir), workers)
+        with tqdm(total=len(todo), unit="clip", desc="extracting features", disable=not progress) as bar:
+            for result in results:
+                report.add(result)
+                bar.update(1)
+                bar.set_postfix(failed=len(report.failed), refresh=False)
+        report.finished = True
+    except KeyboardInterrupt:
+        report.interrupted = True
+        with deferred_interrupt():  # a second Ctrl-C waits for the workers to stop and the manifest
+            if results is not None:
+                results.close()
+            _finish_run(report, started, config, folders)
+        raise ExtractionInterrupted(report) from None
+    _finish_run(report, started, config, folders)
+    return report
+
+
+def _prepare(
+    records: list[dict], config: ExtractionConfig, folders: list[Path], report: ExtractionReport
+) -> list[dict]:
+    """Remove stale temporary files, sort the clips into verified cached ones (``report.skipped``) and the ones to
+    extract (absent, or corrupt: listed in ``report.corrupt`` and deleted), record the run as started."""
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_manifest(folder, config, None)
-    workers = max(1, min(workers or default_workers(), len(todo) or 1))
-    if scheduler == "dask":
-        results = run_dask(todo, config, str(cache_dir), workers, dask_address)
-    elif workers == 1:
-        results = run_serial(todo, config, str(cache_dir))
-    else:
-        results = run_pool(todo, config, str(cache_dir), workers)
-    with tqdm(total=len(todo), unit="clip", desc="extracting features", disable=not progress) as bar:
-        for result in results:
-            report.add(result)
-            bar.update(1)
-            bar.set_postfix(failed=len(report.failed), refresh=False)
+        report.removed_temporaries += [str(path) for path in remove_stale_temporaries(folder)]
+    todo = []
+    for clip in records:
+        path = config.clip_path(report.cache_dir, clip)
+        problem = entry_problem(path) if path.exists() else None
+        if problem == "":
+            report.skipped.append(clip["clip_id"])
+            continue
+        if problem:
+            report.corrupt.append((str(path), problem))
+            with suppress(OSError):  # if it cannot go, storing the new entry fails and names the file
+                path.unlink()
+        todo.append(clip)
+    for folder in folders:
+        _write_manifest(folder, config, report)
+    return todo
+
+
+def _finish_run(report: ExtractionReport, started: float, config: ExtractionConfig, folders: list[Path]) -> None:
     report.seconds = time.perf_counter() - started
     for folder in folders:
         _write_manifest(folder, config, report)
-    return report
 
 
 def summarize(features: dict[str, ClipFeatures]) -> pd.DataFrame:
@@ -263,22 +349,40 @@ def load_features(
     cache_dir: Path | str = CACHE_DIR,
     missing: str = "raise",
 ) -> dict[str, ClipFeatures]:
-    """Cached features per clip id, in the order of ``clips``.
+    """Cached, verified features per clip id, in the order of ``clips``.
 
     ``missing='raise'`` raises :class:`FileNotFoundError` listing clips that are not cached (run
-    :func:`extract_features` first); ``missing='skip'`` leaves them out (e.g. clips that failed extraction).
+    :func:`extract_features` first), and :class:`~emotion_lib.features.cache.CacheEntryError` naming the cached
+    files that do not verify (corrupt, truncated, empty or altered: :func:`extract_features` replaces them).
+    ``missing='skip'`` leaves both out (e.g. clips that failed extraction) and warns about the corrupt files.
     """
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}")
-    features, absent = {}, []
+    features, absent, corrupt = {}, [], []
     for clip in _clip_records(clips):
         path = config.clip_path(cache_dir, clip)
         if not path.exists():
             absent.append(clip["clip_id"])
             continue
-        with np.load(path) as data:
-            video, mask = data.get("video"), data.get("video_mask")
-            features[clip["clip_id"]] = ClipFeatures(data["audio"], video, mask)
+        try:
+            data = read_entry(path)
+        except CacheEntryError as error:
+            corrupt.append(error)
+            continue
+        features[clip["clip_id"]] = ClipFeatures(data["audio"], data.get("video"), data.get("video_mask"))
+    if corrupt and missing == "raise":
+        others = "; ".join(str(error) for error in corrupt[1:10]) + (" ..." if len(corrupt) > 10 else "")
+        raise CacheEntryError(
+            corrupt[0].path,
+            f"{corrupt[0].reason}{f'; and {len(corrupt) - 1} more: {others}' if others else ''} "
+            "(run extract_features again to replace the entries that do not verify)",
+        )
+    if corrupt:
+        warnings.warn(
+            f"skipped {len(corrupt)} cached entr{'y' if len(corrupt) == 1 else 'ies'} that did not verify (run "
+            f"extract_features again to replace them): {'; '.join(str(error) for error in corrupt)}",
+            stacklevel=2,
+        )
     if absent and missing == "raise":
         raise FileNotFoundError(
             f"{len(absent)} clip(s) have no cached features under "
