@@ -132,24 +132,25 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _extract(args: argparse.Namespace) -> int:
     """Extract and cache the voice features (openSMILE) and face features of a corpus (resumable: clips already
-    in the cache are skipped). Exit status 1 when clips were attempted and every one failed (each is listed)."""
+    in the cache are skipped). Exit status 1 when clips were attempted and every one failed (each is listed);
+    130 on Ctrl-C (the clips stored are whole; run the command again to resume)."""
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
     from emotion_lib.features.faces.base import BackendUnavailable
     from emotion_lib.features.store import ExtractionConfig, extract_features
 
-    clips, load_report = load_corpus(args.corpus, args.data_dir)
-    print(load_report)
-    face_options = {"fer": {"output": args.fer_output}, "facenet": {"weights": args.facenet_weights}}
-    config = ExtractionConfig(
-        audio_feature_set=args.audio_set,
-        audio_level=args.audio_level,
-        video_backend=None if args.backend == "none" else args.backend,
-        fps=args.fps,
-        detect_width=args.detect_width,
-        backend_options=face_options.get(args.backend, {}),
-    )
     try:
+        clips, load_report = load_corpus(args.corpus, args.data_dir)
+        print(load_report)
+        face_options = {"fer": {"output": args.fer_output}, "facenet": {"weights": args.facenet_weights}}
+        config = ExtractionConfig(
+            audio_feature_set=args.audio_set,
+            audio_level=args.audio_level,
+            video_backend=None if args.backend == "none" else args.backend,
+            fps=args.fps,
+            detect_width=args.detect_width,
+            backend_options=face_options.get(args.backend, {}),
+        )
         report = extract_features(
             subset_clips(clips, args.subset, args.seed),
             config,
@@ -162,6 +163,9 @@ def _extract(args: argparse.Namespace) -> int:
     except BackendUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"{interrupt}" if str(interrupt) else "interrupted before any clip was extracted", file=sys.stderr)
+        return 130
     print(report)
     return 1 if report.failed and not report.done and not report.skipped else 0
 

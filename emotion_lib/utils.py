@@ -1,10 +1,12 @@
-"""Seeds, atomic file writes and the default number of worker processes."""
+"""Seeds, atomic file writes (and the removal of the temporary files a killed writer leaves) and the default number
+of worker processes."""
 
 from __future__ import annotations
 
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,31 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+STALE_TEMPORARY_SECONDS = 300.0
+"""Age after which a temporary file of :func:`atomic_write_bytes` belongs to a writer that died (a live writer
+renames it within seconds)."""
+
+
+def temporary_files(folder: Path | str) -> list[Path]:
+    """The temporary files :func:`atomic_write_bytes` makes in ``folder`` (``.<name>.<random>.tmp``)."""
+    folder = Path(folder)
+    return sorted(path for path in folder.glob(".*.tmp") if path.is_file()) if folder.is_dir() else []
+
+
+def remove_stale_temporaries(folder: Path | str, older_than: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_write_bytes` in ``folder`` not modified for ``older_than``
+    seconds (left by a killed writer; younger ones may belong to a writer still running); return them."""
+    removed, now = [], time.time()
+    for path in temporary_files(folder):
+        try:
+            if now - path.stat().st_mtime >= older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+    return removed
 
 
 def default_workers() -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal as signals
+import threading
+
 import numpy as np
 import opensmile
 import pytest
@@ -12,6 +16,7 @@ from emotion_lib.features.smile import (
     CONFIG_ROOT,
     ENGINE_OPTIONS,
     SmileEngine,
+    SmileError,
     components,
     expand_includes,
     lean_config,
@@ -73,3 +78,47 @@ def test_full_scale_samples_are_clipped_not_wrapped():
 def test_a_signal_too_short_for_a_frame_gives_no_rows():
     engine = SmileEngine(lean_config(CONFIG_ROOT / "egemaps/v02/eGeMAPSv02.conf", ["lld"]), ["lld"])
     assert engine(np.zeros(160, np.float32)).shape == (0, 25)
+
+
+@pytest.mark.parametrize("feature_set,level", list(SINK_LEVELS))
+def test_frame_geometry_gives_opensmile_smiles_row_count(feature_set, level):
+    """The row count the engine expects from its framers equals opensmile.Smile's on lengths around the edges."""
+    engine = AudioFeatureExtractor(feature_set, level)._engine
+    for samples in (960, 1119, 1120, 2399, 2400, 16159, 24160, 52345):
+        audio = voice(samples / SAMPLE_RATE + 0.01)[:samples]
+        assert len(audio) == samples
+        expected = smile_reference(feature_set, SINK_LEVELS[feature_set, level], audio)[1]
+        assert engine.geometry.rows(samples) == len(expected) == len(engine(audio))
+    assert engine.geometry.rows(959) == 0
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # ctypes reports what it drops
+def test_a_frame_lost_in_the_callback_is_refused(monkeypatch):
+    """An exception in openSMILE's frame callback (Ctrl-C landing there) is dropped by ctypes and the run ends a
+    frame short: the engine refuses it, naming the clip, instead of returning the short array."""
+    engine = SmileEngine(lean_config(CONFIG_ROOT / "egemaps/v02/eGeMAPSv02.conf", ["lld"]), ["lld"])
+    expected = engine(voice(1.5))
+
+    def interrupted_at_frame_20(rows: list, row: np.ndarray) -> None:
+        if len(rows) == 20 and not getattr(interrupted_at_frame_20, "done", False):
+            interrupted_at_frame_20.done = True
+            raise KeyboardInterrupt
+        rows.append(row.copy())
+
+    monkeypatch.setattr(SmileEngine, "_on_row", staticmethod(interrupted_at_frame_20))
+    with pytest.raises(SmileError, match=r"clip\.wav: openSMILE gave 145 frame\(s\) where 24000 samples give 146"):
+        engine(voice(1.5), name="clip.wav")
+    np.testing.assert_array_equal(engine(voice(1.5)), expected)  # the engine starts afresh
+
+
+def test_ctrl_c_during_an_opensmile_run_is_raised_after_it():
+    """Ctrl-C while openSMILE runs is held until the run ends, then raised: never lost in the frame callback."""
+    engine = SmileEngine(lean_config(CONFIG_ROOT / "egemaps/v02/eGeMAPSv02.conf", ["lld"]), ["lld"])
+    signal_60s = voice(60.0)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signals.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        timer.start()
+        engine(signal_60s)
+        timer.join()
+    timer.join()
+    assert len(engine(signal_60s)) == engine.geometry.rows(len(signal_60s))

@@ -1,13 +1,17 @@
-"""The feature cache: extraction report, bad clips, reruns, parallel paths, SIGKILL safety, command line."""
+"""The feature cache: extraction report, bad clips, reruns, parallel paths, SIGKILL safety, command line, verified
+entries, the versions in the cache key."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -20,8 +24,17 @@ from emotion_lib.cli import main as cli_main
 from emotion_lib.data.clips import subset_clips
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import generate_corpus
+from emotion_lib.features import store
+from emotion_lib.features.cache import CacheEntryError, read_entry
 from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackendSpec
-from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
+from emotion_lib.features.store import (
+    ExtractionConfig,
+    _config_key,
+    clip_dir,
+    extract_features,
+    load_features,
+    package_version,
+)
 from emotion_lib.paths import REPO_ROOT
 
 AUDIO_ONLY = ExtractionConfig(video_backend=None)
@@ -288,3 +301,63 @@ def test_command_line_extract(tmp_path, corpus_dir, capsys):
     assert status == 0
     assert "3 done, 0 skipped" in capsys.readouterr().out
     assert len(list(clip_dir(tmp_path, "synthetic", AUDIO_ONLY).glob("*.npz"))) == 3
+
+
+def damage_entries(folder: Path, names: list[str]) -> dict[str, str]:
+    """Damage five cached entries in the ways a disk, a copy or another program can; returns path -> the words
+    the report must give."""
+    paths = [folder / f"{name}.npz" for name in names]
+    paths[0].write_bytes(b"")
+    truncate(paths[1], 0.6)
+    arrays = read_entry(paths[2])
+    with np.load(paths[2]) as data:
+        np.savez(paths[2], **dict(data), extra=np.zeros(2))
+    with np.load(paths[3]) as data:
+        changed = dict(data)
+    changed["audio"] = changed["audio"] + np.float32(1)  # plausible values, stale checksum
+    np.savez(paths[3], **changed)
+    np.savez(paths[4], **arrays)  # as an older version wrote it: no checksum
+    words = ("empty file", "unreadable", "extra: ['extra']", "checksum mismatch", "no checksum")
+    return {str(path): word for path, word in zip(paths, words)}
+
+
+def test_corrupt_entries_are_named_skipped_and_extracted_again(tmp_path, clips):
+    few = clips.head(6)
+    extract_features(few, AUDIO_ONLY, tmp_path, workers=1, progress=False)
+    folder = clip_dir(tmp_path, "synthetic", AUDIO_ONLY)
+    clean = load_features(few, AUDIO_ONLY, tmp_path)
+    damaged = damage_entries(folder, few["clip_id"].tolist()[:5])
+    with pytest.raises(CacheEntryError, match=re.escape(next(iter(damaged)))) as info:
+        load_features(few, AUDIO_ONLY, tmp_path)
+    assert all(path in str(info.value) for path in damaged)
+    with pytest.warns(UserWarning, match="5 cached entries that did not verify") as warned:
+        assert list(load_features(few, AUDIO_ONLY, tmp_path, missing="skip")) == [few["clip_id"].iloc[5]]
+    for path, words in damaged.items():
+        assert f"{path}: " in str(warned[0].message) and words in str(warned[0].message)
+    stale, fresh = folder / ".x.npz.abc.tmp", folder / ".y.npz.def.tmp"
+    stale.write_bytes(b"left by a killed run")
+    fresh.write_bytes(b"being written by another run")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    report = extract_features(few, AUDIO_ONLY, tmp_path, workers=1, progress=False)
+    assert dict(report.corrupt).keys() == damaged.keys() and len(report.done) == 5 and len(report.skipped) == 1
+    for path, words in damaged.items():
+        assert words in dict(report.corrupt)[path] and f"CORRUPT {path}: " in str(report)
+    assert report.removed_temporaries == [str(stale)] and not stale.exists() and fresh.exists()
+    assert len(json.loads((folder / "manifest.json").read_text())["last_run"]["corrupt"]) == 5
+    assert_same_features(clean, load_features(few, AUDIO_ONLY, tmp_path))
+
+
+def test_tensorflow_keys_the_cache_whichever_distribution_provides_it(monkeypatch):
+    """tensorflow-cpu, tensorflow or tensorflow[and-cuda]: the version of the one installed keys dlib features."""
+    providers = metadata.packages_distributions().get("tensorflow", [])
+    if not providers:
+        pytest.skip("TensorFlow is not installed")
+    assert DLIB_2FPS.versions()["tensorflow"] == metadata.version(providers[0]) is not None
+    assert package_version("dlib-bin") == metadata.version("dlib-bin") and package_version("no-such-package") is None
+    key = DLIB_2FPS.key()
+    monkeypatch.setattr(store, "package_version", lambda name: "0.0-other" if name == "tensorflow" else "1")
+    _config_key.cache_clear()
+    try:
+        assert DLIB_2FPS.key() != key and AUDIO_ONLY.versions() == {"opensmile": "1"}
+    finally:
+        _config_key.cache_clear()

@@ -3,16 +3,24 @@
 Each runner yields one :class:`ClipResult` per clip; a failing clip (even one that kills its worker process) is a
 failed result naming its file, never an exception that stops the run. Worker processes are spawned and import
 ``emotion_lib`` (hence openSMILE) before anything can import TensorFlow.
+
+Interrupts: pool workers ignore Ctrl-C (SIGINT is blocked while they start and ignored once they run), so only
+the parent stops the run. When the parent is interrupted, or closes the runner early, the queued clips are
+cancelled and the workers stopped; a clip is stored only whole (atomically), so an abandoned one is simply not
+there. A worker whose parent dies exits by itself within :data:`PARENT_POLL_SECONDS`.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import signal
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
@@ -20,9 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, MediaWarning, NoAudioTrack, load_audio
+from emotion_lib.features.cache import write_entry
 from emotion_lib.features.faces.registry import get_face_backend
+from emotion_lib.features.smile import deferred_interrupt
 from emotion_lib.features.video import embed_video
-from emotion_lib.utils import atomic_write_bytes
 
 if TYPE_CHECKING:
     from emotion_lib.features.store import ExtractionConfig
@@ -100,9 +109,7 @@ def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipRe
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MediaWarning)
             arrays = extract_clip(clip, config)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        atomic_write_bytes(config.clip_path(cache_dir, clip), buffer.getvalue())
+        write_entry(config.clip_path(cache_dir, clip), arrays)
     except Exception as error:  # one bad clip must never stop the run
         return ClipResult(clip["clip_id"], "failed", _reason(error, clip))
     for warning in caught:  # other warnings go on to the usual handlers
@@ -119,12 +126,64 @@ def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipRe
     )
 
 
-def _init_worker() -> None:
-    """Spawned workers: openSMILE first (import-order trap), one math thread per process."""
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started it is alive."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Leave this worker process at once when its parent has died (it was adopted by another process)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    """Spawned workers: ignore Ctrl-C (the parent stops the run), exit with the parent ``parent``, openSMILE first
+    (import-order trap), one math thread per process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked while starting (_starting_workers)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="exit-with-parent", daemon=True).start()
     import emotion_lib  # noqa: F401
 
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
         os.environ.setdefault(variable, "1")
+
+
+@contextmanager
+def _starting_workers() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts worker processes: they inherit the blocked signal and unblock
+    it only once they ignore it, so a Ctrl-C while they import cannot kill them. A Ctrl-C meanwhile reaches
+    this process when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
+    )
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued clips and stop the workers now (a clip in progress is abandoned: it is stored whole or
+    not at all)."""
+    with deferred_interrupt():  # a second Ctrl-C waits until the workers are gone
+        processes = list((pool._processes or {}).values())  # the executor has no public way to stop its workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def run_serial(todo: list[dict], config: ExtractionConfig, cache_dir: str) -> Iterator[ClipResult]:
@@ -136,29 +195,48 @@ def run_serial(todo: list[dict], config: ExtractionConfig, cache_dir: str) -> It
 def run_pool(todo: list[dict], config: ExtractionConfig, cache_dir: str, workers: int) -> Iterator[ClipResult]:
     """Spawned process pool over clips. If a worker dies (segfault, out-of-memory kill), the clips left
     unfinished go to a fresh pool; when a pool dies before finishing anything, its first clip is run alone,
-    so a clip that kills its process is named as failed and every other clip still finishes."""
+    so a clip that kills its process is named as failed and every other clip still finishes.
+
+    On Ctrl-C in this process, or when the caller closes the iterator, no further clip starts and the workers
+    are stopped before the exception goes on."""
     while todo:
         unfinished = []
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-            futures = {pool.submit(process_clip, clip, config, cache_dir): clip for clip in todo}
-            for future in as_completed(futures):
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    unfinished.append(futures[future])
+        with closing(_pool_results(todo, config, cache_dir, workers)) as results:
+            for clip, result in results:
+                if result is None:
+                    unfinished.append(clip)
+                else:
+                    yield result
         if len(unfinished) == len(todo):
             suspect, unfinished = unfinished[0], unfinished[1:]
-            with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-                try:
-                    yield pool.submit(process_clip, suspect, config, cache_dir).result()
-                except BrokenProcessPool:
-                    yield ClipResult(
-                        suspect["clip_id"],
-                        "failed",
-                        f"{suspect['audio_path']}: the worker process "
-                        "crashed (segfault or killed) while extracting this clip",
-                    )
+            with closing(_pool_results([suspect], config, cache_dir, 1)) as results:
+                ((_, result),) = results
+            yield result or ClipResult(
+                suspect["clip_id"],
+                "failed",
+                f"{suspect['audio_path']}: the worker process crashed (segfault or killed) while extracting this clip",
+            )
         todo = unfinished
+
+
+def _pool_results(
+    todo: list[dict], config: ExtractionConfig, cache_dir: str, workers: int
+) -> Iterator[tuple[dict, ClipResult | None]]:
+    """``(clip, result)`` per clip from one pool, as they finish; ``None`` for a clip lost with a dead worker."""
+    pool = _new_pool(workers)
+    try:
+        with _starting_workers():
+            futures = {pool.submit(process_clip, clip, config, cache_dir): clip for clip in todo}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                result = None
+            yield futures[future], result
+    except BaseException:  # Ctrl-C, or the caller stopped iterating: start nothing more
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_dask(

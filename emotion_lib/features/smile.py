@@ -5,14 +5,22 @@ component its config declares: asking eGeMAPSv02 for low-level descriptors still
 inputs. :func:`lean_config` inlines a config's includes and keeps only the components the sink's levels depend
 on; :class:`SmileEngine` initialises openSMILE once and resets it between signals. The features are identical to
 ``opensmile.Smile``'s (``tests/test_features_smile.py``); on RAVDESS clips this is about a fifth faster.
+
+openSMILE hands each frame to a Python callback, and an exception raised there (a Ctrl-C landing in it) is printed
+and dropped by ctypes: the run goes on one frame short. The engine therefore holds Ctrl-C while openSMILE runs
+(:func:`deferred_interrupt`) and refuses a run whose row count differs from the one its framers give
+(:class:`FrameGeometry`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +48,36 @@ _SECTION = re.compile(r"^\s*\[(\w+):\w+\]")
 _INSTANCE = re.compile(r"^\s*instance\[(\w+)\]\.type\s*=\s*(\w+)", re.M)
 _READER = re.compile(r"^\s*\w*reader\d*\.dmLevel\s*=\s*([^\r\n]+)")
 _WRITER = re.compile(r"^\s*writer\.dmLevel\s*=\s*(\S+)")
+_OPTION = re.compile(r"^\s*([\w.]+)\s*=\s*([^;#%\r\n]*?)\s*(?:(?://|;|#|%).*)?$")
+
+
+class SmileError(RuntimeError):
+    """openSMILE returned something other than the features of the whole signal."""
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while the block runs, then hand it to the handler that was installed (by default,
+    raise :class:`KeyboardInterrupt`), even when the block raised.
+
+    For code that an interrupt must not cut in the middle: a ctypes callback drops the exception, and a cleanup
+    should finish. Outside the main thread (which receives no signal) or when SIGINT is ignored, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            previous(signal.SIGINT, None)
 
 
 class Component(NamedTuple):
@@ -75,6 +113,52 @@ def expand_includes(path: Path, options: dict[str, str] | None = None) -> str:
         return expand_includes(target.resolve(), options)
 
     return _INCLUDE.sub(inline, path.read_text())
+
+
+def section_options(config: str, name: str) -> dict[str, str]:
+    """The ``option = value`` lines of section ``[name:...]`` of a config text (comments removed)."""
+    options: dict[str, str] = {}
+    inside = False
+    for line in config.splitlines():
+        if match := _SECTION.match(line):
+            inside = match.group(1) == name
+        elif inside and (match := _OPTION.match(line)):
+            options[match.group(1)] = match.group(2)
+    return options
+
+
+class FrameGeometry(NamedTuple):
+    """How many rows openSMILE gives for a signal: the window and hop (samples) of the config's longest framer,
+    and whether the sink gets one row per signal (functionals of the whole input)."""
+
+    size: int
+    step: int
+    whole_signal: bool
+
+    @classmethod
+    def of(cls, config: str, sample_rate: int) -> FrameGeometry | None:
+        """The geometry of an expanded (pruned) config text; ``None`` when it has no framer with a size and step."""
+        instances = components(config)
+        frames = []
+        for name, component in instances.items():
+            options = section_options(config, name)
+            if component.type == "cFramer" and "frameSize" in options and "frameStep" in options:
+                frames.append((float(options["frameSize"]), float(options["frameStep"])))
+        if not frames:
+            return None
+        size, step = max(frames)
+        whole = any(
+            component.type == "cFunctionals" and section_options(config, name).get("frameMode") == "full"
+            for name, component in instances.items()
+        )
+        return cls(round(size * sample_rate), round(step * sample_rate), whole)
+
+    def rows(self, samples: int) -> int:
+        """Rows for a signal of ``samples``: none below one window; else one for whole-signal functionals, or one
+        per complete window plus the padded last frame openSMILE emits at the end of the input."""
+        if samples < self.size:
+            return 0
+        return 1 if self.whole_signal else (samples - self.size) // self.step + 2
 
 
 def components(config: str) -> dict[str, Component]:
@@ -147,6 +231,7 @@ class SmileEngine:
 
     def __init__(self, config_path: Path | str, sink_levels: Sequence[str], sample_rate: int = 16000) -> None:
         self.config_path, self.sink_levels, self.sample_rate = Path(config_path), tuple(sink_levels), sample_rate
+        self.geometry = FrameGeometry.of(self.config_path.read_text(), sample_rate)
         self._engine: OpenSMILE | None = None
         self._used = False
         engine = self._ready()
@@ -170,23 +255,40 @@ class SmileEngine:
             self._engine._callbacks.clear()  # opensmile's wrapper would keep every old callback alive
         return self._engine
 
-    def __call__(self, signal: np.ndarray) -> np.ndarray:
-        """Features of a mono float signal at ``sample_rate`` (no rows when it is shorter than one frame)."""
+    def __call__(self, signal: np.ndarray, name: str = "signal") -> np.ndarray:
+        """Features of a mono float signal at ``sample_rate`` (no rows when it is shorter than one frame).
+
+        Raises:
+            SmileError: openSMILE gave another number of rows than the signal's length implies (a frame was lost
+                in the callback); the message names ``name``.
+        """
         samples = np.clip(np.asarray(signal, dtype=np.float32) * 32768, -32768, 32767).astype(np.int16)
         rows: list[np.ndarray] = []
         engine = self._ready()
         try:
-            engine.external_sink_set_callback(SINK_COMPONENT, lambda row: rows.append(row.copy()))
-            engine.external_audio_source_write_data(SOURCE_COMPONENT, samples.tobytes())
-            engine.external_audio_source_set_eoi(SOURCE_COMPONENT)
-            self._used = True
-            engine.run()
-        except Exception:
-            self.close()  # a failed run leaves the engine in an unknown state: start afresh next time
+            with deferred_interrupt():
+                engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_row(rows, row))
+                engine.external_audio_source_write_data(SOURCE_COMPONENT, samples.tobytes())
+                engine.external_audio_source_set_eoi(SOURCE_COMPONENT)
+                self._used = True
+                engine.run()
+        except BaseException:
+            self.close()  # a failed or interrupted run leaves the engine in an unknown state: start afresh next time
             raise
+        expected = None if self.geometry is None else self.geometry.rows(len(samples))
+        if expected is not None and len(rows) != expected:
+            raise SmileError(
+                f"{name}: openSMILE gave {len(rows)} frame(s) where {len(samples)} samples give {expected} "
+                "(a frame was lost, e.g. to an interrupt in its callback); the features are refused"
+            )
         if not rows:
             return np.zeros((0, len(self.feature_names)), dtype=np.float32)
         return np.stack(rows).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _on_row(rows: list[np.ndarray], row: np.ndarray) -> None:
+        """The sink callback: keep a copy of one frame (openSMILE reuses the buffer)."""
+        rows.append(row.copy())
 
     def close(self) -> None:
         """Free openSMILE's memory (a later call initialises a new engine)."""

@@ -2,9 +2,12 @@
 
 Layout: ``cache_dir/<corpus>/<config key>/<clip_id>.npz`` plus ``manifest.json`` (configuration, extractor
 versions, the last run's report). The key hashes the configuration and the extractor versions, so a changed
-setting never reads stale features. Each clip is written atomically (temporary file + rename): a killed run
-leaves no partial entry, and a rerun skips finished clips. A failing clip is reported with its reason and never
-stops the run. The clips are run by :mod:`emotion_lib.features.runners` (this process, a process pool or Dask).
+setting never reads stale features. Each clip is written atomically (temporary file + rename) with a checksum of its
+arrays (:mod:`emotion_lib.features.cache`): a killed run leaves no partial entry, a rerun skips the entries that
+verify and extracts again the ones that do not (reported with their path), and loading never returns an entry that
+does not verify. A failing clip is reported with its reason and never stops the run; Ctrl-C stops it cleanly
+(:class:`ExtractionInterrupted`). The clips are run by :mod:`emotion_lib.features.runners` (this process, a process
+pool or Dask).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import json
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from contextlib import suppress
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -26,13 +31,33 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emotion_lib.features.audio import LOADER_VERSION
+from emotion_lib.features.cache import CacheEntryError, entry_problem, read_entry
+from emotion_lib.features.extraction_report import ExtractionInterrupted, ExtractionReport
 from emotion_lib.features.faces.registry import check_backend, check_options, face_backend_spec
-from emotion_lib.features.runners import ClipResult, run_dask, run_pool, run_serial
+from emotion_lib.features.runners import run_dask, run_pool, run_serial
+from emotion_lib.features.smile import deferred_interrupt
 from emotion_lib.paths import CACHE_DIR
-from emotion_lib.utils import atomic_write_bytes, default_workers
+from emotion_lib.utils import atomic_write_bytes, default_workers, remove_stale_temporaries
 
-FORMAT_VERSION = 1
-"""Bumped when the stored arrays change meaning; part of the cache key."""
+FORMAT_VERSION = 2
+"""Bumped when the stored arrays change meaning or layout; part of the cache key (2: entries carry a checksum)."""
+
+
+@cache
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or of the distribution that provides the import name ``name``
+    (``tensorflow`` is provided by ``tensorflow``, ``tensorflow-cpu`` or ``tensorflow[and-cuda]``); ``None`` when
+    neither is installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pass
+    for distribution in sorted(metadata.packages_distributions().get(name.replace("-", "_"), ())):
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,13 +99,7 @@ class ExtractionConfig:
     def versions(self) -> dict:
         """Installed versions of the packages whose models produce the features."""
         packages = ("opensmile",) + (face_backend_spec(self.video_backend).packages if self.video_backend else ())
-        found = {}
-        for package in packages:
-            try:
-                found[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                found[package] = None
-        return found
+        return {package: package_version(package) for package in packages}
 
     def key(self) -> str:
         """Short hash of the configuration, the extractor versions and the storage format."""
@@ -117,65 +136,6 @@ class ClipFeatures(NamedTuple):
     audio: np.ndarray
     video: np.ndarray | None
     video_mask: np.ndarray | None
-
-
-@dataclass
-class ExtractionReport:
-    """What an extraction run did: clips done, skipped (already cached), failed (with reasons), faceless, and the
-    warnings of done clips (truncated media, clipped samples, no audio track)."""
-
-    cache_dir: Path
-    config_key: str
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    no_face: list[str] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    audio_seconds: float = 0.0
-    video_frames: int = 0
-
-    def add(self, result: ClipResult) -> None:
-        """Record one worker result."""
-        if result.status == "done":
-            self.done.append(result.clip_id)
-            self.audio_seconds += result.audio_seconds
-            self.video_frames += result.video_frames
-            if result.video_frames and not result.faces:
-                self.no_face.append(result.clip_id)
-            self.warnings.extend((result.clip_id, message) for message in result.warnings)
-        else:
-            self.failed.append((result.clip_id, result.reason))
-
-    def to_dict(self) -> dict:
-        return {
-            "cache_dir": str(self.cache_dir),
-            "config_key": self.config_key,
-            "done": len(self.done),
-            "skipped": len(self.skipped),
-            "failed": [list(item) for item in self.failed],
-            "no_face": self.no_face,
-            "warnings": [list(item) for item in self.warnings],
-            "seconds": round(self.seconds, 3),
-            "audio_seconds": round(self.audio_seconds, 3),
-            "video_frames": self.video_frames,
-        }
-
-    def __str__(self) -> str:
-        rate = len(self.done) / self.seconds if self.seconds > 0 else 0.0
-        lines = [
-            f"extraction into {self.cache_dir}: {len(self.done)} done, {len(self.skipped)} skipped (cached), "
-            f"{len(self.failed)} failed in {self.seconds:.1f} s ({rate:.2f} clips/s)"
-        ]
-        if self.no_face:
-            lines.append(
-                f"  {len(self.no_face)} clip(s) without any detected face (video fully masked): "
-                + ", ".join(self.no_face[:10])
-                + (" ..." if len(self.no_face) > 10 else "")
-            )
-        lines.extend(f"  WARNING {clip_id}: {message}" for clip_id, message in self.warnings)
-        lines.extend(f"  FAILED {clip_id}: {reason}" for clip_id, reason in self.failed)
-        return "\n".join(lines)
 
 
 def clip_dir(cache_dir: Path | str, corpus: str, config: ExtractionConfig) -> Path:
@@ -218,7 +178,12 @@ def extract_features(
     ``clips`` is a clip table (:data:`emotion_lib.data.corpora.CLIP_COLUMNS`). ``scheduler`` is ``'processes'``
     (a spawn process pool of ``workers``, by default :func:`~emotion_lib.utils.default_workers`; ``workers=1`` runs
     in this process) or ``'dask'`` (a LocalCluster, or the scheduler at ``dask_address``). A face backend that
-    cannot run here raises :class:`~emotion_lib.features.faces.BackendUnavailable` before any work starts.
+    cannot run here raises :class:`~emotion_lib.features.faces.BackendUnavailable` before any work starts. A cached
+    entry that does not verify is listed in ``report.corrupt``, deleted and extracted again.
+
+    Raises:
+        ExtractionInterrupted: Ctrl-C: no further clip starts, the workers are stopped, nothing partial is
+            stored and the run is recorded in the manifest as interrupted.
     """
     if scheduler not in ("processes", "dask"):
         raise ValueError(f"scheduler must be 'processes' or 'dask', got {scheduler!r}")
@@ -228,30 +193,63 @@ def extract_features(
     cache_dir = Path(cache_dir)
     records = _clip_records(clips)
     report = ExtractionReport(cache_dir, config.key())
-    todo = []
-    for clip in records:
-        (report.skipped if config.clip_path(cache_dir, clip).exists() else todo).append(clip)
-    report.skipped = [clip["clip_id"] for clip in report.skipped]
     folders = sorted({clip_dir(cache_dir, clip["corpus"], config) for clip in records})
+    results = None
+    try:
+        todo = _prepare(records, config, folders, report)
+        workers = max(1, min(workers or default_workers(), len(todo) or 1))
+        if scheduler == "dask":
+            results = run_dask(todo, config, str(cache_dir), workers, dask_address)
+        elif workers == 1:
+            results = run_serial(todo, config, str(cache_dir))
+        else:
+            results = run_pool(todo, config, str(cache_dir), workers)
+        with tqdm(total=len(todo), unit="clip", desc="extracting features", disable=not progress) as bar:
+            for result in results:
+                report.add(result)
+                bar.update(1)
+                bar.set_postfix(failed=len(report.failed), refresh=False)
+        report.finished = True
+    except KeyboardInterrupt:
+        report.interrupted = True
+        with deferred_interrupt():  # a second Ctrl-C waits for the workers to stop and the manifest
+            if results is not None:
+                results.close()
+            _finish_run(report, started, config, folders)
+        raise ExtractionInterrupted(report) from None
+    _finish_run(report, started, config, folders)
+    return report
+
+
+def _prepare(
+    records: list[dict], config: ExtractionConfig, folders: list[Path], report: ExtractionReport
+) -> list[dict]:
+    """Remove stale temporary files, sort the clips into verified cached ones (``report.skipped``) and the ones to
+    extract (absent, or corrupt: listed in ``report.corrupt`` and deleted), record the run as started."""
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_manifest(folder, config, None)
-    workers = max(1, min(workers or default_workers(), len(todo) or 1))
-    if scheduler == "dask":
-        results = run_dask(todo, config, str(cache_dir), workers, dask_address)
-    elif workers == 1:
-        results = run_serial(todo, config, str(cache_dir))
-    else:
-        results = run_pool(todo, config, str(cache_dir), workers)
-    with tqdm(total=len(todo), unit="clip", desc="extracting features", disable=not progress) as bar:
-        for result in results:
-            report.add(result)
-            bar.update(1)
-            bar.set_postfix(failed=len(report.failed), refresh=False)
+        report.removed_temporaries += [str(path) for path in remove_stale_temporaries(folder)]
+    todo = []
+    for clip in records:
+        path = config.clip_path(report.cache_dir, clip)
+        problem = entry_problem(path) if path.exists() else None
+        if problem == "":
+            report.skipped.append(clip["clip_id"])
+            continue
+        if problem:
+            report.corrupt.append((str(path), problem))
+            with suppress(OSError):  # if it cannot go, storing the new entry fails and names the file
+                path.unlink()
+        todo.append(clip)
+    for folder in folders:
+        _write_manifest(folder, config, report)
+    return todo
+
+
+def _finish_run(report: ExtractionReport, started: float, config: ExtractionConfig, folders: list[Path]) -> None:
     report.seconds = time.perf_counter() - started
     for folder in folders:
         _write_manifest(folder, config, report)
-    return report
 
 
 def summarize(features: dict[str, ClipFeatures]) -> pd.DataFrame:
@@ -276,22 +274,40 @@ def load_features(
     cache_dir: Path | str = CACHE_DIR,
     missing: str = "raise",
 ) -> dict[str, ClipFeatures]:
-    """Cached features per clip id, in the order of ``clips``.
+    """Cached, verified features per clip id, in the order of ``clips``.
 
     ``missing='raise'`` raises :class:`FileNotFoundError` listing clips that are not cached (run
-    :func:`extract_features` first); ``missing='skip'`` leaves them out (e.g. clips that failed extraction).
+    :func:`extract_features` first), and :class:`~emotion_lib.features.cache.CacheEntryError` naming the cached
+    files that do not verify (corrupt, truncated, empty or altered: :func:`extract_features` replaces them).
+    ``missing='skip'`` leaves both out (e.g. clips that failed extraction) and warns about the corrupt files.
     """
     if missing not in ("raise", "skip"):
         raise ValueError(f"missing must be 'raise' or 'skip', got {missing!r}")
-    features, absent = {}, []
+    features, absent, corrupt = {}, [], []
     for clip in _clip_records(clips):
         path = config.clip_path(cache_dir, clip)
         if not path.exists():
             absent.append(clip["clip_id"])
             continue
-        with np.load(path) as data:
-            video, mask = data.get("video"), data.get("video_mask")
-            features[clip["clip_id"]] = ClipFeatures(data["audio"], video, mask)
+        try:
+            data = read_entry(path)
+        except CacheEntryError as error:
+            corrupt.append(error)
+            continue
+        features[clip["clip_id"]] = ClipFeatures(data["audio"], data.get("video"), data.get("video_mask"))
+    if corrupt and missing == "raise":
+        others = "; ".join(str(error) for error in corrupt[1:10]) + (" ..." if len(corrupt) > 10 else "")
+        raise CacheEntryError(
+            corrupt[0].path,
+            f"{corrupt[0].reason}{f'; and {len(corrupt) - 1} more: {others}' if others else ''} "
+            "(run extract_features again to replace the entries that do not verify)",
+        )
+    if corrupt:
+        warnings.warn(
+            f"skipped {len(corrupt)} cached entr{'y' if len(corrupt) == 1 else 'ies'} that did not verify (run "
+            f"extract_features again to replace them): {'; '.join(str(error) for error in corrupt)}",
+            stacklevel=2,
+        )
     if absent and missing == "raise":
         raise FileNotFoundError(
             f"{len(absent)} clip(s) have no cached features under "
