@@ -81,7 +81,7 @@ class WebRTCLiveDemo(ipywidgets.HBox):
         self.audio_recorder: Any = None
         self._started = 0.0
         self._requested = 0.0
-        self._audio_started = 0.0
+        self._audio_started: float | None = None
         self.panel.observe(self._on_running, "running")
 
     @property
@@ -125,7 +125,7 @@ class WebRTCLiveDemo(ipywidgets.HBox):
         self.children = [self.camera, self.panel]
         self.panel.status = "waiting for the camera and microphone (allow access in the browser)"
         self._started = monotonic()
-        self._audio_started = self._started
+        self._audio_started = None  # set by the first frame: the microphone may open later than this
         self.audio_recorder.recording = True
         self._request_snapshot()
 
@@ -149,7 +149,9 @@ class WebRTCLiveDemo(ipywidgets.HBox):
             return
         with self.panel.reporting_errors():
             now = monotonic()
-            if now - self._audio_started >= self.audio_chunk_s and self.audio_recorder.recording:
+            if self._audio_started is None:  # the devices are open: the first audio chunk lasts from now
+                self._audio_started = now
+            elif now - self._audio_started >= self.audio_chunk_s and self.audio_recorder.recording:
                 self.audio_recorder.recording = False  # the browser sends the chunk, then a new one starts
             self.panel.process_frame(decode_image(recorder.image.value), now - self._started)
         wait = 1.0 / self.panel.capture_fps - (monotonic() - self._requested)
