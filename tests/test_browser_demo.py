@@ -161,14 +161,19 @@ BASE_FLAGS = [
 
 @contextlib.contextmanager
 def notebook_page(base: str, token: str, flags: list[str], capture: str):
-    """Headless Chromium with ``flags`` showing notebook 06 for ``capture`` in JupyterLab with all its cells run."""
+    """Headless Chromium with ``flags`` showing notebook 06 for ``capture`` in JupyterLab with all its cells run.
+
+    Each page has a workspace of its own (no notebook of an earlier test reopens next to it), and its kernel
+    is shut down after it.
+    """
     from playwright.sync_api import sync_playwright
 
+    workspace = f"{capture}-{secrets.token_hex(4)}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/{_notebook_name(capture)}?token={token}")
+            page.goto(f"{base}/lab/workspaces/{workspace}/tree/{_notebook_name(capture)}?token={token}")
             page.wait_for_function(
                 """() => {
                     const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -181,6 +186,7 @@ def notebook_page(base: str, token: str, flags: list[str], capture: str):
             yield page
         finally:
             browser.close()
+            _shutdown_kernels(base, token)
 
 
 def _wait_or_show_panel(page, condition: str, arg: str, timeout_ms: int = 120_000) -> None:
