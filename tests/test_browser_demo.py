@@ -2,8 +2,9 @@
 
 The fake camera and microphone play a real RAVDESS face clip from ../shared/data (converted to y4m and WAV
 with ffmpeg). The notebook runs with ``use_camera=True`` on an untrained model of the project's architecture
-(the test checks the live pipeline, not accuracy); the test waits for predictions to appear in the widget
-and saves a screenshot to reports/figures/live_demo_browser.png.
+(the test checks the live pipeline, not accuracy), once with each capture (ipywebrtc's recorders and the
+project's anywidget); the test waits for predictions to appear in the widget and saves a screenshot of each
+(``EMOTION_SCREENSHOTS=reports/figures`` refreshes the committed live_demo_browser*.png).
 """
 
 from __future__ import annotations
@@ -23,14 +24,21 @@ from pathlib import Path
 import pytest
 
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.paths import REPO_ROOT, REPORTS_DIR
+from emotion_lib.paths import REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = REPO_ROOT / "notebooks" / "06_live_demo.ipynb"
-SCREENSHOT = REPORTS_DIR / "figures" / "live_demo_browser.png"
+SCREENSHOTS = {"anywidget": "live_demo_browser.png", "ipywebrtc": "live_demo_browser_ipywebrtc.png"}
+"""Screenshot names; they go to pytest's temporary folder, or with ``EMOTION_SCREENSHOTS=reports/figures`` over the
+committed ones (a test run leaves the working tree as it found it)."""
+CAMERA_VIDEO = {"anywidget": ".emo-video", "ipywebrtc": "video:not(.emo-video)"}  # ipywebrtc: CameraStream's view
 CLIP = "Actor_01/01-01-03-02-01-01-01.mp4"  # happy, strong intensity
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data, pytest.mark.timeout(240)]
+
+
+def _screenshot_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("EMOTION_SCREENSHOTS") or tmp_path)
 
 
 def _free_port() -> int:
@@ -60,7 +68,7 @@ def fake_media(ravdess_faces_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def lab_root(tmp_path_factory) -> Path:
-    """A temporary JupyterLab root holding notebook 06 parameterised for the camera and a saved model bundle."""
+    """A temporary JupyterLab root holding a saved model bundle and notebook 06 for the camera, once per capture."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -73,12 +81,15 @@ def lab_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("lab")
     config = ModelConfig(audio_dim=25, video_dim=128)
     model_path = save_bundle(root / "fusion", build_model(config), config, {}, ExtractionConfig())
-    notebook = parameterize_notebook(
-        load_notebook_node(str(NOTEBOOK)),
-        {"model_path": str(model_path), "use_camera": True, "window_size": 10, "video_fps": 5.0},
-    )
-    nbformat.write(notebook, root / NOTEBOOK.name)
+    parameters = {"model_path": str(model_path), "use_camera": True, "window_size": 10, "video_fps": 5.0}
+    for capture in SCREENSHOTS:
+        notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOK)), {**parameters, "capture": capture})
+        nbformat.write(notebook, root / _notebook_name(capture))
     return root
+
+
+def _notebook_name(capture: str) -> str:
+    return f"{NOTEBOOK.stem}_{capture}.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -152,15 +163,20 @@ BASE_FLAGS = [
 
 
 @contextlib.contextmanager
-def notebook_page(base: str, token: str, flags: list[str]):
-    """Headless Chromium with ``flags`` showing notebook 06 in JupyterLab with all its cells run."""
+def notebook_page(base: str, token: str, flags: list[str], capture: str):
+    """Headless Chromium with ``flags`` showing notebook 06 for ``capture`` in JupyterLab with all its cells run.
+
+    Each page has a workspace of its own (no notebook of an earlier test reopens next to it), and its kernel
+    is shut down after it.
+    """
     from playwright.sync_api import sync_playwright
 
+    workspace = f"{capture}-{secrets.token_hex(4)}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.goto(f"{base}/lab/workspaces/{workspace}/tree/{_notebook_name(capture)}?token={token}")
             page.wait_for_function(
                 """() => {
                     const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -173,25 +189,41 @@ def notebook_page(base: str, token: str, flags: list[str]):
             yield page
         finally:
             browser.close()
+            _shutdown_kernels(base, token)
 
 
-def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_media):
+def _wait_or_show_panel(page, condition: str, arg: str, timeout_ms: int = 120_000) -> None:
+    """Wait for ``condition``; on a timeout, fail with what the widget's panel shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        panel = page.evaluate("() => (document.querySelector('.emo-live') || document.body).innerText")
+        pytest.fail(f"timed out after {timeout_ms / 1000:.0f} s; the panel shows: {panel!r}")
+
+
+@pytest.mark.parametrize("capture", ["ipywebrtc", "anywidget"])
+def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_media, capture, tmp_path):
     base, token = jupyterlab
     video, audio = fake_media
+    screenshots = _screenshot_dir(tmp_path)
     flags = BASE_FLAGS + [
         "--use-fake-ui-for-media-stream",  # grants the camera/microphone prompt
         f"--use-file-for-fake-video-capture={video}",
         f"--use-file-for-fake-audio-capture={audio}",
     ]
-    with notebook_page(base, token, flags) as page:
-        page.wait_for_function(
-            """() => {
+    camera = CAMERA_VIDEO[capture]
+    with notebook_page(base, token, flags, capture) as page:
+        _wait_or_show_panel(
+            page,
+            """(camera) => {
                 const count = document.querySelector('.emo-count');
                 const m = count && count.textContent.match(/(\\d+) predictions/);
-                const video = document.querySelector('.emo-video');
-                return m && Number(m[1]) >= 15 && video.readyState >= 2 && !video.paused;
+                const video = document.querySelector(camera);
+                return m && Number(m[1]) >= 15 && video && video.readyState >= 2 && !video.paused;
             }""",
-            timeout=120_000,
+            camera,
         )
         label = page.locator(".emo-label").inner_text().strip()
         count = page.locator(".emo-count").inner_text()
@@ -199,16 +231,21 @@ def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_med
         status = page.locator(".emo-status").inner_text().strip()
         bars = page.locator(".emo-bar-value").all_inner_texts()
         page.locator(".emo-live").scroll_into_view_if_needed()
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
-        page.locator(".emo-stop").click()
-        page.wait_for_function("() => !document.querySelector('.emo-video').srcObject", timeout=10_000)
+        screenshot = screenshots / SCREENSHOTS[capture]
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot))
+        page.locator(".emo-stop").click()  # releases the camera: no stream left on the page's video
+        page.wait_for_function(
+            "(camera) => { const v = document.querySelector(camera); return !v || !v.srcObject; }",
+            arg=camera,
+            timeout=10_000,
+        )
     assert error == ""
     assert label in EMOTIONS
     assert "no face" not in status  # the fake camera plays a real face: dlib finds it
     audio_seconds = float(count.split("predictions, ")[1].split(" s of audio")[0])
     assert audio_seconds > 1.0, count  # the fake microphone's samples reached the kernel
-    assert "at 16.0 kHz" in count or "at 16 kHz" in count, count  # resampled by the browser, not the kernel
+    assert "at 16.0 kHz" in count or "at 16 kHz" in count, count  # 16 kHz: resampled by the browser or ffmpeg
     percents = [int(b.rstrip("%")) for b in bars]
     assert len(percents) == len(EMOTIONS) and 94 <= sum(percents) <= 106
 
@@ -226,7 +263,7 @@ NO_DEVICE_FLAGS = [f for f in BASE_FLAGS if f != "--use-fake-device-for-media-st
 )
 def test_live_demo_explains_a_camera_it_cannot_use(jupyterlab, fake_media, flags, message):
     base, token = jupyterlab
-    with notebook_page(base, token, flags) as page:
+    with notebook_page(base, token, flags, "anywidget") as page:
         page.wait_for_function(
             "() => { const e = document.querySelector('.emo-error'); return e && e.textContent.length > 0; }",
             timeout=90_000,

@@ -431,3 +431,98 @@ def test_app_refuses_to_write_over_its_source(tmp_path, capsys):
         assert exit_info.value.code == 2
         assert "is the --source video itself" in capsys.readouterr().err
     assert clip.read_bytes() == b"the user's recording"
+
+
+def test_widget_frames_decode_from_png_and_jpeg_and_garbage_is_none():
+    import cv2
+
+    from emotion_lib.realtime.widget import decode_image
+
+    frame = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    assert np.array_equal(decode_image(cv2.imencode(".png", frame)[1].tobytes()), frame)  # PNG is lossless
+    jpeg = decode_image(cv2.imencode(".jpg", grey(120))[1].tobytes())
+    assert jpeg.shape == (48, 64, 3) and np.abs(jpeg.astype(int) - 120).max() <= 2
+    assert decode_image(b"not an image") is None and decode_image(b"") is None
+
+
+# ---- the ipywebrtc capture (kernel side; the browser's part is played here) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def opus_webm(tmp_path_factory) -> bytes:
+    """One second of a 440 Hz tone at 48 kHz as webm/Opus, the format of ipywebrtc's AudioRecorder."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg (bash scripts/install_system_deps.sh)")
+    path = tmp_path_factory.mktemp("webm") / "chunk.webm"
+    tone = "sine=frequency=440:sample_rate=48000:duration=1"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", tone, "-c:a", "libopus", str(path)]
+    subprocess.run(cmd, check=True)
+    return path.read_bytes()
+
+
+def test_an_audio_recorder_chunk_decodes_to_16_khz_mono(opus_webm):
+    from emotion_lib.features.audio import AudioError
+    from emotion_lib.realtime.webrtc import decode_audio_chunk
+
+    samples = decode_audio_chunk(opus_webm)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(samples.size - 16_000) <= 400  # one second, give or take the codec's padding
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert np.argmax(spectrum) * 16_000 / samples.size == pytest.approx(440, abs=5)
+    with pytest.raises(AudioError, match="microphone.webm"):
+        decode_audio_chunk(b"")
+
+
+def test_webrtc_demo_feeds_snapshots_and_audio_chunks_through_the_widget_loop(model, opus_webm, monkeypatch):
+    import cv2
+
+    from emotion_lib.realtime import webrtc
+
+    clock = iter(np.arange(0.0, 100.0, 0.05))  # every call to the clock is 50 ms later
+    monkeypatch.setattr(webrtc, "monotonic", lambda: float(next(clock)))
+    demo = webrtc.WebRTCLiveDemo(make_predictor(model), capture_fps=10.0, audio_chunk_s=0.0)
+    assert demo.children == (demo.panel,) and not demo.panel.browser_capture
+    demo.start()  # Start: camera and microphone open, the first snapshot and audio chunk are asked for
+    camera, images, audio = demo.camera, demo.image_recorder, demo.audio_recorder
+    assert demo.children == (camera, demo.panel)
+    assert camera.constraints["audio"] is False and demo.microphone.constraints == {"audio": True, "video": False}
+    assert images.recording and audio.recording
+    png = cv2.imencode(".png", grey(150))[1].tobytes()
+    for _ in range(3):  # the browser: the snapshot's bytes, then recording back to False
+        images.image.value = png
+        images.recording = False
+        assert images.recording  # no event loop here: the next snapshot is asked for at once
+    assert demo.panel.frames == 3 and demo.panel.updates == 3 and demo.panel.error == ""
+    assert demo.panel.label in EMOTIONS and len(demo.latencies_s) == len(demo.history) == 3
+    assert not audio.recording  # the frames ended the (0 s) audio chunk
+    audio.audio.value = opus_webm  # the browser: the chunk's recording
+    assert audio.recording and demo.panel.audio_rate == 16_000
+    assert demo.panel.audio_seconds == pytest.approx(1.0, abs=0.03)
+    demo.panel._feeder.flush()
+    assert demo.panel.predictor.window_inputs()["audio_mask"].sum() > 0
+    images.image.value = b"garbage"
+    images.recording = False
+    assert demo.panel.status == "could not decode the camera frame"
+    demo.stop()  # Stop: the ipywebrtc widgets close (the browser stops their tracks) and go from the display
+    assert demo.children == (demo.panel,) and demo.camera is None and camera.comm is None
+    images.recording = False  # a late snapshot of the closed recorder is ignored
+    assert demo.panel.frames == 4
+
+
+def test_live_demo_chooses_the_capture(model, monkeypatch):
+    from emotion_lib.realtime import webrtc
+    from emotion_lib.realtime.widget import LiveEmotionWidget
+
+    predictor = make_predictor(model)
+    assert isinstance(webrtc.live_demo(predictor), webrtc.WebRTCLiveDemo)
+    anywidget = webrtc.live_demo(predictor, "anywidget", capture_fps=5.0)
+    assert isinstance(anywidget, LiveEmotionWidget) and anywidget.browser_capture and anywidget.capture_fps == 5.0
+    with pytest.raises(ValueError, match="unknown capture 'webcam'"):
+        webrtc.live_demo(predictor, "webcam")
+    monkeypatch.setattr(webrtc, "webrtc_available", lambda: False)
+    assert isinstance(webrtc.live_demo(predictor), LiveEmotionWidget)
+    with pytest.raises(ImportError, match="ipywebrtc"):
+        webrtc.live_demo(predictor, "ipywebrtc")

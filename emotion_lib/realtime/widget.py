@@ -10,7 +10,9 @@ piling up a backlog. Permission denied, no camera, no face and silence are shown
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anywidget
@@ -60,6 +62,8 @@ function render({ model, el }) {
     q(".emo-bars").appendChild(row);
     return row;
   });
+  const browserCapture = model.get("browser_capture");  // false: the kernel gets frames from another capture
+  if (!browserCapture) video.style.display = "none";
   const canvas = document.createElement("canvas");
   const history = [];
   let stream = null, audioCtx = null, timer = null, waiting = false, sentAt = 0, chunks = [];
@@ -123,8 +127,9 @@ function render({ model, el }) {
   }
 
   async function start() {
-    if (stream) return;
+    if (stream || (!browserCapture && model.get("running"))) return;
     errorEl.textContent = ""; model.set("error", ""); model.save_changes();
+    if (!browserCapture) { model.set("running", true); model.save_changes(); return; }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       showError("This browser page cannot reach a camera (it needs https or localhost).");
       return;
@@ -228,8 +233,23 @@ def plot_history(predictions: list[Prediction], ax: Any = None, title: str = "")
     return ax
 
 
+def decode_image(data: bytes) -> np.ndarray | None:
+    """A PNG or JPEG camera frame as an (H, W, 3) uint8 BGR array; None when the bytes are not an image."""
+    import cv2
+
+    if not data:
+        return None
+    return cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_COLOR)
+
+
 class LiveEmotionWidget(anywidget.AnyWidget):
-    """Camera + microphone emotion widget. ``autostart`` opens the camera as soon as it is displayed."""
+    """Camera + microphone emotion widget. ``autostart`` opens the camera as soon as it is displayed.
+
+    With ``browser_capture=False`` the widget only displays (label, bars, plot, Start/Stop, which set
+    ``running``): another capture, such as :class:`~emotion_lib.realtime.webrtc.WebRTCLiveDemo`, hands it
+    frames with :meth:`process_frame` and microphone samples with :meth:`feed_audio`, the same kernel-side
+    loop the widget's own browser capture goes through.
+    """
 
     _esm = _ESM
     _css = _CSS
@@ -241,6 +261,7 @@ class LiveEmotionWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     running = traitlets.Bool(False).tag(sync=True)
     autostart = traitlets.Bool(False).tag(sync=True)
+    browser_capture = traitlets.Bool(True).tag(sync=True)
     capture_fps = traitlets.Float(10.0).tag(sync=True)
     frame_width = traitlets.Int(320).tag(sync=True)
     history_length = traitlets.Int(50).tag(sync=True)
@@ -274,43 +295,40 @@ class LiveEmotionWidget(anywidget.AnyWidget):
             self._feeder.close()
             self._feeder = None
 
-    def _feed_audio(self, audio: np.ndarray, rate: int) -> None:
-        """Queue the browser's audio for the background openSMILE thread (one per sample rate)."""
-        if self._feeder is None or self._feeder.sample_rate != rate:
-            self._close_feeder()
-            self._feeder = AudioFeeder(self.predictor, rate)
-        self._feeder.put(audio)
+    @contextlib.contextmanager
+    def reporting_errors(self) -> Iterator[None]:
+        """Show an exception raised in the block as the widget's error instead of raising it.
 
-    def _on_message(self, _widget: Any, content: dict, buffers: list) -> None:
-        if content.get("type") != "frame":
-            return
+        One bad frame or audio chunk must not end the demo: the capture goes on with the next one.
+        """
         try:
-            self._process(content, buffers)
-        except Exception as exc:  # shown in the widget: one bad frame must not kill the demo
+            yield
+        except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.send({"type": "ack"})
 
-    def _process(self, content: dict, buffers: list) -> None:
-        import cv2
-
-        if self.predictor is None:
+    def feed_audio(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Queue microphone samples for the background openSMILE thread (one thread per sample rate)."""
+        if self.predictor is None or not np.size(samples) or not sample_rate:
             return
+        if self._feeder is None or self._feeder.sample_rate != sample_rate:
+            self._close_feeder()
+            self._feeder = AudioFeeder(self.predictor, sample_rate)
+        self._feeder.put(samples)
+        self.audio_rate = int(sample_rate)
+        self.audio_seconds += np.size(samples) / sample_rate
+
+    def process_frame(self, frame: np.ndarray | None, timestamp: float) -> Prediction | None:
+        """Run the predictor on one camera frame (BGR; None: undecodable) and show the prediction it gives."""
+        if self.predictor is None:
+            return None
         started = time.perf_counter()
-        frame = cv2.imdecode(np.frombuffer(bytes(buffers[0]), np.uint8), cv2.IMREAD_COLOR)
-        audio = np.frombuffer(bytes(buffers[1]), np.float32) if len(buffers) > 1 else None
-        rate = int(content.get("sample_rate") or 0)
-        if audio is not None and audio.size and rate:
-            self._feed_audio(audio, rate)
-            self.audio_rate = rate
-            self.audio_seconds += audio.size / rate
         self.frames += 1
         if frame is None:
             self.status = "could not decode the camera frame"
-            return
-        prediction = self.predictor.update(frame, float(content["t"]))
+            return None
+        prediction = self.predictor.update(frame, timestamp)
         if prediction is None:
-            return
+            return None
         self.latencies_s.append(time.perf_counter() - started)
         self.history.append(prediction)
         self.history = self.history[-self.history_length :]
@@ -319,3 +337,16 @@ class LiveEmotionWidget(anywidget.AnyWidget):
             self.label = prediction.label
             self.probabilities = [float(p) for p in prediction.probabilities]
             self.updates += 1
+        return prediction
+
+    def _on_message(self, _widget: Any, content: dict, buffers: list) -> None:
+        """A frame from the widget's own browser capture: JPEG bytes and the float32 audio since the last one."""
+        if content.get("type") != "frame":
+            return
+        try:
+            with self.reporting_errors():
+                if len(buffers) > 1:
+                    self.feed_audio(np.frombuffer(bytes(buffers[1]), np.float32), int(content.get("sample_rate") or 0))
+                self.process_frame(decode_image(buffers[0]), float(content["t"]))
+        finally:
+            self.send({"type": "ack"})
