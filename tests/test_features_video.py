@@ -1,16 +1,13 @@
-"""Face backends: masks keep the timeline, the largest face wins, fer and facenet behave as documented."""
+"""Face backends: masks keep the timeline, the largest face wins, fer behaves as documented (facenet: test_facenet)."""
 
 from __future__ import annotations
-
-import sys
-import types
 
 import cv2
 import numpy as np
 import pytest
 from test_features_media import face_frame, write_video
 
-from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackend, FaceBackendSpec, get_face_backend
+from emotion_lib.features.faces import FACE_BACKENDS, FaceBackend, FaceBackendSpec, get_face_backend
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.features.video import embed_video
 
@@ -142,34 +139,3 @@ def test_a_registered_backend_is_usable_by_name_and_keys_the_cache(monkeypatch):
     )
     assert default.key() == ExtractionConfig(video_backend="mean-colour", backend_options={"gain": 1.0}).key()
     assert default.key() != doubled.key() and "numpy" in default.versions()
-
-
-@pytest.mark.skipif(
-    "torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
-    reason="torch is installed: the missing-extra path cannot be exercised",
-)
-def test_facenet_without_torch_says_how_to_install():
-    with pytest.raises(BackendUnavailable, match="make setup-facenet"):
-        get_face_backend("facenet")
-
-
-def test_facenet_missing_weights_file_is_named(tmp_path):
-    missing = tmp_path / "vggface2.pt"
-    with pytest.raises(BackendUnavailable, match="weights file not found") as info:
-        get_face_backend("facenet", weights=missing)
-    assert str(missing) in str(info.value)
-
-
-def test_facenet_offline_download_failure_points_to_a_local_file(monkeypatch):
-    """The download path, exercised without network or torch: a stand-in facenet_pytorch whose download fails."""
-    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False), __version__="0")
-
-    def offline_resnet(pretrained=None, classify=False):
-        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-
-    monkeypatch.setitem(sys.modules, "torch", fake_torch)
-    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", types.SimpleNamespace(InceptionResnetV1=offline_resnet))
-    with pytest.raises(BackendUnavailable, match="give a local file") as info:
-        get_face_backend("facenet")
-    assert "name resolution" in str(info.value)
