@@ -65,6 +65,11 @@ def packaged_graph() -> tuple[Path, str | None]:
     return path, entry.hash.value if entry.hash else None
 
 
+def downloads(weights: Path | str | None) -> bool:
+    """Whether ``weights`` asks facenet-pytorch to download its VGGFace2 weights (``"vggface2"``)."""
+    return weights is not None and str(weights) == VGGFACE2
+
+
 def file_sha256(data: bytes) -> str:
     """SHA-256 of ``data`` in a wheel RECORD's form (urlsafe base64 without padding)."""
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -136,7 +141,9 @@ class FacenetBackend(FaceBackend):
     ) -> None:
         self.check(weights)
         super().__init__(detect_width, upsample, coarse_first)
-        self.weights = Path(weights).expanduser() if weights not in (None, VGGFACE2) else weights
+        self.weights: Path | str | None = None
+        if weights:
+            self.weights = VGGFACE2 if downloads(weights) else Path(weights).expanduser()
         if self.weights is None:
             import emotion_lib  # noqa: F401  (openSMILE before TensorFlow, see CONTRIBUTING.md)
 
@@ -150,12 +157,12 @@ class FacenetBackend(FaceBackend):
 
     @classmethod
     def check(cls, weights: Path | str | None = None, **_) -> None:
-        if weights is None:
+        if not weights:
             packaged_graph()
             if importlib.util.find_spec("tensorflow") is None:
                 raise BackendUnavailable("the facenet backend needs TensorFlow (a core dependency): make setup")
             return
-        if weights != VGGFACE2 and not Path(weights).expanduser().is_file():
+        if not downloads(weights) and not Path(weights).expanduser().is_file():
             raise BackendUnavailable(
                 f"facenet weights file not found: {Path(weights).expanduser()} (give the path of a facenet-pytorch "
                 f"state dict such as 20180402-114759-vggface2.pt, {VGGFACE2!r} to download it, or no weights for "
