@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-setup-facenet: setup  ## add the optional facenet-pytorch backend (torch + torchvision)
+setup-facenet: setup  ## add facenet-pytorch for the facenet backend's VGGFace2 weights (torch + torchvision)
 	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
 

@@ -325,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio-clips", type=int, default=120, help="RAVDESS FLAC clips (seeded draw)")
     parser.add_argument("--face-clips", type=int, default=24, help="RAVDESS face-crop videos")
     parser.add_argument("--backends", nargs="+", default=["dlib", "fer", "facenet"])
-    parser.add_argument("--facenet-weights", default=None)
+    parser.add_argument(
+        "--facenet-weights",
+        default=None,
+        help="facenet-pytorch weights (.pt or vggface2); default: packaged CASIA-WebFace",
+    )
     parser.add_argument("--out", type=Path, default=BENCHMARKS_DIR / "extraction.json")
     args = parser.parse_args(argv)
     data = shared_data_dir()

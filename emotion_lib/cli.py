@@ -119,7 +119,7 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=_positive_float, default=5.0, help="video frames sampled per second")
     parser.add_argument("--detect-width", type=_positive_int, default=320, help="face detection frame width in pixels")
     parser.add_argument("--fer-output", default="probabilities", choices=["probabilities", "features"])
-    parser.add_argument("--facenet-weights", default=None, help="local InceptionResnetV1 vggface2 state-dict file")
+    parser.add_argument("--facenet-weights", default=None, help="facenet-pytorch weights (.pt or vggface2)")
     parser.add_argument(
         "--workers", type=_positive_int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
     )
@@ -183,7 +183,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--facenet-weights",
         type=Path,
         default=None,
-        help="local facenet-pytorch vggface2 weights: adds facenet to the CK+ comparison",
+        help="facenet-pytorch weights (.pt file or vggface2) instead of the packaged CASIA-WebFace FaceNet in CK+",
     )
 
 

@@ -126,13 +126,6 @@ def test_not_run_notes_are_shown_and_cleared_when_the_experiment_runs(tmp_path):
     assert load_metrics(path)["not_run"] == {}
 
 
-def test_facenet_is_not_run_without_local_weights(tmp_path):
-    from emotion_lib.features.images import facenet_unavailable
-
-    assert "--facenet-weights" in facenet_unavailable(None)
-    assert "not found" in facenet_unavailable(tmp_path / "absent.pt")
-
-
 def test_load_metrics_names_a_corrupt_file(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text("{not json")

@@ -1,20 +1,14 @@
-"""Face backends: masks keep the timeline, the largest face wins, fer and facenet behave as documented."""
+"""Face backends: masks keep the timeline, the largest face wins, fer behaves as documented (facenet: test_facenet)."""
 
 from __future__ import annotations
-
-import json
-import shutil
-import sys
-import types
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_features_media import face_frame, needs_ffmpeg, truncate, write_video
+from test_features_media import face_frame, write_video
 
-from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackend, FaceBackendSpec, get_face_backend
-from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
+from emotion_lib.features.faces import FACE_BACKENDS, FaceBackend, FaceBackendSpec, get_face_backend
+from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.features.video import embed_video
 
 
@@ -145,77 +139,3 @@ def test_a_registered_backend_is_usable_by_name_and_keys_the_cache(monkeypatch):
     )
     assert default.key() == ExtractionConfig(video_backend="mean-colour", backend_options={"gain": 1.0}).key()
     assert default.key() != doubled.key() and "numpy" in default.versions()
-
-
-@pytest.mark.skipif(
-    "torch" in sys.modules or __import__("importlib").util.find_spec("torch") is not None,
-    reason="torch is installed: the missing-extra path cannot be exercised",
-)
-def test_facenet_without_torch_says_how_to_install():
-    with pytest.raises(BackendUnavailable, match="make setup-facenet"):
-        get_face_backend("facenet")
-
-
-def test_facenet_missing_weights_file_is_named(tmp_path):
-    missing = tmp_path / "vggface2.pt"
-    with pytest.raises(BackendUnavailable, match="weights file not found") as info:
-        get_face_backend("facenet", weights=missing)
-    assert str(missing) in str(info.value)
-
-
-def test_facenet_offline_download_failure_points_to_a_local_file(monkeypatch):
-    """The download path, exercised without network or torch: a stand-in facenet_pytorch whose download fails."""
-    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False), __version__="0")
-
-    def offline_resnet(pretrained=None, classify=False):
-        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-
-    monkeypatch.setitem(sys.modules, "torch", fake_torch)
-    monkeypatch.setitem(sys.modules, "torchvision", types.ModuleType("torchvision"))
-    monkeypatch.setitem(sys.modules, "facenet_pytorch", types.SimpleNamespace(InceptionResnetV1=offline_resnet))
-    with pytest.raises(BackendUnavailable, match="give a local file") as info:
-        get_face_backend("facenet")
-    assert "name resolution" in str(info.value)
-
-
-def clip_row(clip_id: str, path: Path, video: bool = True) -> dict:
-    """A one-file clip (its video file holds the voice too, like CREMA-D's FLV clips)."""
-    return dict(
-        clip_id=clip_id,
-        corpus="test",
-        actor="1001",
-        sentence="s",
-        emotion="neutral",
-        intensity=None,
-        audio_path=str(path),
-        video_path=str(path) if video else None,
-    )
-
-
-@needs_ffmpeg
-def test_a_video_without_audio_keeps_its_video_features(tmp_path):
-    video = write_video(tmp_path / "silent.mp4", [face_frame()] * 10)  # 1 s at 10 frames/s, no audio track
-    clips, config, cache = [clip_row("silent", video)], ExtractionConfig(), tmp_path / "cache"
-    report = extract_features(clips, config, cache_dir=cache, workers=1, progress=False)
-    assert report.done == ["silent"] and not report.failed
-    [(clip_id, message)] = report.warnings
-    assert clip_id == "silent" and message.startswith(f"{video}: no audio track") and "video features kept" in message
-    assert f"WARNING silent: {message}" in str(report)
-    features = load_features(clips, config, cache)["silent"]
-    assert features.audio.shape == (0, 25) and features.video.shape == (5, 128) and features.video_mask.all()
-
-    audio_only = extract_features(clips, ExtractionConfig(video_backend=None), cache, workers=1, progress=False)
-    [(_, reason)] = audio_only.failed
-    assert "no audio track" in reason and "Output file" not in reason and reason.count(str(video)) == 1
-
-
-def test_media_warnings_reach_the_report_and_the_manifest(crema_d_dir, tmp_path):
-    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
-    cut = truncate(Path(shutil.copy(flv, tmp_path / flv.name)), keep=0.3)
-    config = ExtractionConfig(video_backend=None)
-    report = extract_features([clip_row("cut", cut, video=False)], config, tmp_path, workers=1, progress=False)
-    assert report.done == ["cut"]
-    [(clip_id, message)] = report.warnings
-    assert clip_id == "cut" and message.startswith(f"{cut}: looks truncated: 0.5")
-    manifest = json.loads((clip_dir(tmp_path, "test", config) / "manifest.json").read_text())
-    assert manifest["last_run"]["warnings"] == [["cut", message]]

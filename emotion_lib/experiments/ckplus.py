@@ -82,15 +82,22 @@ def feature_models() -> dict[str, Callable[[int], ModelSpec]]:
     }
 
 
+def facenet_block(weights: Path | str | None) -> str:
+    """The facenet feature block's name: ``facenet`` for the packaged CASIA-WebFace model, else named by the
+    weights (``facenet_vggface2`` for facenet-pytorch's VGGFace2 download or ``facenet_<file stem>``)."""
+    return "facenet" if weights is None else f"facenet_{Path(str(weights)).stem}"
+
+
 def add_facenet(ctx: Context, data: CKPlusData, specs: dict, blocks: dict) -> None:
-    """Add facenet's block and model when local weights are given; otherwise record why it was not run."""
-    reason = facenet_unavailable(ctx.facenet_weights)
+    """Add facenet's block and model (the packaged CASIA-WebFace model, or ``ctx.facenet_weights``); when it cannot
+    run here, record why."""
+    name, reason = facenet_block(ctx.facenet_weights), facenet_unavailable(ctx.facenet_weights)
     if reason:
-        LOG.warning("ckplus/facenet not run: %s", reason)
-        record_not_run("ckplus/facenet", reason, ctx.command_for(GROUP) + " --facenet-weights PATH", ctx.metrics_path)
+        LOG.warning("ckplus/%s not run: %s", name, reason)
+        record_not_run(f"{GROUP}/{name}", reason, ctx.command_for(GROUP), ctx.metrics_path)
     else:
-        specs["facenet"] = lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0))
-        blocks["facenet"] = facenet_ckplus_features(data.sequences, ctx.facenet_weights, ctx.cache_dir)
+        specs[name] = lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0))
+        blocks[name] = facenet_ckplus_features(data.sequences, ctx.facenet_weights, ctx.cache_dir)
 
 
 def zero_shot_row(ctx: Context, data: CKPlusData) -> dict:
@@ -143,7 +150,9 @@ def feature_rows(ctx: Context, data: CKPlusData, name: str, factory: Callable[[i
                 result,
                 f"{name} features, {factory(0).name}" + (", + mirrored training images" if augment else ""),
                 {
-                    "role": "baseline" if name in ("pixels", "dlib", "facenet") and not augment else "system",
+                    "role": "baseline"
+                    if (name in ("pixels", "dlib") or name.startswith("facenet")) and not augment
+                    else "system",
                     "augmentation": "mirror" if augment else "none",
                 },
             )
@@ -190,8 +199,8 @@ def late_fusion_row(ctx: Context, data: CKPlusData, specs: dict, blocks: dict) -
 def run_ckplus(ctx: Context) -> list[dict]:
     """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
 
-    Pixels + PCA + LR, HOG + LBP + LR, the dlib identity embedding + LR, facenet's (with local weights, see
-    :func:`facenet_unavailable`), fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
+    Pixels + PCA + LR, HOG + LBP + LR, the dlib and FaceNet (CASIA-WebFace, or ``ctx.facenet_weights``) identity
+    embeddings + LR, fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
     also with mirrored training images; then the late fusion of HOG + LBP and fer features.
     """
     data = ckplus_data(ctx)

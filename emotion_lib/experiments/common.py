@@ -51,7 +51,7 @@ class Context:
     """The ``evaluate`` command line that runs the experiments, with its options but without ``--only``."""
     inner_folds: int = 3
     facenet_weights: Path | None = None
-    """A local facenet-pytorch vggface2 state dict; without it the facenet rows of CK+ are noted as not run."""
+    """facenet-pytorch weights (a .pt file or ``vggface2``) for CK+; none: the packaged CASIA-WebFace FaceNet."""
 
     def command_for(self, group: str) -> str:
         """The command that reproduces the experiment ``group`` alone (recorded with its results)."""

