@@ -12,7 +12,8 @@ FIGURES_DIR = REPORTS_DIR / "figures"
 MODELS_DIR = REPORTS_DIR / "models"
 BENCHMARKS_DIR = REPO_ROOT / "reports" / "benchmarks"
 SPLITS_DIR = REPO_ROOT / "data" / "splits"
-SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
+SYNTHETIC_DIR = Path(os.environ.get("EMOTION_SYNTHETIC", REPO_ROOT / "data" / "synthetic"))
+"""The generated default corpus; ``EMOTION_SYNTHETIC`` moves it (the smoke run and the notebook tests do)."""
 CACHE_DIR = Path(os.environ.get("EMOTION_CACHE", REPO_ROOT / "data" / "cache"))
 """Per-clip feature cache; ``EMOTION_CACHE`` moves it."""
 

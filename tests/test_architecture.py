@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "emotion_lib"
 
 LAYERS = (
-    ("__init__", "labels", "paths", "utils"),
+    ("__init__", "labels", "logs", "paths", "utils"),
     ("data",),
     ("features",),
     ("sequences",),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from emotion_lib.training.hardware import Hardware, configure_hardware
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
 CHECKPOINT = "checkpoint.npz"
+LOG = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -254,6 +256,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     tensorboard_dir: Path | str | None = None,
     verbose: int = 0,
+    progress: bool = True,
 ) -> TrainResult:
     """Train ``build_model(config)``; early stopping and learning-rate reduction watch ``val_loss`` only.
 
@@ -261,6 +264,10 @@ def train(
     ``config.imbalance``) come from the training labels. With ``resume`` an existing checkpoint in
     ``out_dir`` is continued; TensorBoard logs go to ``tensorboard_dir`` (default
     ``reports/tensorboard/<out_dir name>``). Extra Keras ``callbacks`` see every epoch.
+
+    With ``progress`` each epoch logs one line (epoch, loss, validation loss and accuracy, learning rate,
+    seconds) at INFO on this module's logger: the command line shows it, a notebook after
+    :func:`emotion_lib.logs.show_progress`. ``verbose`` is Keras's own per-batch output (0: none).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,6 +280,8 @@ def train(
     fingerprint = data_fingerprint(train_data, val_data)
     checkpoint = out_dir / CHECKPOINT
     best, state = _initial_state(model, config, fingerprint, checkpoint, resume)
+    if progress and state["epoch"] >= 0:
+        LOG.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"] + 1, config.epochs)
     board = keras.callbacks.TensorBoard(
         str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False
     )
@@ -288,6 +297,8 @@ def train(
             best = [np.asarray(v) for v in model.weights]
         state["epoch"] = epoch
         _save_checkpoint(checkpoint, model, best, state)
+        if progress:
+            _log_epoch(epoch, config.epochs, logs, state)
     if len(best) == len(model.weights):
         for variable, value in zip(model.weights, best):
             variable.assign(value)
@@ -302,6 +313,23 @@ def train(
         hardware.describe(),
         class_weights.tolist(),
     )
+
+
+def _log_epoch(epoch: int, epochs: int, logs: dict[str, float], state: dict) -> None:
+    """One progress line for a finished epoch (and one more when early stopping ends the run)."""
+    LOG.info(
+        "epoch %d/%d: loss %.4f, val_loss %.4f, val_accuracy %.3f, lr %.2g, %.1f s%s",
+        epoch + 1,
+        epochs,
+        logs["loss"],
+        logs["val_loss"],
+        logs.get("val_accuracy", float("nan")),
+        logs["lr"],
+        logs["seconds"],
+        " (best so far)" if state["best_epoch"] == epoch else "",
+    )
+    if state["stopped_early"]:
+        LOG.info("stopped early after epoch %d; best epoch %d restored", epoch + 1, state["best_epoch"] + 1)
 
 
 def _update_schedule(state: dict, config: ModelConfig, epoch: int, val_loss: float) -> None:
