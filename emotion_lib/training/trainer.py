@@ -172,6 +172,7 @@ def _initial_state(
     best = [np.asarray(v) for v in model.weights]
     if resume and checkpoint.exists():
         best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
+        LOG.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"] + 1, config.epochs)
     return best, state
 
 
@@ -260,14 +261,10 @@ def train(
 ) -> TrainResult:
     """Train ``build_model(config)``; early stopping and learning-rate reduction watch ``val_loss`` only.
 
-    ``train_data`` and ``val_data`` must come from actor-disjoint splits. Class weights (or focal alpha,
-    ``config.imbalance``) come from the training labels. With ``resume`` an existing checkpoint in
-    ``out_dir`` is continued; TensorBoard logs go to ``tensorboard_dir`` (default
-    ``reports/tensorboard/<out_dir name>``). Extra Keras ``callbacks`` see every epoch.
-
-    With ``progress`` each epoch logs one line (epoch, loss, validation loss and accuracy, learning rate,
-    seconds) at INFO on this module's logger: the command line shows it, a notebook after
-    :func:`emotion_lib.logs.show_progress`. ``verbose`` is Keras's own per-batch output (0: none).
+    ``train_data`` and ``val_data`` come from actor-disjoint splits; class weights (or focal alpha) from the training
+    labels. ``resume`` continues a checkpoint in ``out_dir``; TensorBoard logs go to ``tensorboard_dir`` (default
+    ``reports/tensorboard/<out_dir name>``); ``callbacks`` see every epoch. ``progress`` logs one INFO line per epoch
+    (shown by the CLI and by notebooks after :func:`emotion_lib.logs.show_progress`); ``verbose`` is Keras's own.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,8 +277,6 @@ def train(
     fingerprint = data_fingerprint(train_data, val_data)
     checkpoint = out_dir / CHECKPOINT
     best, state = _initial_state(model, config, fingerprint, checkpoint, resume)
-    if progress and state["epoch"] >= 0:
-        LOG.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"] + 1, config.epochs)
     board = keras.callbacks.TensorBoard(
         str(tensorboard_dir or REPORTS_DIR / "tensorboard" / out_dir.name), write_graph=False
     )
