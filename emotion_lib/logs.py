@@ -32,11 +32,10 @@ class StdoutHandler(logging.StreamHandler):
         pass
 
 
-def show_progress(level: int = logging.INFO) -> StdoutHandler:
+def show_progress(level: int = logging.INFO) -> None:
     """Print the library's log records at ``level`` and above on standard output (a notebook cell's output).
 
-    Calling it again changes the level and adds no second handler. Returns the handler (remove it with
-    :func:`hide_progress`).
+    Calling it again changes the level and adds no second handler; :func:`hide_progress` removes it.
     """
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
@@ -46,7 +45,6 @@ def show_progress(level: int = logging.INFO) -> StdoutHandler:
         handler.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
         logger.addHandler(handler)
     handler.setLevel(level)
-    return handler
 
 
 def hide_progress() -> None:
