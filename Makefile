@@ -1,17 +1,25 @@
 # The compendium's two commands:  `make reproduce` (every notebook on the embedded default) and `make test`.
 # DATA=/path/to/CREMA-D runs the notebooks on the real corpus instead of the generated synthetic one.
-# QUICK=1 is a smoke run: one seed and fewer ablations in notebook 05, int8-only exports in notebook 04.
+# QUICK=1 is the smoke run that `make test` repeats under nbval: a 36-clip synthetic corpus (data/synthetic_quick),
+# EMOTION_QUICK=1 in the notebooks (one seed, two ablations and 3 epochs in notebook 05, 3 epochs and int8-only
+# exports in notebook 04), its own feature cache and reports/quick/. Its executed notebooks are the committed
+# reports/notebooks/; a full run writes reports/notebooks/full/.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?=
 CORPUS ?= $(if $(DATA),crema-d,synthetic)
-DATA_DIR := $(if $(DATA),$(DATA),data/synthetic)
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+SMOKE := $(if $(QUICK),$(if $(DATA),,1))
+NOTEBOOK_OUT := $(if $(SMOKE),reports/notebooks,reports/notebooks/full)
+# The smoke corpus: the same settings as the `smoke_corpus` fixture of tests/test_notebooks.py.
+QUICK_CORPUS := data/synthetic_quick
+RUN_ENV := $(if $(QUICK),EMOTION_QUICK=1) $(if $(SMOKE),EMOTION_SYNTHETIC=$(abspath $(QUICK_CORPUS)) \
+	EMOTION_CACHE=$(abspath data/cache_quick) EMOTION_REPORTS=$(abspath reports/quick))
 PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
-.PHONY: help setup system-deps data splits reproduce lint test benchmarks setup-facenet clean evaluate
+.PHONY: help setup system-deps data data-quick splits reproduce lint test benchmarks setup-facenet clean evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -37,17 +45,20 @@ setup-facenet: setup  ## add facenet-pytorch for the facenet backend's VGGFace2 
 data: setup  ## generate the synthetic default corpus into data/synthetic
 	$(PY) -m emotion_lib generate --out data/synthetic
 
+data-quick: setup  ## generate the 36-clip smoke-run corpus into data/synthetic_quick
+	$(PY) -m emotion_lib generate --out $(QUICK_CORPUS) --actors 6 --clips-per-emotion 1
+
 splits: setup  ## rewrite the versioned speaker-independent split CSVs
 	$(PY) -m emotion_lib splits
 
-reproduce: setup $(if $(DATA),,data)  ## run every notebook with papermill (DATA=, QUICK=1)
-	@mkdir -p reports/notebooks
+reproduce: setup $(if $(DATA),,$(if $(SMOKE),data-quick,data))  ## run every notebook with papermill (DATA=, QUICK=1)
+	@mkdir -p $(NOTEBOOK_OUT)
 	@for nb in $(NOTEBOOKS); do \
-		echo "== papermill $$nb ($(CORPUS): $(DATA_DIR))"; \
-		$(PY) -m papermill --cwd notebooks "$$nb" "reports/notebooks/$$(basename $$nb)" \
-			-p corpus "$(CORPUS)" -p data_dir "$(abspath $(DATA_DIR))" $(if $(QUICK),-p quick True) || exit 1; \
+		echo "== papermill $$nb ($(CORPUS)$(if $(QUICK), smoke run))"; \
+		$(RUN_ENV) $(PY) -m papermill --cwd notebooks --log-output "$$nb" "$(NOTEBOOK_OUT)/$$(basename $$nb)" \
+			$(if $(DATA),-p corpus "$(CORPUS)" -p data_dir "$(abspath $(DATA))") || exit 1; \
 	done
-	@echo "Executed notebooks, figures and metrics are under reports/"
+	@echo "Executed notebooks are in $(NOTEBOOK_OUT)/; figures, models and metrics under $(if $(SMOKE),reports/quick,reports)/"
 
 lint: setup  ## ruff lint and format check, layout rules (import graph, lengths)
 	$(VENV)/bin/ruff check .
@@ -66,4 +77,4 @@ benchmarks: setup  ## speed and memory benchmarks -> reports/benchmarks/*.json
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:  ## remove generated notebooks, figures, cache and the synthetic corpus
-	rm -rf reports/notebooks reports/figures data/cache data/synthetic
+	rm -rf reports/notebooks/full reports/quick reports/figures data/cache data/synthetic data/cache_quick $(QUICK_CORPUS)

@@ -17,7 +17,8 @@ MODELS_DIR = REPORTS_DIR / "models"
 BENCHMARKS_DIR = REPO_ROOT / "reports" / "benchmarks"
 SPLITS_DIR = PACKAGE_DIR / "data" / "split_csvs"
 """The versioned speaker-independent split CSVs (package data, so an installed copy carries them)."""
-SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
+SYNTHETIC_DIR = Path(os.environ.get("EMOTION_SYNTHETIC", REPO_ROOT / "data" / "synthetic"))
+"""The generated default corpus; ``EMOTION_SYNTHETIC`` moves it (the smoke run and the notebook tests do)."""
 CACHE_DIR = Path(os.environ.get("EMOTION_CACHE", REPO_ROOT / "data" / "cache"))
 """Per-clip feature cache; ``EMOTION_CACHE`` moves it."""
 

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "emotion_lib"
 
 LAYERS = (
-    ("__init__", "colab", "labels", "paths", "utils"),
+    ("__init__", "colab", "labels", "logs", "paths", "utils"),
     ("data",),
     ("features",),
     ("sequences",),

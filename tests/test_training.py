@@ -1,7 +1,9 @@
-"""Training: exact resume after SIGKILL, schedule on validation loss, class weights, bad data, CPU setup."""
+"""Training: exact resume after SIGKILL, schedule on validation loss, class weights, bad data, CPU setup,
+progress lines."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+from emotion_lib.logs import hide_progress, show_progress
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.losses import LOSSES, build_loss, class_frequency_weights
 from emotion_lib.sequences.data import FeatureValueError, random_clips
@@ -170,3 +173,24 @@ def test_cpu_setup_is_float32_with_the_configured_batch():
     hardware = configure_hardware(ModelConfig(batch_size=24))
     assert (hardware.gpus, hardware.batch_size, hardware.mixed_precision) == (0, 24, False)
     assert "CPU" in hardware.describe()
+
+
+def test_train_prints_one_line_per_epoch_when_asked_and_progress_changes_no_number(tmp_path, capsys):
+    config = ModelConfig(**TINY, epochs=2, patience=5)
+    data = random_clips(12, seed=0, audio_dim=5, video_dim=4)
+    show_progress()
+    try:
+        quiet = train(config, data, data, tmp_path / "quiet", tensorboard_dir=tmp_path / "tb", progress=False)
+        assert "epoch" not in capsys.readouterr().out
+        shown = train(config, data, data, tmp_path / "shown", tensorboard_dir=tmp_path / "tb")
+    finally:
+        hide_progress()
+    lines = capsys.readouterr().out.splitlines()
+    pattern = r"\d\d:\d\d:\d\d epoch {}/2: loss [\d.]+, val_loss [\d.]+, val_accuracy [\d.]+, lr [\d.e-]+, [\d.]+ s"
+    assert len(lines) == 2, lines
+    for epoch, line in enumerate(lines, start=1):
+        assert re.match(pattern.format(epoch), line), line
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "lr"):
+        assert shown.history[key] == quiet.history[key]
+    for a, b in zip(shown.model.weights, quiet.model.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

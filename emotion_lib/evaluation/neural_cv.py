@@ -76,6 +76,7 @@ def train_fold(
             Path(folder) / "run",
             resume=False,
             tensorboard_dir=Path(folder) / "tensorboard",
+            progress=False,  # one line per fold (cross_validate_fold), not per epoch
         )
         test_proba = predict_data(result.model, test_data)
         validation_proba = predict_data(result.model, validation_data)
@@ -134,10 +135,11 @@ def cross_validate_fold(
     validation_predicted = names[outcome.validation_proba.argmax(axis=1)]
     validation_ua = classification_metrics(labels[validation], validation_predicted, classes)["ua"]
     LOG.info(
-        "%s seed %d fold %d: validation UA %.3f, test UA %.3f, %s",
+        "%s seed %d fold %d/%d: validation UA %.3f, test UA %.3f, %s",
         name,
         config.seed,
-        fold,
+        fold + 1,
+        len(folds),
         validation_ua,
         metrics["ua"],
         outcome.info,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pandas as pd
 from emotion_lib.evaluation.metrics import aggregate, classification_metrics
 from emotion_lib.evaluation.records import ExperimentRecord, record_experiment
 from emotion_lib.labels import EMOTIONS
+
+LOG = logging.getLogger(__name__)
 
 ABLATIONS: dict[str, dict[str, dict]] = {
     "pooling": {"attention": {}, "mean": {"pooling": "mean"}},
@@ -61,16 +65,36 @@ def ablation_variants(base, ablations: Sequence[str] | None = None, has_video: b
     return rows
 
 
-def train_variant(config, splits: dict, seeds: Sequence[int], out_dir: Path, name: str) -> list[tuple[dict, int]]:
+def train_variant(
+    config, splits: dict, seeds: Sequence[int], out_dir: Path, name: str, runs_before: int = 0, total_runs: int = 0
+) -> list[tuple[dict, int]]:
     """Train ``config`` once per seed (early stopping on ``splits['validation']``, checkpoints in
-    ``out_dir/<name>_seed<seed>``) and test once: ``(test metrics, epochs run)`` per seed."""
+    ``out_dir/<name>_seed<seed>``) and test once: ``(test metrics, epochs run)`` per seed.
+
+    Each run logs a line when it starts and one when it ends; ``runs_before`` and ``total_runs`` (of the whole
+    loop) let the start line say how far the loop is.
+    """
     from emotion_lib.training.trainer import train  # TensorFlow only when a model is trained
 
     outcomes = []
-    for seed in seeds:
+    for number, seed in enumerate(seeds, start=1):
+        overall = f" ({runs_before + number} of {total_runs})" if total_runs else ""
+        LOG.info("%s seed %d/%d%s: training", name, number, len(seeds), overall)
+        started = time.perf_counter()
         folder = Path(out_dir) / f"{name}_seed{seed}"
-        result = train(config.replace(seed=seed), splits["train"], splits["validation"], folder, resume=False)
+        result = train(
+            config.replace(seed=seed), splits["train"], splits["validation"], folder, resume=False, progress=False
+        )
         outcomes.append((neural_test_metrics(result.model, splits["test"]), result.epochs_run))
+        LOG.info(
+            "%s seed %d/%d: %d epochs, test UA %.3f, %.0f s",
+            name,
+            number,
+            len(seeds),
+            result.epochs_run,
+            outcomes[-1][0]["ua"],
+            time.perf_counter() - started,
+        )
     return outcomes
 
 
@@ -114,11 +138,16 @@ def run_ablations(
     has_video = bool(splits["train"].has_video().any())
     note = "synthetic (not emotion-recognition accuracy)" if corpus == "synthetic" else ""
     rows = []
-    for ablation, variant, config, reason in ablation_variants(base, ablations, has_video):
+    variants = ablation_variants(base, ablations, has_video)
+    total = len(seeds) * sum(config is not None for *_, config, _ in variants)
+    done = 0
+    for ablation, variant, config, reason in variants:
         if config is None:
+            LOG.info("ablation %s/%s skipped: %s", ablation, variant, reason)
             rows.append({"ablation": ablation, "variant": variant, "seed": None, "note": reason})
             continue
-        outcomes = train_variant(config, splits, seeds, out_dir, f"{ablation}_{variant}")
+        outcomes = train_variant(config, splits, seeds, out_dir, f"{ablation}_{variant}", done, total)
+        done += len(seeds)
         for seed, (metrics, epochs) in zip(seeds, outcomes):
             scores = {key: metrics[key] for key in ("ua", "wa", "macro_f1")}
             rows.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from emotion_lib.training.hardware import Hardware, configure_hardware
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
 CHECKPOINT = "checkpoint.npz"
+LOG = logging.getLogger(__name__)
 
 
 class CheckpointError(RuntimeError):
@@ -170,6 +172,7 @@ def _initial_state(
     best = [np.asarray(v) for v in model.weights]
     if resume and checkpoint.exists():
         best, state = _load_checkpoint(checkpoint, model, config, fingerprint)
+        LOG.info("resuming %s after epoch %d of %d", checkpoint, state["epoch"] + 1, config.epochs)
     return best, state
 
 
@@ -254,13 +257,14 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     tensorboard_dir: Path | str | None = None,
     verbose: int = 0,
+    progress: bool = True,
 ) -> TrainResult:
     """Train ``build_model(config)``; early stopping and learning-rate reduction watch ``val_loss`` only.
 
-    ``train_data`` and ``val_data`` must come from actor-disjoint splits. Class weights (or focal alpha,
-    ``config.imbalance``) come from the training labels. With ``resume`` an existing checkpoint in
-    ``out_dir`` is continued; TensorBoard logs go to ``tensorboard_dir`` (default
-    ``reports/tensorboard/<out_dir name>``). Extra Keras ``callbacks`` see every epoch.
+    ``train_data`` and ``val_data`` come from actor-disjoint splits; class weights (or focal alpha) from the training
+    labels. ``resume`` continues a checkpoint in ``out_dir``; TensorBoard logs go to ``tensorboard_dir`` (default
+    ``reports/tensorboard/<out_dir name>``); ``callbacks`` see every epoch. ``progress`` logs one INFO line per epoch
+    (shown by the CLI and by notebooks after :func:`emotion_lib.logs.show_progress`); ``verbose`` is Keras's own.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -288,6 +292,8 @@ def train(
             best = [np.asarray(v) for v in model.weights]
         state["epoch"] = epoch
         _save_checkpoint(checkpoint, model, best, state)
+        if progress:
+            _log_epoch(epoch, config.epochs, logs, state)
     if len(best) == len(model.weights):
         for variable, value in zip(model.weights, best):
             variable.assign(value)
@@ -302,6 +308,23 @@ def train(
         hardware.describe(),
         class_weights.tolist(),
     )
+
+
+def _log_epoch(epoch: int, epochs: int, logs: dict[str, float], state: dict) -> None:
+    """One progress line for a finished epoch (and one more when early stopping ends the run)."""
+    LOG.info(
+        "epoch %d/%d: loss %.4f, val_loss %.4f, val_accuracy %.3f, lr %.2g, %.1f s%s",
+        epoch + 1,
+        epochs,
+        logs["loss"],
+        logs["val_loss"],
+        logs.get("val_accuracy", float("nan")),
+        logs["lr"],
+        logs["seconds"],
+        " (best so far)" if state["best_epoch"] == epoch else "",
+    )
+    if state["stopped_early"]:
+        LOG.info("stopped early after epoch %d; best epoch %d restored", epoch + 1, state["best_epoch"] + 1)
 
 
 def _update_schedule(state: dict, config: ModelConfig, epoch: int, val_loss: float) -> None:
