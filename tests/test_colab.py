@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from working_tree import copy_working_tree
 
 from emotion_lib import colab
 from emotion_lib.paths import REPO_ROOT
@@ -94,16 +95,7 @@ def bare_repository(tmp_path_factory) -> Path:
     """A bare git repository of this working tree as it is now (committed or not), reached by a file:// URL."""
     base = tmp_path_factory.mktemp("remote")
     source = base / "source"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
-        if (REPO_ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, source / name)
+    copy_working_tree(source)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "snapshot"]):
         subprocess.run([*git, *command], cwd=source, check=True)

@@ -5,35 +5,21 @@ package registry)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from working_tree import copy_working_tree
 
-from emotion_lib.paths import PACKAGE_DIR, REPO_ROOT, SPLITS_DIR
-
-
-def _copy_tracked_tree(destination: Path) -> None:
-    """The working tree's files (committed or not), without build leftovers, so the build does not write into it."""
-    names = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (n.decode() for n in names)):
-        if (REPO_ROOT / name).is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO_ROOT / name, destination / name)
+from emotion_lib.paths import PACKAGE_DIR, SPLITS_DIR
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("packaging")
-    _copy_tracked_tree(base / "source")
+    copy_working_tree(base / "source")
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(base / "dist"), str(base / "source")],
         capture_output=True,
