@@ -14,6 +14,12 @@ REPORTS_DIR = Path(os.environ.get("EMOTION_REPORTS", REPO_ROOT / "reports"))
 """Executed notebooks, figures, metrics, models; ``EMOTION_REPORTS`` moves it (the notebook tests do)."""
 FIGURES_DIR = REPORTS_DIR / "figures"
 MODELS_DIR = REPORTS_DIR / "models"
+"""Model bundles written by the notebooks (the synthetic-corpus model of notebook 04)."""
+PRETRAINED_DIR = REPO_ROOT / "models"
+"""The pretrained real-data model bundles shipped in the repository (``voice``, ``face``, ``av``), and the default
+output folder of the training command."""
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+"""Real sample recordings shipped with the repository (openly licensed), for the first example and the demo."""
 BENCHMARKS_DIR = REPO_ROOT / "reports" / "benchmarks"
 SPLITS_DIR = PACKAGE_DIR / "data" / "split_csvs"
 """The versioned speaker-independent split CSVs (package data, so an installed copy carries them)."""
