@@ -71,6 +71,9 @@ COLAB_RUNTIME = frozenset(
 STATE_DIR = ".colab"
 """Folder under the repository root for the constraints used on Colab and the record of what was installed."""
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+README_MARKERS = ("<!-- badges:start -->", "<!-- badges:end -->")
+"""The README's badge block lies between these two lines; ``badges`` rewrites what is between them."""
 _GITHUB = re.compile(r"https://github\.com/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -124,6 +127,36 @@ def colab_url(repository: str, notebook: str, branch: str = BRANCH) -> str:
 def badge_source(repository: str, notebook: str) -> str:
     """The markdown of a notebook's "Open in Colab" badge."""
     return f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repository, notebook)})"
+
+
+def binder_url(repository: str, notebook: str, branch: str = BRANCH) -> str:
+    """The address that builds the GitHub ``repository`` on Binder and opens ``notebooks/<notebook>`` in JupyterLab."""
+    match = _GITHUB.fullmatch(repository)
+    if match is None:
+        raise ValueError(f"not a GitHub repository address: {repository!r}")
+    return f"https://mybinder.org/v2/gh/{match['owner']}/{match['name']}/{branch}?urlpath=lab/tree/notebooks/{notebook}"
+
+
+def readme_badges(repository: str, notebook: str) -> str:
+    """The README's badge block: Binder and Colab, both opening ``notebook``."""
+    return (
+        f"[![Binder]({BINDER_BADGE})]({binder_url(repository, notebook)}) "
+        f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repository, notebook)})"
+    )
+
+
+def with_readme_badges(text: str, repository: str, notebook: str, where: Path) -> str:
+    """``text`` (a README) with the block between :data:`README_MARKERS` replaced by :func:`readme_badges`.
+
+    Raises:
+        ValueError: ``where`` has no badge block.
+    """
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{where}: no badge block (a line {start} and a line {end})")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{readme_badges(repository, notebook)}\n{end}{tail}"
 
 
 def setup_source(repository: str) -> str:
@@ -199,14 +232,24 @@ def notebook_json(notebook: dict) -> str:
 
 
 def write_badges(root: Path = REPO_ROOT, check: bool = False) -> list[Path]:
-    """Write (or with ``check``, only compare) the badge and setup cells of ``root/notebooks/0*.ipynb``.
+    """Write (or with ``check``, only compare) the badge and setup cells of ``root/notebooks/0*.ipynb`` and the
+    README's Binder and Colab badges (when ``root/README.md`` exists).
 
     Returns:
-        The notebooks whose cells were out of date (rewritten unless ``check``).
+        The files that were out of date (rewritten unless ``check``).
     """
     repository = repository_url(root)
     stale = []
-    for path in sorted((root / "notebooks").glob("0*.ipynb")):
+    notebooks = sorted((root / "notebooks").glob("0*.ipynb"))
+    readme = root / "README.md"
+    if readme.is_file() and notebooks:
+        text = readme.read_text()
+        updated = with_readme_badges(text, repository, notebooks[0].name, readme)
+        if updated != text:
+            stale.append(readme)
+            if not check:
+                readme.write_text(updated)
+    for path in notebooks:
         text = path.read_text()
         try:
             updated = notebook_json(with_colab_cells(json.loads(text), path.name, repository))
@@ -287,8 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emotion_lib.colab", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("setup", help="install and generate the corpus on Colab (run from the repository root)")
-    badges = commands.add_parser("badges", help="rewrite every notebook's badge and setup cell from pyproject.toml")
-    badges.add_argument("--check", action="store_true", help="only list notebooks whose cells are out of date")
+    badges = commands.add_parser(
+        "badges", help="rewrite the README's badges and every notebook's badge and setup cell from pyproject.toml"
+    )
+    badges.add_argument("--check", action="store_true", help="only list the files that are out of date")
     args = parser.parse_args(argv)
     if args.command == "setup":
         if setup():

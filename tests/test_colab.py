@@ -72,6 +72,27 @@ def test_badges_check_finds_nothing_stale_and_rewriting_is_stable(tmp_path):
     assert colab.write_badges(tmp_path, check=True) == []
 
 
+def test_the_readme_carries_binder_and_colab_badges_of_the_address(tmp_path):
+    url = colab.repository_url()
+    block = (REPO_ROOT / "README.md").read_text().split(colab.README_MARKERS[0])[1].split(colab.README_MARKERS[1])[0]
+    assert block.strip() == colab.readme_badges(url, NOTEBOOKS[0].name)
+    assert "mybinder.org/v2/gh/" in block and "colab.research.google.com/github/" in block
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(NOTEBOOKS[0], tmp_path / "notebooks")
+    text = (tmp_path / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(text.replace(url, "https://github.com/lab/compendium"))
+    start, end = colab.README_MARKERS
+    (tmp_path / "README.md").write_text(f"# Title\n\n{start}\nold\n{end}\nText.\n")
+    assert tmp_path / "README.md" in colab.write_badges(tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert "mybinder.org/v2/gh/lab/compendium/main?urlpath=lab/tree/notebooks/" in readme
+    assert "old" not in readme and readme.endswith("Text.\n")
+    (tmp_path / "README.md").write_text("# Title without a badge block\n")
+    with pytest.raises(ValueError, match="README.md: no badge block"):
+        colab.write_badges(tmp_path)
+
+
 def test_colab_keeps_its_kernel_packages_and_pins_everything_else():
     requirements = colab.colab_requirements(REPO_ROOT)
     names = {colab.requirement_name(r) for r in requirements}
