@@ -24,7 +24,6 @@ from emotion_lib.cloud.aws import (
 )
 from emotion_lib.cloud.job import DEFAULT_PYTHON, DEFAULT_TF_VERSION, JobSettings, image_uri, training_job_request
 from emotion_lib.cloud.sagemaker_env import unsupported_settings
-from emotion_lib.models.config import ModelConfig
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,8 +55,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def model_config(args: argparse.Namespace) -> ModelConfig:
-    """``--config`` (or the defaults) with the command-line overrides."""
+def model_config(args: argparse.Namespace):
+    """``--config`` (or the defaults) with the command-line overrides, as a ``ModelConfig`` (loads TensorFlow)."""
+    from emotion_lib.models.config import ModelConfig
+
     config = ModelConfig.load(args.config) if args.config else ModelConfig()
     changes = {name: getattr(args, name) for name in ("epochs", "seed", "modalities", "encoder", "loss")}
     config = config.replace(**{name: value for name, value in changes.items() if value is not None})
@@ -105,12 +106,15 @@ def plan(args: argparse.Namespace) -> tuple[JobSettings, list[dict]]:
     return settings, requests
 
 
-def send(settings: JobSettings, requests: list[dict]) -> str:
-    """Run the planned requests; returns the training job's ARN."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def send(args: argparse.Namespace) -> tuple[JobSettings, str]:
+    """Check region, credentials and bucket (before TensorFlow loads with the model configuration), then run the
+    planned requests; returns the settings and the training job's ARN."""
+    settings = job_settings(args)
     aws = session(settings.region)
     check_bucket(aws, settings.bucket, settings.region)
+    settings, requests = plan(args)
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         for step in requests:
             if step["action"] == "S3:UploadFolder":
@@ -121,7 +125,7 @@ def send(settings: JobSettings, requests: list[dict]) -> str:
                 print(f"uploaded the source archive to {step['to']}")
             else:
                 answer = aws.client("sagemaker").create_training_job(**step["request"])
-                return answer["TrainingJobArn"]
+                return settings, answer["TrainingJobArn"]
     except (ClientError, BotoCoreError) as error:
         raise CloudError(f"{step['action']}: {client_error(error)}") from None
     raise CloudError("no CreateTrainingJob request in the plan")
@@ -130,11 +134,10 @@ def send(settings: JobSettings, requests: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings, requests = plan(args)
         if args.dry_run:
-            print(json.dumps(requests, indent=2))
+            print(json.dumps(plan(args)[1], indent=2))
             return 0
-        arn = send(settings, requests)
+        settings, arn = send(args)
     except (CloudError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

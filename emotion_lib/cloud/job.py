@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from emotion_lib.cloud.sagemaker_env import CHECKPOINT_DIR
-from emotion_lib.models.config import ModelConfig
+
+if TYPE_CHECKING:
+    from emotion_lib.models.config import ModelConfig
 
 DEFAULT_TF_VERSION = "2.19.0"
 DEFAULT_PYTHON = "py312"
