@@ -2,7 +2,8 @@
 
 Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime ->
 experiments (and cloud beside it) -> cli. A module imports only from its own layer or lower ones, the module graph has
-no cycle, and nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md`` draws it.
+no cycle, and nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md``
+draws it.
 """
 
 from __future__ import annotations
