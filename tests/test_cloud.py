@@ -369,10 +369,10 @@ def test_image_uri_follows_the_region():
 
 
 @pytest.mark.slow
-def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path, monkeypatch):
-    """A simulated ``/opt/ml`` under ``tmp_path``: the corpus channel, the checkpoint folder, the model folder."""
-    import runpy
-
+def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
+    """A simulated ``/opt/ml`` under ``tmp_path`` (the corpus and cache channels, the checkpoint folder, the model
+    folder) and the entry script run as SageMaker runs it: a process with SageMaker's environment and the
+    hyperparameters as ``--name value`` arguments."""
     from emotion_lib.cli import COMMANDS
 
     if "train" not in COMMANDS:
@@ -381,14 +381,25 @@ def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path, monkeypa
 
     opt = tmp_path / "opt" / "ml"
     corpus = generate_corpus(opt / "input" / "data" / "train", seed=0, n_actors=6, clips_per_emotion=1, workers=1)
-    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(corpus))
-    monkeypatch.setenv("SM_MODEL_DIR", str(opt / "model"))
-    monkeypatch.setenv("SM_HPS", json.dumps({"corpus": "synthetic", "epochs": 1}))
-    monkeypatch.setenv("EMOTION_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(sys, "argv", ["sagemaker_entry.py", "--checkpoint_dir", str(opt / "checkpoints")])
-    with pytest.raises(SystemExit) as finished:
-        runpy.run_path(str(REPO / "aws-setup" / "sagemaker_entry.py"), run_name="__main__")
-    assert finished.value.code == 0
+    (opt / "input" / "data" / "cache").mkdir()
+    env = _aws_environment(None, credentials=False) | {
+        "SM_CHANNEL_TRAIN": str(corpus),
+        "SM_CHANNEL_CACHE": str(opt / "input" / "data" / "cache"),
+        "SM_MODEL_DIR": str(opt / "model"),
+        "SM_HPS": json.dumps({"corpus": "synthetic", "epochs": 1}),
+        "SM_HOSTS": '["algo-1"]',
+        "SM_CURRENT_HOST": "algo-1",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    script = REPO / "aws-setup" / "sagemaker_entry.py"
+    args = ["--corpus", '"synthetic"', "--epochs", "1", "--checkpoint_dir", json.dumps(str(opt / "checkpoints"))]
+    result = subprocess.run(
+        [sys.executable, str(script), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert any((opt / "checkpoints").iterdir()), "the trainer wrote nothing into the checkpoint (resume) folder"
     written = sorted(path.relative_to(opt / "model").as_posix() for path in (opt / "model").rglob("*"))
     assert any(name.endswith(".keras") for name in written), written
+    assert any((opt / "input" / "data" / "cache").iterdir()), "features were not cached in the cache channel"
