@@ -181,6 +181,7 @@ def test_dry_run_prints_every_request_and_sends_nothing(tmp_path, capsys, monkey
     assert [r["action"] for r in requests] == ["S3:UploadFolder", "S3:UploadFolder", "S3:PutObject"] + [
         "SageMaker:CreateTrainingJob"
     ]
+    assert [r.get("files") for r in requests[:2]] == [2, 2]
     job = requests[-1]["request"]
     assert job["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in job["StoppingCondition"]
     assert job["ResourceConfig"]["InstanceCount"] == 2
@@ -215,6 +216,18 @@ def test_deploy_with_the_bucket_in_another_region_says_so(aws, endpoint, tmp_pat
     bucket = _bucket(aws, "emotion-elsewhere", region="us-west-2")
     result = _run(DEPLOY, _deploy_args(tmp_path, bucket, "j4", region=REGION), _aws_environment(endpoint))
     _one_line_error(result, "is in us-west-2, the job's region is eu-west-1")
+
+
+def test_deploy_refuses_a_bad_job_name_and_missing_settings(tmp_path, capsys, monkeypatch):
+    from emotion_lib.cloud import deploy
+
+    monkeypatch.delenv("SAGEMAKER_ROLE_ARN", raising=False)
+    args = _deploy_args(tmp_path, "emotion-x", "bad_name!")
+    assert deploy.main([*args, "--dry-run"]) == 2
+    assert "invalid job name 'bad_name!'" in capsys.readouterr().err
+    without_role = [a for a in _deploy_args(tmp_path, "emotion-x", "j5") if a not in ("--role", ROLE)]
+    assert deploy.main([*without_role, "--dry-run"]) == 2
+    assert "--role is required" in capsys.readouterr().err
 
 
 def test_monitor_of_an_unknown_job_says_so(aws, endpoint):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from emotion_lib.cloud.aws import (
     CloudError,
     check_bucket,
     client_error,
+    folder_files,
     session,
     source_archive,
     upload_bytes,
@@ -33,20 +35,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="feature cache to upload (the 'cache' channel)")
     p.add_argument("--bucket", default=os.environ.get("EMOTION_S3_BUCKET"), help="S3 bucket (or EMOTION_S3_BUCKET)")
     p.add_argument("--prefix", default="emotion-lib", help="key prefix in the bucket")
-    p.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    p.add_argument("--role", default=os.environ.get("SAGEMAKER_ROLE_ARN"), help="SageMaker execution role ARN")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    p.add_argument("--region", default=region, help="AWS region of the bucket and the job (or AWS_REGION)")
+    role = os.environ.get("SAGEMAKER_ROLE_ARN")
+    p.add_argument("--role", default=role, help="SageMaker execution role ARN (or SAGEMAKER_ROLE_ARN)")
     p.add_argument("--job-name", default=None, help="default: emotion-attention-<UTC time>")
     p.add_argument("--config", type=Path, default=None, help="ModelConfig JSON (default: ModelConfig())")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--modalities", nargs="+", default=None, choices=["audio", "video"])
-    p.add_argument("--encoder", default=None, choices=["bilstm", "transformer"])
-    p.add_argument("--loss", default=None)
-    p.add_argument("--instance-type", default="ml.g4dn.xlarge")
+    p.add_argument("--epochs", type=int, default=None, help="overrides the configuration's epochs")
+    p.add_argument("--seed", type=int, default=None, help="overrides the configuration's seed")
+    p.add_argument("--modalities", nargs="+", default=None, choices=["audio", "video"], help="overrides modalities")
+    p.add_argument("--encoder", default=None, choices=["bilstm", "transformer"], help="overrides the encoder")
+    p.add_argument("--loss", default=None, help="overrides the loss (focal, crossentropy)")
+    p.add_argument("--instance-type", default="ml.g4dn.xlarge", help="ml.g4dn.xlarge (T4), ml.g5.xlarge (A10G), ...")
     p.add_argument("--instance-count", type=int, default=1, help="more than 1: multi-worker strategy (TF_CONFIG)")
-    p.add_argument("--volume-gb", type=int, default=30)
+    p.add_argument("--volume-gb", type=int, default=30, help="disk of each instance (corpus, cache, checkpoints)")
     p.add_argument("--on-demand", action="store_true", help="no managed spot training")
-    p.add_argument("--max-run-hours", type=float, default=4.0)
+    p.add_argument("--max-run-hours", type=float, default=4.0, help="the job is stopped after this training time")
     p.add_argument("--max-wait-hours", type=float, default=8.0, help="spot: run time plus waiting for capacity")
     p.add_argument("--tf-version", default=DEFAULT_TF_VERSION, help="TensorFlow version of the training image tag")
     p.add_argument("--python", default=DEFAULT_PYTHON, help="Python tag of the training image (e.g. py312)")
@@ -72,8 +76,12 @@ def job_settings(args: argparse.Namespace) -> JobSettings:
     for value, what in ((args.bucket, "--bucket"), (args.region, "--region"), (args.role, "--role")):
         if not value:
             raise CloudError(f"{what} is required (see --help for its environment variable)")
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", args.job_name):
+        raise CloudError(f"invalid job name {args.job_name!r}: up to 63 letters, digits and hyphens")
+    if args.instance_count < 1 or args.volume_gb < 1 or args.max_run_hours <= 0 or args.max_wait_hours <= 0:
+        raise CloudError("--instance-count, --volume-gb, --max-run-hours and --max-wait-hours must be positive")
     return JobSettings(
-        job_name=args.job_name or time.strftime("emotion-attention-%Y%m%d-%H%M%S", time.gmtime()),
+        job_name=args.job_name,
         region=args.region,
         bucket=args.bucket,
         prefix=args.prefix,
@@ -97,9 +105,11 @@ def plan(args: argparse.Namespace) -> tuple[JobSettings, list[dict]]:
     for folder in (args.data_dir, args.cache_dir):
         if folder is not None and not folder.is_dir():
             raise CloudError(f"folder not found: {folder}")
-    requests = [{"action": "S3:UploadFolder", "folder": str(args.data_dir), "to": settings.data_uri}]
-    if args.cache_dir is not None:
-        requests.append({"action": "S3:UploadFolder", "folder": str(args.cache_dir), "to": settings.cache_uri})
+    requests = [
+        {"action": "S3:UploadFolder", "folder": str(folder), "files": sum(1 for _ in folder_files(folder)), "to": uri}
+        for folder, uri in ((args.data_dir, settings.data_uri), (args.cache_dir, settings.cache_uri))
+        if folder is not None
+    ]
     requests.append({"action": "S3:PutObject", "what": "source archive", "to": settings.source_uri})
     request = training_job_request(settings, model_config(args))
     requests.append({"action": "SageMaker:CreateTrainingJob", "request": request})
@@ -133,6 +143,7 @@ def send(args: argparse.Namespace) -> tuple[JobSettings, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.job_name = args.job_name or time.strftime("emotion-attention-%Y%m%d-%H%M%S", time.gmtime())
     try:
         if args.dry_run:
             print(json.dumps(plan(args)[1], indent=2))
