@@ -74,7 +74,10 @@ def report(aws, job_name: str, lines: int, epochs: int) -> tuple[str, dict]:
     if final:
         out.append("final metrics: " + ", ".join(f"{m['MetricName']} {m['Value']:g}" for m in final))
     tail = log_lines(aws, job_name, 10_000)
-    for row in epoch_metrics(tail)[-epochs:]:
+    rows = epoch_metrics(tail)[-epochs:]
+    if rows:
+        out.append(f"last {len(rows)} epoch(s) (from the log):")
+    for row in rows:
         out.append("  " + ", ".join(f"{name} {value:g}" for name, value in row.items()))
     out.append(f"cost so far: {format_cost(cost_estimate(job))}")
     out.append(f"model: {job.get('ModelArtifacts', {}).get('S3ModelArtifacts', '(not yet written)')}")
@@ -91,6 +94,8 @@ def download(aws, job: dict, target: Path) -> Path:
     archive = download_file(aws, job["ModelArtifacts"]["S3ModelArtifacts"], target / "model.tar.gz")
     try:
         with tarfile.open(archive) as tar:
+            if not hasattr(tarfile, "data_filter"):  # Python < 3.11.4 cannot refuse unsafe members
+                raise CloudError("unpacking needs Python 3.11.4 or later (tarfile's data filter)")
             tar.extractall(target, filter="data")
     except tarfile.TarError as error:
         raise CloudError(f"{archive} is not a readable tar.gz archive: {error}") from None
