@@ -416,3 +416,40 @@ def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
     written = sorted(path.relative_to(opt / "model").as_posix() for path in (opt / "model").rglob("*"))
     assert any(name.endswith(".keras") for name in written), written
     assert any((opt / "input" / "data" / "cache").iterdir()), "features were not cached in the cache channel"
+
+
+# ----------------------------------------------------------------------------------- pins and the hardware hook
+
+
+def _name(requirement: str) -> str:
+    return requirement.split("[")[0].split("==")[0].strip().lower().replace("_", "-")
+
+
+def test_the_cloud_extra_is_pinned_and_installed_by_make_setup():
+    import tomllib
+
+    pins = {
+        _name(line): line.split("==")[1].strip()
+        for line in (REPO / "requirements" / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cloud"]
+    assert {_name(r): r.split("==")[1] for r in extra} == {_name(r): pins[_name(r)] for r in extra}
+    listed = [line.strip() for line in (REPO / "requirements" / "cloud.txt").read_text().splitlines()]
+    listed = [_name(line) for line in listed if line and not line.startswith("#")]
+    assert {_name(r) for r in extra} <= set(listed) and set(listed) <= set(pins)
+    makefile = (REPO / "Makefile").read_text()
+    assert "--no-deps -c requirements/constraints.txt -r requirements/cloud.txt" in makefile
+
+
+def test_hardware_reads_the_workers_of_tf_config(monkeypatch):
+    from emotion_lib.training.hardware import tf_config_workers
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert tf_config_workers() == 0
+    env = {"SM_HOSTS": '["algo-1", "algo-2", "algo-3"]', "SM_CURRENT_HOST": "algo-2"}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config(env)))
+    assert tf_config_workers() == 3
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        tf_config_workers()
