@@ -19,8 +19,7 @@ def main(args: list[str]) -> int:
     print("emotion_lib train " + " ".join(run.argv[1:]), flush=True)
     status = cli_main(run.argv)
     if status == 0:
-        published = publish_model(run)
-        print(f"model written to {published}" if published else "worker done (the chief publishes the model)")
+        print(f"model written to {publish_model(run)}")
     return status
 
 

@@ -27,7 +27,6 @@ from emotion_lib.cloud.sagemaker_env import (
     SageMakerEnvError,
     hyperparameters,
     publish_model,
-    tf_config,
     training_run,
 )
 
@@ -175,7 +174,7 @@ def test_dry_run_prints_every_request_and_sends_nothing(tmp_path, capsys, monkey
     for key in [key for key in os.environ if key.startswith("AWS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: a request would fail
-    args = _deploy_args(tmp_path, "no-such-bucket", "attention-dry") + ["--on-demand", "--instance-count", "2"]
+    args = _deploy_args(tmp_path, "no-such-bucket", "attention-dry") + ["--on-demand", "--volume-gb", "50"]
     assert deploy.main([*args, "--dry-run"]) == 0
     requests = json.loads(capsys.readouterr().out)
     assert [r["action"] for r in requests] == ["S3:UploadFolder", "S3:UploadFolder", "S3:PutObject"] + [
@@ -184,7 +183,7 @@ def test_dry_run_prints_every_request_and_sends_nothing(tmp_path, capsys, monkey
     assert [r.get("files") for r in requests[:2]] == [2, 2]
     job = requests[-1]["request"]
     assert job["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in job["StoppingCondition"]
-    assert job["ResourceConfig"]["InstanceCount"] == 2
+    assert job["ResourceConfig"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50}
     assert job["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
 
@@ -355,21 +354,11 @@ def test_training_run_refuses_what_the_train_command_cannot_take():
         training_run(env, [])
 
 
-def test_multi_instance_jobs_get_a_tf_config_and_only_the_chief_publishes():
-    hosts = {"SM_HOSTS": json.dumps(["algo-2", "algo-1"]), "SM_CHANNEL_TRAIN": "/d", "SM_HPS": '{"corpus": "savee"}'}
-    assert tf_config({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"}) is None
-    chief = training_run(hosts | {"SM_CURRENT_HOST": "algo-1"})
-    worker = training_run(hosts | {"SM_CURRENT_HOST": "algo-2", "SM_OUTPUT_DATA_DIR": "/opt/ml/output/data"})
-    assert json.loads(chief.environment["TF_CONFIG"]) == {
-        "cluster": {"worker": ["algo-1:2222", "algo-2:2222"]},
-        "task": {"type": "worker", "index": 0},
-    }
-    assert json.loads(worker.environment["TF_CONFIG"])["task"]["index"] == 1
-    assert chief.output_dir == Path(CHECKPOINT_DIR) and chief.publish_to is not None
-    assert worker.output_dir == Path("/opt/ml/output/data/worker") and worker.publish_to is None
-    assert publish_model(worker) is None
-    with pytest.raises(SageMakerEnvError, match="SM_CURRENT_HOST"):
-        tf_config(hosts | {"SM_CURRENT_HOST": "algo-9"})
+def test_several_instances_are_refused(tmp_path, capsys):
+    from emotion_lib.cloud import deploy
+
+    assert deploy.main([*_deploy_args(tmp_path, "emotion-x", "j6"), "--instance-count", "2", "--dry-run"]) == 2
+    assert "one instance only" in capsys.readouterr().err
 
 
 def test_image_uri_follows_the_region():
@@ -400,8 +389,6 @@ def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
         "SM_CHANNEL_CACHE": str(opt / "input" / "data" / "cache"),
         "SM_MODEL_DIR": str(opt / "model"),
         "SM_HPS": json.dumps({"corpus": "synthetic", "epochs": 1}),
-        "SM_HOSTS": '["algo-1"]',
-        "SM_CURRENT_HOST": "algo-1",
         "TF_NUM_INTRAOP_THREADS": "1",
         "TF_NUM_INTEROP_THREADS": "1",
         "OMP_NUM_THREADS": "1",
@@ -418,7 +405,7 @@ def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
     assert any((opt / "input" / "data" / "cache").iterdir()), "features were not cached in the cache channel"
 
 
-# ----------------------------------------------------------------------------------- pins and the hardware hook
+# ------------------------------------------------------------------------------------------------------ pins
 
 
 def _name(requirement: str) -> str:
@@ -440,16 +427,3 @@ def test_the_cloud_extra_is_pinned_and_installed_by_make_setup():
     assert {_name(r) for r in extra} <= set(listed) and set(listed) <= set(pins)
     makefile = (REPO / "Makefile").read_text()
     assert "--no-deps -c requirements/constraints.txt -r requirements/cloud.txt" in makefile
-
-
-def test_hardware_reads_the_workers_of_tf_config(monkeypatch):
-    from emotion_lib.training.hardware import tf_config_workers
-
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert tf_config_workers() == 0
-    env = {"SM_HOSTS": '["algo-1", "algo-2", "algo-3"]', "SM_CURRENT_HOST": "algo-2"}
-    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config(env)))
-    assert tf_config_workers() == 3
-    monkeypatch.setenv("TF_CONFIG", "not json")
-    with pytest.raises(ValueError, match="TF_CONFIG"):
-        tf_config_workers()

@@ -7,7 +7,7 @@ the optional ``cloud`` extra and is imported only when a script talks to AWS.
 
 from emotion_lib.cloud.job import JobSettings, config_hyperparameters, image_uri, training_job_request
 from emotion_lib.cloud.prices import ON_DEMAND_USD_PER_HOUR, cost_estimate
-from emotion_lib.cloud.sagemaker_env import TrainingRun, publish_model, tf_config, training_run
+from emotion_lib.cloud.sagemaker_env import TrainingRun, publish_model, training_run
 
 __all__ = [
     "ON_DEMAND_USD_PER_HOUR",
@@ -17,7 +17,6 @@ __all__ = [
     "cost_estimate",
     "image_uri",
     "publish_model",
-    "tf_config",
     "training_job_request",
     "training_run",
 ]

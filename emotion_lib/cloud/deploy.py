@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", default=None, choices=["bilstm", "transformer"], help="overrides the encoder")
     p.add_argument("--loss", default=None, help="overrides the loss (focal, crossentropy)")
     p.add_argument("--instance-type", default="ml.g4dn.xlarge", help="ml.g4dn.xlarge (T4), ml.g5.xlarge (A10G), ...")
-    p.add_argument("--instance-count", type=int, default=1, help="more than 1: multi-worker strategy (TF_CONFIG)")
+    p.add_argument("--instance-count", type=int, default=1, help="1 (several instances are refused, see README)")
     p.add_argument("--volume-gb", type=int, default=30, help="disk of each instance (corpus, cache, checkpoints)")
     p.add_argument("--on-demand", action="store_true", help="no managed spot training")
     p.add_argument("--max-run-hours", type=float, default=4.0, help="the job is stopped after this training time")
@@ -78,6 +78,11 @@ def job_settings(args: argparse.Namespace) -> JobSettings:
             raise CloudError(f"{what} is required (see --help for its environment variable)")
     if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", args.job_name):
         raise CloudError(f"invalid job name {args.job_name!r}: up to 63 letters, digits and hyphens")
+    if args.instance_count > 1:
+        raise CloudError(
+            "one instance only: Keras 3's fit does not run under MultiWorkerMirroredStrategy; "
+            "for more GPUs take one larger instance (e.g. ml.g4dn.12xlarge, 4 x T4, mirrored strategy)"
+        )
     if args.instance_count < 1 or args.volume_gb < 1 or args.max_run_hours <= 0 or args.max_wait_hours <= 0:
         raise CloudError("--instance-count, --volume-gb, --max-run-hours and --max-wait-hours must be positive")
     return JobSettings(

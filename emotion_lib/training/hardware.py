@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 
 import keras
@@ -29,29 +27,13 @@ class Hardware:
         )
 
 
-def tf_config_workers() -> int:
-    """Workers named in ``TF_CONFIG`` (a multi-instance SageMaker job sets it, see ``emotion_lib.cloud``); 0 without."""
-    try:
-        return len(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("worker", []))
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise ValueError(f"TF_CONFIG is not a JSON cluster description: {error}") from None
-
-
 def configure_hardware(config: ModelConfig) -> Hardware:
     """Mixed precision and a ``gpu_batch_multiplier`` times larger batch on a GPU, MirroredStrategy on several.
 
     On the CPU: float32, the configured batch and the default strategy (deterministic with a seed). On a GPU
-    op determinism is switched off again (exact resume is then only guaranteed up to GPU nondeterminism). With
-    ``TF_CONFIG`` naming several workers, MultiWorkerMirroredStrategy over them and a batch grown with the replicas.
+    op determinism is switched off again (exact resume is then only guaranteed up to GPU nondeterminism).
     """
     gpus = len(tf.config.list_physical_devices("GPU"))
-    if tf_config_workers() > 1:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "float32")
-        if gpus:
-            tf.config.experimental.disable_op_determinism()
-        batch = config.batch_size * (config.gpu_batch_multiplier if gpus else 1) * strategy.num_replicas_in_sync
-        return Hardware(strategy, batch, gpus, bool(gpus))
     if not gpus:
         keras.mixed_precision.set_global_policy("float32")
         return Hardware(tf.distribute.get_strategy(), config.batch_size, 0, False)
