@@ -367,6 +367,45 @@ def test_image_uri_follows_the_region():
     assert image_uri("cn-north-1").split("/")[0].endswith(".amazonaws.com.cn")
 
 
+def test_entry_script_runs_a_train_command_and_publishes_its_output_folder(tmp_path, monkeypatch):
+    """The entry script's glue with a stand-in ``train`` command (the real one is exercised by the slow test below):
+    SageMaker's arguments reach the command, the cache channel becomes ``EMOTION_CACHE`` and the output folder is
+    copied to ``SM_MODEL_DIR``."""
+    import runpy
+
+    from emotion_lib import cli
+
+    seen = {}
+
+    def arguments(parser):
+        for option in ("--corpus", "--data-dir", "--output-dir", "--epochs", "--seed", "--encoder", "--loss"):
+            parser.add_argument(option)
+        parser.add_argument("--modalities", nargs="+")
+
+    def run(args):
+        seen.update(vars(args), cache=os.environ.get("EMOTION_CACHE"))
+        _folder(Path(args.output_dir), {"bundle/model.keras": b"weights"})
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "train", cli.Command("stand-in", arguments, run, ("--corpus synthetic",)))
+    monkeypatch.setenv("EMOTION_CACHE", os.environ.get("EMOTION_CACHE", ""))  # restored after the test
+    opt = tmp_path / "opt" / "ml"
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(opt / "input" / "data" / "train"))
+    monkeypatch.setenv("SM_CHANNEL_CACHE", str(opt / "input" / "data" / "cache"))
+    monkeypatch.setenv("SM_MODEL_DIR", str(opt / "model"))
+    monkeypatch.setenv("SM_HPS", json.dumps({"corpus": "savee", "epochs": 2, "modalities": ["audio"]}))
+    hps_args = ["--corpus", '"savee"', "--epochs", "2", "--modalities", '["audio"]']
+    hps_args += ["--checkpoint_dir", json.dumps(str(opt / "checkpoints"))]
+    monkeypatch.setattr(sys, "argv", ["sagemaker_entry.py", *hps_args])
+    with pytest.raises(SystemExit) as finished:
+        runpy.run_path(str(REPO / "aws-setup" / "sagemaker_entry.py"), run_name="__main__")
+    assert finished.value.code == 0
+    assert (seen["corpus"], seen["epochs"], seen["modalities"]) == ("savee", "2", ["audio"])
+    assert (seen["data_dir"], seen["output_dir"]) == (str(opt / "input" / "data" / "train"), str(opt / "checkpoints"))
+    assert seen["cache"] == str(opt / "input" / "data" / "cache")
+    assert (opt / "model" / "bundle" / "model.keras").read_bytes() == b"weights"
+
+
 # --------------------------------------------------------------- end to end in SageMaker's folder layout
 
 
