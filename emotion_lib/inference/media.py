@@ -101,9 +101,7 @@ class FileFeatureExtractor:
 
     def dims(self) -> dict[str, int]:
         """Feature width per extracted modality."""
-        return {
-            name: extractor.dim for name, extractor in (("audio", self.audio), ("video", self.face)) if extractor
-        }
+        return {name: extractor.dim for name, extractor in (("audio", self.audio), ("video", self.face)) if extractor}
 
     def extract(self, path: Path | str) -> FileFeatures:
         """The features of ``path``; raises (naming the file) when it cannot be read at all."""

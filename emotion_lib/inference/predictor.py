@@ -152,7 +152,10 @@ class FilePredictor:
             values = getattr(features, modality)
             dim = self.window_model.feature_dim(modality)
             if values is None:
-                inputs[modality], inputs[f"{modality}_mask"] = np.zeros((1, 1, dim), np.float32), np.zeros((1, 1), np.float32)
+                inputs[modality], inputs[f"{modality}_mask"] = (
+                    np.zeros((1, 1, dim), np.float32),
+                    np.zeros((1, 1), np.float32),
+                )
                 continue
             mask = features.video_mask if modality == "video" else None
             if modality in self.normalisers:
@@ -181,4 +184,3 @@ def _reason(error: Exception, path: Path | str) -> str:
     if not isinstance(error, (ValueError, OSError)):
         message = f"{type(error).__name__}: {message}"
     return message if str(path) in message else f"{path}: {message}"
-

@@ -103,7 +103,9 @@ def to_csv(results: Sequence[FilePrediction]) -> str:
             values = [f"{probabilities[e]:.6f}" if probabilities else "" for e in EMOTIONS]
             confidence = f"{probabilities[label]:.6f}" if probabilities else ""
             modalities = "+".join(result.modalities)
-            writer.writerow([result.path, time, label, confidence, *values, modalities, result.error, " | ".join(result.notes)])
+            writer.writerow(
+                [result.path, time, label, confidence, *values, modalities, result.error, " | ".join(result.notes)]
+            )
     return out.getvalue()
 
 

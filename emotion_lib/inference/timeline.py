@@ -1,7 +1,9 @@
-"""Probabilities over time for one file, from the real-time code: the clip is replayed through a
-:class:`~emotion_lib.realtime.predictor.StreamingPredictor` built on the already loaded model (no smoothing, so each
-row is one window's own probabilities). A video is replayed frame by frame (:func:`~emotion_lib.realtime.replay.run_clip`);
-an audio file is fed in steps of one face-frame period, as a microphone would."""
+"""Probabilities over time for one file, from the real-time code.
+
+The clip is replayed through a :class:`~emotion_lib.realtime.predictor.StreamingPredictor` built on the already
+loaded model (no smoothing, so each row is one window's own probabilities). A video is replayed frame by frame
+(:func:`~emotion_lib.realtime.replay.run_clip`); an audio file is fed in steps of one face-frame period, as a
+microphone would be."""
 
 from __future__ import annotations
 
