@@ -184,7 +184,7 @@ def test_timeline_gives_probabilities_over_the_clip(av, media):
         _check_answer(result, modalities)
         times, probabilities = result.timeline.times, result.timeline.probabilities
         assert len(times) >= duration * AV.fps - 3 and np.all(np.diff(times) > 0)
-        assert 0 <= times[0] and times[-1] <= duration + 0.5
+        assert times[0] >= 0 and times[-1] <= duration + 0.5
         assert probabilities.shape == (len(times), len(EMOTIONS))
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert image.ok and image.timeline is None and any("no timeline" in note for note in image.notes)
