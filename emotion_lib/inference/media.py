@@ -10,6 +10,7 @@ silent or shows no face is left out with a note naming the file; a file that can
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,7 +81,8 @@ class FileFeatures:
 class FileFeatureExtractor:
     """Extracts the features a model needs from one file at a time, reusing openSMILE and the face backend.
 
-    ``modalities`` are the model's inputs (``audio``, ``video``); only those are extracted.
+    ``modalities`` are the model's inputs (``audio``, ``video``); only those are extracted. The voice of a video is
+    analysed in a worker thread while the faces are embedded.
     """
 
     def __init__(self, extraction: ExtractionConfig, modalities: tuple[str, ...]) -> None:
@@ -98,6 +100,7 @@ class FileFeatureExtractor:
         self.face = (
             get_face_backend(extraction.video_backend, **extraction.backend_kwargs()) if "video" in modalities else None
         )
+        self._voice_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-features")
 
     def dims(self) -> dict[str, int]:
         """Feature width per extracted modality."""
@@ -107,13 +110,20 @@ class FileFeatureExtractor:
         """The features of ``path``; raises (naming the file) when it cannot be read at all."""
         path = Path(path)
         kind = file_kind(path)
-        features = FileFeatures()
+        features, voice_notes = FileFeatures(), []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MediaWarning)
-            if self.audio is not None and "audio" in KIND_MODALITIES[kind]:
-                features.audio = self._audio(path, kind, features.notes)
-            if self.face is not None and "video" in KIND_MODALITIES[kind]:
-                features.video, features.video_mask = self._faces(path, kind, features.notes)
+            voice = None
+            if self.audio is not None and "audio" in KIND_MODALITIES[kind]:  # beside the faces: openSMILE frees the GIL
+                voice = self._voice_thread.submit(self._audio, path, kind, voice_notes)
+            try:
+                if self.face is not None and "video" in KIND_MODALITIES[kind]:
+                    features.video, features.video_mask = self._faces(path, kind, features.notes)
+            finally:
+                if voice is not None:
+                    wait([voice])
+            features.audio = None if voice is None else voice.result()
+        features.notes[:0] = voice_notes
         features.notes += [str(w.message) for w in caught if issubclass(w.category, MediaWarning)]
         return features
 
