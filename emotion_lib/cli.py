@@ -251,6 +251,7 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="av",
+        metavar="voice|face|av|PATH",
         help="voice, face, av (the pretrained models in models/) or the PATH of a model bundle folder",
     )
     output = parser.add_mutually_exclusive_group()
