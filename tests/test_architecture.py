@@ -1,10 +1,10 @@
 """The library's layout rules, checked on the source (no imports run).
 
-Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime ->
-experiments -> cli. A module imports only from its own layer or lower ones, the module graph has no cycle, and
-nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md`` draws it.
-One exception (:data:`LAZY_FACADE`): the package root's ``__getattr__`` loads ``emotion_lib.inference`` on first use
-of ``emotion_lib.predict``.
+Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime and
+inference -> experiments -> cli. A module imports only from its own layer or lower ones, the module graph has no
+cycle, and nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md`` draws
+it. One exception (:data:`LAZY_FACADE`): the package root's ``__getattr__`` loads ``emotion_lib.inference`` on first
+use of ``emotion_lib.predict``.
 """
 
 from __future__ import annotations
