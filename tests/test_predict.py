@@ -24,7 +24,7 @@ import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.cli import main
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
-from emotion_lib.inference import FilePredictor, predict
+from emotion_lib.inference import FilePredictor, load_predictor, predict
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.paths import REPO_ROOT, SAMPLES_DIR
 from emotion_lib.realtime.window import ModelInputError
@@ -238,6 +238,18 @@ def test_missing_and_mismatched_models_are_one_line_errors(bundles, media, tmp_p
         assert main(["predict", str(ANGER), "--model", model]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_keras_file_is_a_model_too_and_loaded_models_are_kept(bundles, tmp_path):
+    inside = FilePredictor(bundles["voice"] / "model.keras")  # a file of a bundle: the bundle's settings apply
+    assert set(inside.normalisers) == {"audio"} and inside.extraction == VOICE and inside.notes == ()
+    bare = tmp_path / "bare.keras"
+    shutil.copy(bundles["voice"] / "model.keras", bare)
+    result = predict(ANGER, model=bare)
+    _check_answer(result, ("audio",))
+    assert "not a model bundle" in result.notes[0] and str(bare) in result.notes[0]
+    assert load_predictor(bare) is load_predictor(bare)
+    assert load_predictor(bare, cache=False) is not load_predictor(bare)
 
 
 # ---- the command line ----------------------------------------------------------------------------------------
