@@ -245,6 +245,37 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_app(args.rest, prog=f"{args.prog} demo")
 
 
+# ------------------------------------------------------------------------------------------------- predict
+def _predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, help="audio (WAV, FLAC, MP3), video (MP4, FLV) or image files")
+    parser.add_argument(
+        "--model",
+        default="av",
+        metavar="voice|face|av|PATH",
+        help="voice, face, av (the pretrained models in models/) or the PATH of a model bundle folder",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (one object per file)")
+    output.add_argument("--csv", action="store_true", help="print CSV (one row per file, and per time step)")
+    parser.add_argument("--timeline", action="store_true", help="also the probabilities over time (sliding window)")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """What emotion is in these files? Prints the six class probabilities, the label and the modalities used (voice,
+    face) per file; a file that cannot be answered is listed with its reason and the others are still answered.
+    Exit status 1 only when every file failed; 2 when the model is missing or does not fit."""
+    from emotion_lib.features.faces.base import BackendUnavailable
+    from emotion_lib.inference import predict, to_csv, to_json, to_table
+
+    try:
+        results = predict(args.files, model=args.model, timeline=args.timeline)
+    except BackendUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(to_json(results) if args.json else to_csv(results) if args.csv else to_table(results))
+    return 0 if any(result.ok for result in results) else 1
+
+
 COMMANDS: dict[str, Command] = {
     "generate": Command(
         "write the synthetic default corpus",
@@ -279,6 +310,17 @@ COMMANDS: dict[str, Command] = {
         _demo,
         ("--model reports/models/synthetic_fusion", "--model M --source clip.mp4 --headless --output out.mp4"),
         passthrough=True,
+    ),
+    "predict": Command(
+        "what emotion is in these audio, video or image files?",
+        _predict_arguments,
+        _predict,
+        (
+            "data/samples/crema-d/1001_DFA_ANG_XX.flv --model av",
+            "clip.wav clip.mp4 --model voice --json",
+            "face.png --model face",
+            "clip.mp4 --timeline --csv",
+        ),
     ),
 }
 """Command name -> :class:`Command`; adding a command is adding an entry here."""

@@ -1,9 +1,10 @@
 """The library's layout rules, checked on the source (no imports run).
 
-Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime ->
-experiments (and cloud beside it) -> cli. A module imports only from its own layer or lower ones, the module graph has
-no cycle, and nothing in the library imports ``experiments`` (only the command line does). ``docs/ARCHITECTURE.md``
-draws it.
+Packages follow the data: data -> features -> sequences -> models -> training -> evaluation -> plots -> realtime and
+inference -> experiments (and cloud beside it) -> cli. A module imports only from its own layer or lower ones, the
+module graph has no cycle, and nothing in the library imports ``experiments`` (only the command line does).
+``docs/ARCHITECTURE.md`` draws it. One exception (:data:`LAZY_FACADE`): the package root's ``__getattr__`` loads
+``emotion_lib.inference`` on first use of ``emotion_lib.predict``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ LAYERS = (
     ("training",),
     ("evaluation",),
     ("plots",),
-    ("realtime",),
+    ("realtime", "inference"),
     ("cloud", "experiments"),
     ("cli", "__main__"),
 )
 """Top-level names of ``emotion_lib`` by layer, lowest first."""
+
+LAZY_FACADE = ("emotion_lib", "emotion_lib.inference")
+"""The one allowed upward import: ``(importer, imported)``. The package root's module-level ``__getattr__`` imports
+``emotion_lib.inference`` when ``emotion_lib.predict`` is first used, so ``import emotion_lib`` stays light. Only that
+module, only inside that function: the same import anywhere else (at the root's top level, in another module) or
+another module imported there is an ordinary edge."""
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -57,14 +64,21 @@ def library_modules() -> dict[str, Path]:
     return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imported_modules(path: Path, modules: dict[str, Path]) -> set[str]:
+def imported_modules(path: Path, modules: dict[str, Path], lazy_facade: str | None = None) -> set[str]:
     """Every ``emotion_lib`` module imported anywhere in the file (top level or inside functions), except under
-    ``if TYPE_CHECKING:``: those imports never run, they only name types for annotations."""
+    ``if TYPE_CHECKING:``: those imports never run, they only name types for annotations. With ``lazy_facade`` (a
+    module name), an import of exactly that module inside the file's top-level ``__getattr__`` is left out too."""
     tree = ast.parse(path.read_text())
     type_only = {
         id(inner)
         for node in ast.walk(tree)
         if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }
+    in_getattr = {
+        id(inner)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
         for inner in ast.walk(node)
     }
     found = set()
@@ -77,14 +91,21 @@ def imported_modules(path: Path, modules: dict[str, Path]) -> set[str]:
             names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
-        found |= {name for name in names if name in modules}
+        lazy = {lazy_facade} if lazy_facade and id(node) in in_getattr else set()
+        found |= {name for name in names if name in modules and name not in lazy}
     return found
+
+
+def module_imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules ``name`` imports (itself left out), with the :data:`LAZY_FACADE` exception applied."""
+    facade = LAZY_FACADE[1] if name == LAZY_FACADE[0] else None
+    return imported_modules(path, modules, facade) - {name}
 
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
     modules = library_modules()
-    return {name: imported_modules(path, modules) - {name} for name, path in modules.items()}
+    return {name: module_imports(name, path, modules) for name, path in modules.items()}
 
 
 def test_every_module_has_a_layer(graph):
@@ -174,3 +195,29 @@ def test_the_rules_catch_what_they_should(tmp_path):
         test_no_upward_import(graph)
     with pytest.raises(AssertionError, match="import cycles"):
         test_no_import_cycle(graph)
+
+
+def test_the_lazy_facade_exception_is_narrow(tmp_path):
+    """Only the root's ``__getattr__`` may import ``emotion_lib.inference``: the same import at the root's top level,
+    in another module's ``__getattr__``, or of another module in the root's ``__getattr__`` is still caught."""
+    lazy = "def __getattr__(name):\n    from emotion_lib import inference\n    return inference\n"
+    files = {
+        "emotion_lib": lazy,
+        "emotion_lib.labels": "import emotion_lib.inference\n",
+        "emotion_lib.data.a": lazy,
+        "emotion_lib.utils": "def __getattr__(name):\n    import emotion_lib.experiments\n",
+        "emotion_lib.inference": "",
+        "emotion_lib.experiments": "",
+    }
+    modules = {name: tmp_path / f"{name}.py" for name in files}
+    for name, text in files.items():
+        modules[name].write_text(text)
+    graph = {name: module_imports(name, path, modules) for name, path in modules.items()}
+    assert graph["emotion_lib"] == set()
+    assert graph["emotion_lib.labels"] == {"emotion_lib.inference"}
+    assert graph["emotion_lib.data.a"] == {"emotion_lib", "emotion_lib.inference"}  # the root, then its module
+    assert graph["emotion_lib.utils"] == {"emotion_lib.experiments"}
+    with pytest.raises(AssertionError, match=r"emotion_lib.data.a \(layer 1\) imports emotion_lib.inference"):
+        test_no_upward_import(graph)
+    modules["emotion_lib"].write_text("import emotion_lib.inference\n" + lazy)  # at the top level: an edge
+    assert module_imports("emotion_lib", modules["emotion_lib"], modules) == {"emotion_lib.inference"}

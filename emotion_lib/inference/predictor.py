@@ -1,0 +1,186 @@
+"""A model loaded once that answers files: :class:`FilePredictor` and the pretrained model names.
+
+The model is a pretrained name (``voice``, ``face``, ``av``: bundles in :data:`~emotion_lib.paths.PRETRAINED_DIR`),
+or the path of any model bundle folder, of a file inside one (``model.keras``, a TFLite export) or of a bare
+``.keras`` model. A bundle brings the feature extraction settings (openSMILE set, face backend, frame rate) and the
+normalisers fitted on its training actors; the file's features are extracted with those settings, normalised,
+padded and masked as in training, and run through the model. A modality the file lacks is masked (the models are
+trained with modality dropout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from emotion_lib.inference.media import KIND_MODALITIES, FileFeatureExtractor, FileFeatures, file_kind
+from emotion_lib.inference.results import FilePrediction, Timeline
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.paths import PRETRAINED_DIR
+from emotion_lib.realtime.window import ModelInputError, load_streaming_model
+
+if TYPE_CHECKING:
+    from emotion_lib.features.store import ExtractionConfig
+
+PRETRAINED_MODELS = {"voice": "the voice", "face": "the face", "av": "the voice + face"}
+"""The pretrained model names (folders of :data:`~emotion_lib.paths.PRETRAINED_DIR`) and what they read."""
+TRAIN_COMMAND = "python -m emotion_lib train {name}"
+"""The command that writes a pretrained model bundle (named in the error when one is missing)."""
+DEFAULT_WINDOW_FRAMES = 10
+"""Face frames per timeline window for a model without a bundle configuration (2 s at 5 frames/s)."""
+MODALITY_WORDS = {"audio": "a voice", "video": "a face"}
+
+
+def resolve_model(model: str | Path) -> Path:
+    """The path of a model: a pretrained name's bundle folder, else ``model`` itself.
+
+    Raises:
+        FileNotFoundError: a pretrained model that has not been trained yet (naming the folder and the command
+            that trains it), or a path that does not exist.
+    """
+    if str(model) in PRETRAINED_MODELS:
+        folder = PRETRAINED_DIR / str(model)
+        if not (folder / "manifest.json").is_file():
+            raise FileNotFoundError(
+                f"the pretrained {model!r} model is not there: {folder} holds no model bundle "
+                f"(train it with `{TRAIN_COMMAND.format(name=model)}`)"
+            )
+        return folder
+    path = Path(model)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"model not found: {path} (give {', '.join(PRETRAINED_MODELS)} or the path of a model bundle folder)"
+        )
+    return path
+
+
+def as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Model scores as probabilities summing to 1 (a softmax output is only renormalised)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not np.all(np.isfinite(scores)):
+        raise ModelInputError(f"the model returned non-finite scores {scores.tolist()}")
+    if scores.min() >= 0 and scores.sum() > 0:
+        return scores / scores.sum()
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()
+
+
+class FilePredictor:
+    """A model with its extraction settings and normalisers, loaded once to answer any number of files.
+
+    Raises (on construction) ``FileNotFoundError`` for a missing model and :class:`ModelInputError` for a model that
+    cannot be loaded or whose inputs do not fit the features its extraction settings give.
+    """
+
+    def __init__(self, model: str | Path = "av") -> None:
+        from emotion_lib.features.store import ExtractionConfig
+
+        self.name = str(model)
+        self.path = resolve_model(model)
+        self.window_model, self.bundle = load_streaming_model(self.path)
+        self.modalities = tuple(m for m in ("audio", "video") if self.window_model.feature_dim(m) is not None)
+        self.extraction: ExtractionConfig = self.bundle.extraction if self.bundle else ExtractionConfig()
+        self.normalisers: dict[str, Any] = dict(self.bundle.normalisers) if self.bundle else {}
+        self.notes: tuple[str, ...] = ()
+        if self.bundle is None:
+            self.notes = (f"{self.path} is not a model bundle: default extraction settings, features not normalised",)
+        self.features = FileFeatureExtractor(self.extraction, self.modalities)
+        self._check_fits()
+
+    def _check_fits(self) -> None:
+        for modality, dim in self.features.dims().items():
+            expected = self.window_model.feature_dim(modality)
+            if expected != dim:
+                source = (
+                    f"openSMILE {self.extraction.audio_feature_set} {self.extraction.audio_level}"
+                    if modality == "audio"
+                    else f"the {self.extraction.video_backend!r} face backend"
+                )
+                raise ModelInputError(
+                    f"{self.path}: the model's {modality} input has {expected} features but {source} "
+                    f"(its extraction settings) gives {dim}: the model does not fit these features"
+                )
+
+    @property
+    def window_frames(self) -> int:
+        """Face frames per timeline window: the model's real-time window."""
+        return self.bundle.config.window_video_frames if self.bundle else DEFAULT_WINDOW_FRAMES
+
+    def predict_file(self, path: Path | str, timeline: bool = False) -> FilePrediction:
+        """The prediction for one file; a file that cannot be answered gives a result with ``error`` set."""
+        notes: list[str] = list(self.notes)
+        try:
+            kind = file_kind(path)
+            self._check_kind(path, kind)
+            features = self.features.extract(path)
+            notes += features.notes
+            if not features.modalities:
+                raise ModelInputError("; ".join(features.notes) or f"{path}: nothing to predict from")
+            probabilities = self.probabilities(features)
+            series = None
+            if timeline and kind == "image":
+                notes.append(f"{path}: a still image has no timeline")
+            elif timeline:
+                series = self.timeline(path, kind)
+        except Exception as error:  # one bad file never stops the others: it is answered with its reason
+            return FilePrediction(str(path), str(self.path), error=_reason(error, path), notes=tuple(notes))
+        return FilePrediction(
+            str(path),
+            str(self.path),
+            dict(zip(EMOTIONS, map(float, probabilities))),
+            features.modalities,
+            series,
+            notes=tuple(notes),
+        )
+
+    def _check_kind(self, path: Path | str, kind: str) -> None:
+        if not set(self.modalities) & set(KIND_MODALITIES[kind]):
+            needs = " or ".join(MODALITY_WORDS[m] for m in self.modalities)
+            raise ModelInputError(
+                f"{path}: the model {self.name} reads {needs}, which an {kind} file does not have "
+                f"(give it {'a video or an image' if self.modalities == ('video',) else 'audio or a video'})"
+            )
+
+    def model_inputs(self, features: FileFeatures) -> dict[str, np.ndarray]:
+        """The model's batch of one: normalised, padded, masked; a modality the file lacks is one masked step."""
+        from emotion_lib.sequences.data import fixed_window, pad_sequences
+
+        inputs: dict[str, np.ndarray] = {}
+        for modality in self.modalities:
+            values = getattr(features, modality)
+            dim = self.window_model.feature_dim(modality)
+            if values is None:
+                inputs[modality], inputs[f"{modality}_mask"] = (
+                    np.zeros((1, 1, dim), np.float32),
+                    np.zeros((1, 1), np.float32),
+                )
+                continue
+            mask = features.video_mask if modality == "video" else None
+            if modality in self.normalisers:
+                values = self.normalisers[modality].transform(values, None, mask)
+            inputs[modality], inputs[f"{modality}_mask"] = pad_sequences([values], dim, masks=[mask])
+        fixed = {m: self.window_model.time_steps(m) for m in self.modalities}
+        if any(steps is not None for steps in fixed.values()):  # a fixed-window export (TFLite): cut or pad
+            lengths = {m: steps or inputs[m].shape[1] for m, steps in fixed.items()}
+            inputs = fixed_window(inputs, lengths.get("audio", 1), lengths.get("video", 1))
+        return inputs
+
+    def probabilities(self, features: FileFeatures) -> np.ndarray:
+        """Class probabilities of a file's features, in :data:`~emotion_lib.labels.EMOTIONS` order."""
+        return as_probabilities(self.window_model(self.model_inputs(features)))
+
+    def timeline(self, path: Path | str, kind: str) -> Timeline:
+        """Probabilities over time: the clip replayed through the streaming predictor (one real-time window)."""
+        from emotion_lib.inference.timeline import clip_timeline
+
+        return clip_timeline(self, path, kind)
+
+
+def _reason(error: Exception, path: Path | str) -> str:
+    """An error message that names the file once."""
+    message = str(error) or type(error).__name__
+    if not isinstance(error, (ValueError, OSError)):
+        message = f"{type(error).__name__}: {message}"
+    return message if str(path) in message else f"{path}: {message}"
