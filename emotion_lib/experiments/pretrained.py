@@ -187,9 +187,9 @@ def validation_mask(clips: pd.DataFrame) -> np.ndarray:
 
 def voice_data(ctx: Context, recipe: Recipe) -> RecipeData:
     """Voices of the recipe's corpora, split by speaker, normalised globally with training statistics."""
-    features, clips = cached_features(
-        voice_clips(ctx.data_dir, recipe.voice_corpora, recipe.held_out, ctx.quick), recipe.extraction, ctx.cache_dir
-    )
+    clips = voice_clips(ctx.data_dir, recipe.voice_corpora, recipe.held_out, ctx.quick)
+    LOG.info("voice features of %d clips (extracted into %s on first use, then cached)", len(clips), ctx.cache_dir)
+    features, clips = cached_features(clips, recipe.extraction, ctx.cache_dir)
     clips = clips[[len(features[c].audio) > 0 for c in clips["clip_id"]]].reset_index(drop=True)
     val = validation_mask(clips)
     normaliser = Normaliser("global").fit([features[c].audio for c in clips.loc[~val, "clip_id"]])
@@ -214,6 +214,7 @@ def _faces_only(data: PartialSequenceData) -> SequenceData:
 def face_av_data(ctx: Context, recipe: Recipe) -> RecipeData:
     """The end-to-end check's unpaired training data (:func:`end_to_end_data.training_data`); a ``face`` recipe
     keeps its faces alone (with mirror images in training) and the video normaliser."""
+    LOG.info("RAVDESS voices and CK+ %s (extracted on first use, then cached)", recipe.face_features)
     data = training_data(ctx, recipe.seed, recipe.face_features)
     if recipe.kind == "face":
         faces = data.sides[data.sides["corpus"] == "ckplus"].reset_index(drop=True)
