@@ -16,6 +16,7 @@ import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib import cli
 from emotion_lib.cli import main
 from emotion_lib.data.synthetic import generate_corpus
+from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
 from emotion_lib.experiments import pretrained, training_run
 from emotion_lib.experiments.pretrained import (
     HELD_OUT,
@@ -27,7 +28,7 @@ from emotion_lib.experiments.pretrained import (
     validation_mask,
     voice_clips,
 )
-from emotion_lib.experiments.pretrained_eval import CHECKS, bundle_sides, load_shipped
+from emotion_lib.experiments.pretrained_eval import CHECKS, bundle_sides, figures_table, load_shipped
 from emotion_lib.paths import PRETRAINED_DIR, REPO_ROOT
 from emotion_lib.sequences.data import random_clips
 from emotion_lib.training import trainer
@@ -220,3 +221,11 @@ def test_a_changed_committed_bundle_is_refused(tmp_path):
 def test_the_shipped_models_fit_the_size_budget():
     sizes = {name: sum(f.stat().st_size for f in (PRETRAINED_DIR / name).iterdir()) for name in RECIPES}
     assert sum(sizes.values()) <= SHIPPED_LIMIT_BYTES, sizes
+
+
+def test_the_model_card_shows_the_recorded_figures():
+    card = (REPO_ROOT / "MODEL_CARD.md").read_text()
+    block = card.split("<!-- pretrained-figures:start -->")[1].split("<!-- pretrained-figures:end -->")[0].strip()
+    experiments = load_metrics(METRICS_PATH)["experiments"]
+    assert block == figures_table(experiments)
+    assert block.count("\n| ") == 1 + sum(len(modes) for checks in CHECKS.values() for _, _, modes in checks)

@@ -172,3 +172,19 @@ def run_pretrained(ctx: Context) -> list[dict]:
     for model in CHECKS:
         rows += check_model(ctx, model)
     return rows
+
+
+def figures_table(experiments: dict[str, dict]) -> str:
+    """The ``pretrained`` records of ``experiments`` (``load_metrics(...)['experiments']``) as a markdown table
+    (model, test set, input, n, UA, WA), the figures of ``MODEL_CARD.md``."""
+    lines = ["| model | test set | input | n | UA | WA |", "|---|---|---|---|---|---|"]
+    for model, checks in CHECKS.items():
+        for _, test_set, modes in checks:
+            for mode in modes:
+                record = experiments.get(f"{GROUP}/{model}/{test_set}/{mode}")
+                if record is None:
+                    continue
+                pooled, n = record["pooled"], record["extra"]["n_clips"]
+                given = " + ".join(INPUT_MODES[mode])
+                lines.append(f"| {model} | {test_set} | {given} | {n} | {pooled['ua']:.1%} | {pooled['wa']:.1%} |")
+    return "\n".join(lines)
