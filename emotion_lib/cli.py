@@ -276,6 +276,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0 if any(result.ok for result in results) else 1
 
 
+# --------------------------------------------------------------------------------------------------- train
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    from emotion_lib.experiments.training_run import add_arguments
+
+    add_arguments(parser)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train the branched attention model on a corpus (or, with --recipe, one of the shipped real-data models) and
+    write a model bundle; a killed run started again resumes (see emotion_lib/experiments/training_run.py)."""
+    from emotion_lib.experiments.training_run import run
+
+    return run(args)
+
+
 COMMANDS: dict[str, Command] = {
     "generate": Command(
         "write the synthetic default corpus",
@@ -303,6 +318,18 @@ COMMANDS: dict[str, Command] = {
         _results_arguments,
         _results,
         ("", "--metrics reports/metrics.json --out reports/results.md --readme README.md"),
+    ),
+    "train": Command(
+        "train the branched attention model and write a model bundle (models/attention_focal_loss/)",
+        _train_arguments,
+        _train,
+        (
+            "--epochs 2",
+            "--corpus ravdess --data-dir ../shared/data/ravdess --modalities audio --output-dir /tmp/voice",
+            "--corpus crema-d --data-dir data/crema-d --encoder transformer --loss crossentropy --seed 1",
+            "--recipe voice",
+            "--recipe av --data-dir ../shared/data --output-dir /tmp/av",
+        ),
     ),
     "demo": Command(
         "run the real-time OpenCV demo (options: demo --help)",
@@ -383,6 +410,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def demo_main() -> int:
     """The ``realtime-emotion-demo`` console script: ``demo`` with the process arguments."""
     return main(["demo", *sys.argv[1:]])
+
+
+def train_main() -> int:
+    """The ``train-branched-attention`` console script: ``train`` with the process arguments."""
+    return main(["train", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

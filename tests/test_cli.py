@@ -129,14 +129,19 @@ def test_evaluate_records_the_command_that_reproduces_each_group(tmp_path, monke
 
 def test_console_scripts_point_at_the_command_line():
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"emotion-lib": "emotion_lib.cli:main", "realtime-emotion-demo": "emotion_lib.cli:demo_main"}
+    assert scripts == {
+        "emotion-lib": "emotion_lib.cli:main",
+        "realtime-emotion-demo": "emotion_lib.cli:demo_main",
+        "train-branched-attention": "emotion_lib.cli:train_main",
+    }
     for target in scripts.values():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function))
 
 
 @pytest.mark.parametrize(
-    ("script", "command"), [("update_results.py", "results"), ("realtime_emotion_demo.py", "demo")]
+    ("script", "command"),
+    [("update_results.py", "results"), ("realtime_emotion_demo.py", "demo"), ("train_branched_attention.py", "train")],
 )
 def test_scripts_are_thin_wrappers_of_a_command(script, command, monkeypatch):
     calls = []

@@ -69,15 +69,19 @@ def _sides(voices: pd.DataFrame, voice_val: np.ndarray, faces: pd.DataFrame, fac
     )
 
 
-def training_data(ctx: Context, seed: int = 0) -> TrainingData:
-    """Unpaired real training data: RAVDESS voices of actors 02-18 and CK+ faces, split by speaker/subject."""
+def training_data(ctx: Context, seed: int = 0, face_features: str = "fer_features") -> TrainingData:
+    """Unpaired real training data: RAVDESS voices of actors 02-18 and CK+ faces, split by speaker/subject.
+
+    ``face_features`` names the CK+ per-frame representation (:func:`~emotion_lib.features.images.ckplus_features`);
+    the end-to-end check uses the fer backend's penultimate features.
+    """
     voice_features, voices = cached_features(
         ravdess_speech_clips(ctx.data_dir, TRAIN_ACTORS, subset=2 if ctx.quick else 0), VOICE_EXTRACTION, ctx.cache_dir
     )
     faces, _ = load_ckplus48(Path(ctx.data_dir) / "ckplus48")
     if ctx.quick:
         faces = faces.groupby("emotion", group_keys=False).head(4).reset_index(drop=True)
-    original, mirrored = ckplus_features(faces, "fer_features", ctx.cache_dir, per_frame=True)
+    original, mirrored = ckplus_features(faces, face_features, ctx.cache_dir, per_frame=True)
     lengths = [len(frames) for frames in faces["image_paths"]]
     face_frames, mirror_frames = split_frames(original, lengths), split_frames(mirrored, lengths)
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 PRETRAINED_MODELS = {"voice": "the voice", "face": "the face", "av": "the voice + face"}
 """The pretrained model names (folders of :data:`~emotion_lib.paths.PRETRAINED_DIR`) and what they read."""
-TRAIN_COMMAND = "python -m emotion_lib train {name}"
+TRAIN_COMMAND = "python -m emotion_lib train --recipe {name}"
 """The command that writes a pretrained model bundle (named in the error when one is missing)."""
 DEFAULT_WINDOW_FRAMES = 10
 """Face frames per timeline window for a model without a bundle configuration (2 s at 5 frames/s)."""

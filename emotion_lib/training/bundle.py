@@ -2,7 +2,8 @@
 
 A bundle (e.g. ``reports/models/synthetic_fusion/``) holds
 
-* ``model.keras``: the trained model;
+* ``model.keras``: the trained model (another name when saved with ``model_file``, e.g. ``model_best.keras`` of
+  the training command; the manifest names it);
 * ``config.json``: its :class:`~emotion_lib.models.config.ModelConfig`;
 * ``normalisers.json``: the feature normalisers fitted on the training actors (``{"audio": state, "video": state}``);
 * ``model_<mode>.tflite``: optional fixed-window TFLite exports (``float16``, ``int8``, ...);
@@ -79,6 +80,7 @@ def save_bundle(
     extraction: ExtractionConfig,
     exports: Mapping[str, bytes] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    model_file: str = MODEL_FILE,
 ) -> Path:
     """Write a model bundle folder at ``path`` and return it.
 
@@ -91,9 +93,12 @@ def save_bundle(
         extraction: the feature extraction settings the model was trained on.
         exports: TFLite flatbuffers by mode (``export_tflite_models``).
         metadata: JSON-serialisable facts to keep, e.g. ``{"corpus": ..., "protocol": ...}``.
+        model_file: the name of the ``.keras`` file inside the bundle (recorded in the manifest).
     """
     path = Path(path)
-    check_model_fits(model, config, path / MODEL_FILE)
+    if not model_file.endswith(".keras") or Path(model_file).name != model_file:
+        raise ValueError(f"model_file must be a file name ending in .keras, got {model_file!r}")
+    check_model_fits(model, config, path / model_file)
     states = {name: n.state() if isinstance(n, Normaliser) else dict(n) for name, n in normalisers.items()}
     check_normalisers_fit(states, config, path / NORMALISERS_FILE)
     if path.exists() and not (is_bundle(path) or (path.is_dir() and not any(path.iterdir()))):
@@ -102,7 +107,7 @@ def save_bundle(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _write_files(tmp, model, config, states, extraction, exports or {}, metadata or {})
+        _write_files(tmp, model, config, states, extraction, exports or {}, metadata or {}, model_file)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -120,12 +125,13 @@ def _write_files(
     extraction: ExtractionConfig,
     exports: Mapping[str, bytes],
     metadata: Mapping[str, Any],
+    model_file: str = MODEL_FILE,
 ) -> None:
     """Write the bundle's files and its manifest (last) into ``folder``."""
-    model.save(folder / MODEL_FILE)
+    model.save(folder / model_file)
     config.save(folder / CONFIG_FILE)
     (folder / NORMALISERS_FILE).write_text(json.dumps(states))
-    roles = {MODEL_FILE: "keras model", CONFIG_FILE: "ModelConfig", NORMALISERS_FILE: "feature normalisers"}
+    roles = {model_file: "keras model", CONFIG_FILE: "ModelConfig", NORMALISERS_FILE: "feature normalisers"}
     for mode, flatbuffer in exports.items():
         (folder / tflite_name(mode)).write_bytes(flatbuffer)
         roles[tflite_name(mode)] = f"TFLite export ({mode}, one fixed window)"
@@ -134,6 +140,7 @@ def _write_files(
         "version": BUNDLE_VERSION,
         "emotion_lib": __version__,
         "files": {name: {"role": role, "sha256": _sha256(folder / name)} for name, role in roles.items()},
+        "model": model_file,
         "exports": {mode: tflite_name(mode) for mode in exports},
         "extraction": dataclasses.asdict(extraction),
         "metadata": dict(metadata),
@@ -176,11 +183,12 @@ def load_bundle(path: Path | str, compile: bool = False) -> ModelBundle:
     states = _read(path / NORMALISERS_FILE, lambda p: json.loads(p.read_text()))
     normalisers = _read(path / NORMALISERS_FILE, lambda _: {k: Normaliser.from_state(s) for k, s in states.items()})
     extraction = _read(path / MANIFEST, lambda _: ExtractionConfig(**manifest["extraction"]))
+    model_path = path / manifest.get("model", MODEL_FILE)
     try:
-        model = load_model(path / MODEL_FILE, compile=compile)
+        model = load_model(model_path, compile=compile)
     except ModelFileError as error:
         raise BundleError(str(error)) from error
-    check_model_fits(model, config, path / MODEL_FILE)
+    check_model_fits(model, config, model_path)
     check_normalisers_fit(states, config, path / NORMALISERS_FILE)
     exports = {mode: path / name for mode, name in manifest.get("exports", {}).items()}
     return ModelBundle(path, model, config, normalisers, extraction, exports, manifest.get("metadata", {}))

@@ -1,0 +1,190 @@
+"""Small checks of the shipped models (``models/voice``, ``models/face``, ``models/av``) on held-out real clips.
+
+Not benchmarks: each test set is one actor (RAVDESS actor 01: 44 audio clips and the 44 face videos of the same
+sentences; CREMA-D actor 1001: 6 audio-visual clips), whom no shipped model saw in training or validation. The
+clips go through the path users take: feature extraction with each bundle's own settings, the bundle's
+normalisers, prediction. Recorded as ``pretrained/<model>/<test set>/<input>`` in ``reports/metrics.json`` by
+``python -m emotion_lib evaluate --only pretrained``:
+
+- ``face`` on the RAVDESS actor-01 face videos (video only);
+- ``voice`` on RAVDESS actor 01's audio clips and the CREMA-D 1001 clips (audio only);
+- ``av`` on the 50 audio-visual clips with both modalities, audio only and video only (the other one masked).
+
+The 6-class UA of the face model counts neutral clips it cannot name (CK+ has no neutral); ``extra`` also holds
+its UA over the five CK+ classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotion_lib.data.clips import ravdess_speech_clips
+from emotion_lib.evaluation.metrics import aggregate, classification_metrics, wilson_interval
+from emotion_lib.evaluation.records import ExperimentRecord, record_experiment
+from emotion_lib.experiments.common import Context, cached_features
+from emotion_lib.experiments.end_to_end_data import INPUT_MODES, load_av_clips
+from emotion_lib.experiments.pretrained import HELD_OUT, RECIPES, assert_held_out
+from emotion_lib.features.store import ClipFeatures
+from emotion_lib.labels import EMOTIONS, emotion_index
+from emotion_lib.paths import PRETRAINED_DIR
+from emotion_lib.sequences.pairing import PartialSequenceData
+from emotion_lib.training.bundle import MODEL_FILE, ModelBundle, load_bundle, read_manifest
+from emotion_lib.training.trainer import predict_data
+
+LOG = logging.getLogger(__name__)
+
+GROUP = "pretrained"
+CHECKS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
+    "face": (("ravdess-faces", "ravdess_actor01", ("video",)),),
+    "voice": (("ravdess", "ravdess_actor01", ("audio",)), ("crema-d", "crema_d_1001", ("audio",))),
+    "av": (
+        ("ravdess-faces", "ravdess_actor01", tuple(INPUT_MODES)),
+        ("crema-d", "crema_d_1001", tuple(INPUT_MODES)),
+    ),
+}
+"""Shipped model -> (corpus of the test clips, test set name, input modes) it is checked on."""
+
+
+def test_clips(ctx: Context, corpus: str) -> pd.DataFrame:
+    """The held-out test clips of ``corpus``: RAVDESS actor 01's audio clips (``ravdess``), its face videos
+    (``ravdess-faces``) or the CREMA-D actor-1001 audio-visual clips (``crema-d``)."""
+    if corpus == "ravdess":
+        return ravdess_speech_clips(ctx.data_dir, ("01",), subset=2 if ctx.quick else 0)
+    clips = load_av_clips(ctx.data_dir, ctx.quick)
+    return clips[clips["corpus"] == corpus].reset_index(drop=True)
+
+
+def bundle_inputs(
+    bundle: ModelBundle, clips: pd.DataFrame, features: dict[str, ClipFeatures], given: tuple[str, ...]
+) -> PartialSequenceData:
+    """The clips as inputs of ``bundle``'s model, normalised with its normalisers; the modalities not ``given``
+    are masked."""
+    audio_norm, video_norm = bundle.normalisers.get("audio"), bundle.normalisers.get("video")
+    audio, video, masks = [], [], []
+    for clip_id in clips["clip_id"]:
+        clip = features[clip_id]
+        audio.append(audio_norm.transform(clip.audio) if audio_norm is not None else clip.audio)
+        has_video = "video" in given and clip.video is not None
+        if has_video and video_norm is not None:
+            video.append(video_norm.transform(clip.video, mask=clip.video_mask))
+        else:
+            video.append(clip.video if has_video else None)
+        masks.append(clip.video_mask if has_video else None)
+    return PartialSequenceData(
+        audio,
+        [emotion_index(e) for e in clips["emotion"]],
+        clips["clip_id"].tolist(),
+        video,
+        masks,
+        bundle.config.video_dim,
+        audio_present=np.full(len(clips), "audio" in given),
+    )
+
+
+def load_shipped(name: str, models_dir: Path | str = PRETRAINED_DIR) -> ModelBundle:
+    """The shipped bundle ``name`` (checksums verified), checked to hold out the actors of the test clips."""
+    path = Path(models_dir) / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"shipped model {path} not found: train it with python -m emotion_lib train --recipe {name}"
+        )
+    bundle = load_bundle(path)
+    assert_held_out(bundle_sides(bundle), HELD_OUT)
+    return bundle
+
+
+def _record(ctx: Context, model: str, test_set: str, corpus: str, mode: str, table: pd.DataFrame, bundle) -> dict:
+    """Record the predictions ``table`` (clip_id, actor, emotion, predicted, confidence) of one check."""
+    metrics = classification_metrics(table["emotion"], table["predicted"], EMOTIONS)
+    n, actors = len(table), sorted(table["actor"].astype(str).unique())
+    masked = model == "av" and mode != "audio_video"
+    given = " + ".join(INPUT_MODES[mode]) + (" (the other modality masked)" if masked else "")
+    extra = {
+        "n_clips": n,
+        "input": list(INPUT_MODES[mode]),
+        "wa_wilson_95": wilson_interval(int(round(metrics["wa"] * n)), n),
+        "bundle": f"models/{model}",
+        "model_sha256": bundle_model_sha(bundle),
+        "clips": table.to_dict("records"),
+    }
+    if model == "face":
+        five = table[table["emotion"] != "neutral"]
+        extra["ua_without_neutral"] = classification_metrics(five["emotion"], five["predicted"], EMOTIONS)["ua"]
+    record = ExperimentRecord(
+        name=f"{GROUP}/{model}/{test_set}/{mode}",
+        corpus=corpus,
+        protocol=f"the shipped {model} model (trained without actor {', '.join(actors)}) on {n} clips of that actor, "
+        "features extracted from the files with the bundle's settings",
+        folds=[actors],
+        seeds=[int(bundle.config.seed)],
+        metrics=aggregate([metrics]),
+        command=ctx.command_for(GROUP),
+        description=("SMOKE RUN, a handful of clips: " if ctx.quick else "")
+        + f"SMALL CHECK on n={n} clips of one held-out actor ({test_set}), not a benchmark: the shipped {model} "
+        f"model (models/{model}, {RECIPES[model].description}) given {given}",
+        group=GROUP,
+        pooled=metrics,
+        extra=extra,
+    )
+    record_experiment(record, ctx.metrics_path)
+    LOG.info("%-45s n=%2d UA %.3f WA %.3f", record.name, n, metrics["ua"], metrics["wa"])
+    return {"name": record.name, "n": n, "ua": metrics["ua"], "wa": metrics["wa"]}
+
+
+def bundle_model_sha(bundle: ModelBundle) -> str:
+    """The manifest checksum of the bundle's model file (ties a record to the committed model)."""
+    manifest = read_manifest(bundle.path)
+    return manifest["files"][manifest.get("model", MODEL_FILE)]["sha256"]
+
+
+def check_model(ctx: Context, model: str, models_dir: Path | str = PRETRAINED_DIR) -> list[dict]:
+    """Run and record every check of the shipped model ``model`` (see :data:`CHECKS`)."""
+    bundle = load_shipped(model, models_dir)
+    rows = []
+    for corpus, test_set, modes in CHECKS[model]:
+        features, clips = cached_features(test_clips(ctx, corpus), bundle.extraction, ctx.cache_dir)
+        for mode in modes:
+            probabilities = predict_data(bundle.model, bundle_inputs(bundle, clips, features, INPUT_MODES[mode]))
+            table = (
+                clips[["clip_id", "actor", "emotion"]]
+                .astype(str)
+                .assign(
+                    predicted=np.asarray(EMOTIONS)[probabilities.argmax(axis=1)],
+                    confidence=probabilities.max(axis=1).round(3),
+                )
+            )
+            rows.append(_record(ctx, model, test_set, corpus, mode, table, bundle))
+    return rows
+
+
+def bundle_sides(bundle: ModelBundle) -> pd.DataFrame:
+    """The (corpus, actor, side) table a shipped bundle's metadata records."""
+    return pd.DataFrame(bundle.metadata.get("actors", []), columns=["corpus", "actor", "side"])
+
+
+def run_pretrained(ctx: Context) -> list[dict]:
+    """Check the three shipped models on the held-out actors and record the results (group ``pretrained``)."""
+    rows = []
+    for model in CHECKS:
+        rows += check_model(ctx, model)
+    return rows
+
+
+def figures_table(experiments: dict[str, dict]) -> str:
+    """The ``pretrained`` records of ``experiments`` (``load_metrics(...)['experiments']``) as a markdown table
+    (model, test set, input, n, UA, WA), the figures of ``MODEL_CARD.md``."""
+    lines = ["| model | test set | input | n | UA | WA |", "|---|---|---|---|---|---|"]
+    for model, checks in CHECKS.items():
+        for _, test_set, modes in checks:
+            for mode in modes:
+                record = experiments.get(f"{GROUP}/{model}/{test_set}/{mode}")
+                if record is None:
+                    continue
+                pooled, n = record["pooled"], record["extra"]["n_clips"]
+                given = " + ".join(INPUT_MODES[mode])
+                lines.append(f"| {model} | {test_set} | {given} | {n} | {pooled['ua']:.1%} | {pooled['wa']:.1%} |")
+    return "\n".join(lines)
