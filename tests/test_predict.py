@@ -227,7 +227,7 @@ def test_a_model_answers_only_what_it_can_read(bundles, media):
 
 def test_missing_and_mismatched_models_are_one_line_errors(bundles, media, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("emotion_lib.inference.predictor.PRETRAINED_DIR", tmp_path / "models")
-    with pytest.raises(FileNotFoundError, match="python -m emotion_lib train av") as error:
+    with pytest.raises(FileNotFoundError, match="python -m emotion_lib train --recipe av") as error:
         predict(ANGER, model="av")
     assert str(tmp_path / "models" / "av") in str(error.value)
     with pytest.raises(FileNotFoundError, match="model not found: .*nowhere"):
