@@ -8,7 +8,7 @@
 * ``naive_baseline``: every call loads the model and the extractors again (``predict(..., cache=False)``);
 * ``timeline_warm``: one warm call with ``timeline=True`` (the clip replayed through the streaming predictor).
 
-Targets: warm < 1 s, cold < 10 s. The clip is the CREMA-D sample ``data/samples/crema-d/1001_DFA_ANG_XX.flv``
+Targets: warm < 1 s, cold < 10 s. The clip is the CREMA-D sample ``data/samples/crema-d/VideoFlash/1001_DFA_ANG_XX.flv``
 played twice and cut to 3 s (MP4, by ffmpeg). The model is ``--model`` (default ``av``, the pretrained bundle in
 ``models/av``); when it is not there, an untrained stand-in bundle with the default ``ModelConfig`` architecture and
 extraction settings (eGeMAPS + dlib at 5 frames/s) is timed instead, and the JSON says so. The 2 cores are shared: the
@@ -37,7 +37,7 @@ from emotion_lib.inference import load_predictor, predict
 from emotion_lib.paths import BENCHMARKS_DIR, PRETRAINED_DIR, REPO_ROOT, SAMPLES_DIR
 
 OUT = BENCHMARKS_DIR / "predict.json"
-SOURCE = SAMPLES_DIR / "crema-d" / "1001_DFA_ANG_XX.flv"
+SOURCE = SAMPLES_DIR / "crema-d" / "VideoFlash" / "1001_DFA_ANG_XX.flv"
 CLIP_SECONDS = 3.0
 TARGETS = {"warm_s": 1.0, "cold_s": 10.0}
 PHASES = (

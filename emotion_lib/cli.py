@@ -343,7 +343,7 @@ COMMANDS: dict[str, Command] = {
         _predict_arguments,
         _predict,
         (
-            "data/samples/crema-d/1001_DFA_ANG_XX.flv --model av",
+            "data/samples/crema-d/VideoFlash/1001_DFA_ANG_XX.flv --model av",
             "clip.wav clip.mp4 --model voice --json",
             "face.png --model face",
             "clip.mp4 --timeline --csv",

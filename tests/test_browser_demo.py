@@ -1,9 +1,9 @@
 """Notebook 06 in a real browser: JupyterLab on loopback, headless Chromium with a fake camera and microphone.
 
-The fake camera and microphone play a real RAVDESS face clip from ../shared/data (converted to y4m and WAV
-with ffmpeg). The notebook runs with ``use_camera=True`` on an untrained model of the project's architecture
-(the test checks the live pipeline, not accuracy), once with each capture (ipywebrtc's recorders and the
-project's anywidget); the test waits for predictions to appear in the widget and saves a screenshot of each
+The fake camera and microphone play the real CREMA-D sample clip shipped in ``data/samples/`` (converted to y4m
+and WAV with ffmpeg). The notebook runs with ``use_camera=True`` and its default model, the shipped real-data
+audio-visual model ``models/av``, once with each capture (ipywebrtc's recorders and the project's anywidget); the
+test waits for that model's predictions to appear in the widget and saves a screenshot of each
 (``EMOTION_SCREENSHOTS=reports/figures`` refreshes the committed live_demo_browser*.png).
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.paths import REPO_ROOT
+from emotion_lib.paths import REPO_ROOT, SAMPLE_CLIP
+from emotion_lib.realtime.window import DEMO_MODEL
 
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = REPO_ROOT / "notebooks" / "06_live_demo.ipynb"
@@ -32,9 +33,8 @@ SCREENSHOTS = {"anywidget": "live_demo_browser.png", "ipywebrtc": "live_demo_bro
 """Screenshot names; they go to pytest's temporary folder, or with ``EMOTION_SCREENSHOTS=reports/figures`` over the
 committed ones (a test run leaves the working tree as it found it)."""
 CAMERA_VIDEO = {"anywidget": ".emo-video", "ipywebrtc": "video:not(.emo-video)"}  # ipywebrtc: CameraStream's view
-CLIP = "Actor_01/01-01-03-02-01-01-01.mp4"  # happy, strong intensity
 
-pytestmark = [pytest.mark.slow, pytest.mark.shared_data, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def _screenshot_dir(tmp_path: Path) -> Path:
@@ -52,13 +52,13 @@ def _ffmpeg(*args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fake_media(ravdess_faces_dir, tmp_path_factory) -> tuple[Path, Path]:
+def fake_media(tmp_path_factory) -> tuple[Path, Path]:
     """The real clip as Chromium's fake camera (y4m, 15 fps) and fake microphone (16-bit WAV)."""
     for tool in (CHROMIUM, shutil.which("ffmpeg")):
         if tool is None or not Path(tool).exists():
             pytest.skip("needs Debian's chromium and ffmpeg (bash scripts/install_system_deps.sh)")
     pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) is not installed")
-    clip = ravdess_faces_dir / CLIP
+    clip = SAMPLE_CLIP
     out = tmp_path_factory.mktemp("media")
     video, audio = out / "camera.y4m", out / "microphone.wav"
     _ffmpeg("-i", str(clip), "-vf", "fps=15", "-pix_fmt", "yuv420p", str(video))
@@ -68,20 +68,13 @@ def fake_media(ravdess_faces_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def lab_root(tmp_path_factory) -> Path:
-    """A temporary JupyterLab root holding a saved model bundle and notebook 06 for the camera, once per capture."""
+    """A temporary JupyterLab root holding notebook 06 for the camera, once per capture, with its default model."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from emotion_lib.features.store import ExtractionConfig
-    from emotion_lib.models.config import ModelConfig
-    from emotion_lib.models.fusion import build_model
-    from emotion_lib.training.bundle import save_bundle
-
     root = tmp_path_factory.mktemp("lab")
-    config = ModelConfig(audio_dim=25, video_dim=128)
-    model_path = save_bundle(root / "fusion", build_model(config), config, {}, ExtractionConfig())
-    parameters = {"model_path": str(model_path), "use_camera": True, "window_size": 10, "video_fps": 5.0}
+    parameters = {"use_camera": True, "window_size": 10, "video_fps": 5.0}
     for capture in SCREENSHOTS:
         notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOK)), {**parameters, "capture": capture})
         nbformat.write(notebook, root / _notebook_name(capture))
@@ -234,6 +227,7 @@ def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_med
         screenshot = screenshots / SCREENSHOTS[capture]
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot))
+        outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
         page.locator(".emo-stop").click()  # releases the camera: no stream left on the page's video
         page.wait_for_function(
             "(camera) => { const v = document.querySelector(camera); return !v || !v.srcObject; }",
@@ -241,8 +235,9 @@ def test_live_demo_streams_the_fake_camera_into_predictions(jupyterlab, fake_med
             timeout=10_000,
         )
     assert error == ""
+    assert any(text.startswith(f"model {DEMO_MODEL}:") for text in outputs), outputs  # the shipped real model
     assert label in EMOTIONS
-    assert "no face" not in status  # the fake camera plays a real face: dlib finds it
+    assert "no face" not in status  # the fake camera plays a real face: the detector finds it
     audio_seconds = float(count.split("predictions, ")[1].split(" s of audio")[0])
     assert audio_seconds > 1.0, count  # the fake microphone's samples reached the kernel
     assert "at 16.0 kHz" in count or "at 16 kHz" in count, count  # 16 kHz: resampled by the browser or ffmpeg

@@ -22,6 +22,7 @@ from tiny_models import TINY_MODEL, TINY_WINDOWS
 
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.cli import main
+from emotion_lib.data.corpora import load_corpus
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.inference import FilePredictor, load_predictor, predict
@@ -30,7 +31,7 @@ from emotion_lib.paths import REPO_ROOT, SAMPLES_DIR
 from emotion_lib.realtime.window import ModelInputError
 
 SAMPLE = SAMPLES_DIR / "crema-d"
-ANGER = SAMPLE / "1001_DFA_ANG_XX.flv"
+ANGER = SAMPLE / "VideoFlash" / "1001_DFA_ANG_XX.flv"
 AV = ExtractionConfig(video_backend="dlib", fps=5.0)
 VOICE = ExtractionConfig(video_backend=None)
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH")
@@ -309,7 +310,7 @@ def test_import_emotion_lib_stays_light_and_predict_is_lazy():
 
 # ---- the real sample -----------------------------------------------------------------------------------------
 def test_the_sample_ships_with_its_licence_and_is_answered(av):
-    clips = sorted(SAMPLE.glob("*.flv"))
+    clips = sorted(SAMPLE.glob("VideoFlash/*.flv"))
     assert [clip.name[9:12] for clip in clips] == ["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"]
     assert all(clip.name.startswith("1001_DFA_") for clip in clips)
     readme = (SAMPLE / "README.md").read_text()
@@ -320,6 +321,12 @@ def test_the_sample_ships_with_its_licence_and_is_answered(av):
         _check_answer(result, ("audio", "video"))
 
 
+def test_the_sample_is_a_tiny_crema_d_corpus_of_actor_1001():
+    clips, report = load_corpus("crema-d", SAMPLE)
+    assert list(clips["actor"].unique()) == ["1001"] and sorted(clips["emotion"]) == sorted(EMOTIONS)
+    assert clips["video_path"].notna().all() and not report.skipped
+
+
 def test_the_sample_is_byte_identical_to_the_shared_crema_d_clips(crema_d_dir):
-    for clip in sorted(SAMPLE.glob("*.flv")):
+    for clip in sorted(SAMPLE.glob("VideoFlash/*.flv")):
         assert clip.read_bytes() == (crema_d_dir / "VideoFlash" / clip.name).read_bytes()

@@ -7,11 +7,15 @@ from ../shared/data when it is present.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
+from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.labels import EMOTIONS, colour_bgr
+from emotion_lib.paths import SAMPLE_CLIP
 from emotion_lib.realtime.predictor import StreamingPredictor
 from emotion_lib.realtime.replay import clip_stream, run_clip
 from emotion_lib.realtime.window import ModelInputError, WindowModel, load_window_model
@@ -321,10 +325,14 @@ def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, m
     ]
     assert main(corrupt) == 1
     assert "corrupt.mp4" in capsys.readouterr().err
-    camera_97 = ["--model", str(dlib_sized), "--camera", "97", "--headless", "--output", str(tmp_path / "o.mp4")]
-    assert main(camera_97) == 1
+    camera_97 = ["--model", str(dlib_sized), "--camera", "97", "--headless", "--max_frames", "3"]
+    assert main([*camera_97, "--output", str(SAMPLE_CLIP)]) == 1  # the sample that would play instead is kept
     err = capsys.readouterr().err
     assert "camera" in err and ("no camera" in err or "could not be opened" in err or "denied" in err)
+    assert "is the sample clip" in err and SAMPLE_CLIP.stat().st_size > 100_000
+    assert main([*camera_97, "--output", str(tmp_path / "o.mp4")]) == 0  # no webcam: the real sample plays
+    assert f"Playing the real sample clip instead: {SAMPLE_CLIP}" in capsys.readouterr().err
+    assert (tmp_path / "o.mp4").stat().st_size > 0
     with pytest.raises(SystemExit):
         parse_args(["--model", str(path), "--headless"])  # headless needs --output
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -332,6 +340,21 @@ def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, m
     monkeypatch.setattr(sys, "platform", "linux")
     assert main(["--model", str(path), "--source", "x.mp4"]) == 1
     assert "--headless --output" in capsys.readouterr().err
+
+
+def test_the_demos_default_to_the_shipped_real_model_and_the_real_sample(tmp_path):
+    from emotion_lib.paths import MODELS_DIR
+    from emotion_lib.realtime.replay import demo_clip
+    from emotion_lib.realtime.window import DEMO_MODEL, demo_model_path
+
+    assert demo_model_path("") == DEMO_MODEL and (DEMO_MODEL / "manifest.json").is_file()
+    assert demo_model_path("synthetic", "synthetic") == MODELS_DIR / "synthetic_fusion"
+    assert demo_model_path(tmp_path / "m") == tmp_path / "m"
+    assert demo_clip("") == (SAMPLE_CLIP, None, "anger")
+    assert demo_clip("x.mp4", "synthetic") == (Path("x.mp4"), None, None)
+    corpus = generate_corpus(tmp_path / "corpus", n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+    video, audio, label = demo_clip("", "synthetic", "synthetic", str(corpus), seed=1)
+    assert video.is_file() and audio is not None and audio.is_file() and label in EMOTIONS
 
 
 @pytest.mark.slow

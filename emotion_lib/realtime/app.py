@@ -1,8 +1,11 @@
 """The real-time OpenCV emotion demo: webcam (or a video file) + microphone -> live label, bars and plot.
 
-    realtime-emotion-demo --model reports/models/synthetic_fusion --window_size 30 \
-        --display_width 800 --display_height 600
-    realtime-emotion-demo --model M --source clip.mp4 --headless --output out.mp4
+    realtime-emotion-demo --window_size 30 --display_width 800 --display_height 600
+    realtime-emotion-demo --model reports/models/synthetic_fusion --source clip.mp4 --headless --output out.mp4
+
+The model is the shipped real audio-visual model (``models/av``) unless ``--model`` names another. Without
+``--source`` the webcam and microphone are used; when no webcam opens, the real sample clip
+(``data/samples/crema-d/``) plays instead, with a note.
 
 Press q or Esc in the window to quit.
 """
@@ -20,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from emotion_lib.labels import EMOTIONS, colour_bgr
+from emotion_lib.paths import SAMPLE_CLIP
 from emotion_lib.realtime.devices import DemoError, Microphone, open_camera
 from emotion_lib.realtime.predictor import Prediction, StreamingPredictor
 from emotion_lib.realtime.replay import AudioFeeder, clip_stream
+from emotion_lib.realtime.window import demo_model_path
 
 _GREY = (127, 127, 127)
 _WHITE = (255, 255, 255)
@@ -90,12 +95,17 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
     """The demo's options (``prog`` names the command in usage lines, e.g. ``python -m emotion_lib demo``)."""
     parser = argparse.ArgumentParser(prog=prog, description="Real-time voice + face emotion recognition demo.")
     parser.add_argument(
-        "--model", required=True, help="model bundle folder from notebook 04 (or a bare .keras / .tflite model)"
+        "--model",
+        default="",
+        help="model bundle folder (or a bare .keras / .tflite model); default: the shipped real audio-visual model "
+        "models/av; 'synthetic': notebook 04's model of the synthetic corpus",
     )
     parser.add_argument("--window_size", type=int, default=30, help="face-embedding frames in the sliding window")
     parser.add_argument("--display_width", type=int, default=800)
     parser.add_argument("--display_height", type=int, default=600)
-    parser.add_argument("--source", default=None, help="a video file instead of the webcam")
+    parser.add_argument(
+        "--source", default=None, help="a video file instead of the webcam (default: the webcam, else the real sample)"
+    )
     parser.add_argument("--camera", type=int, default=0, help="webcam index (default 0)")
     parser.add_argument(
         "--video_fps",
@@ -160,7 +170,7 @@ def _load_predictor(args: argparse.Namespace) -> StreamingPredictor:
     """The predictor for ``--model``, its face backend loaded so that a mismatch fails before the camera opens."""
     try:
         predictor = StreamingPredictor.from_path(
-            args.model,
+            demo_model_path(args.model),
             args.window_size,
             video_fps=args.video_fps,
             smoothing=args.smoothing,
@@ -175,13 +185,24 @@ def _load_predictor(args: argparse.Namespace) -> StreamingPredictor:
 def _open_source(
     args: argparse.Namespace, predictor: StreamingPredictor
 ) -> tuple[Iterator, Microphone | None, AudioFeeder | None]:
-    """Frames from ``--source`` (a file, with its own audio) or the webcam with the microphone."""
+    """Frames from ``--source`` (a file, with its own audio), else the webcam with the microphone, else the sample."""
     if args.source is not None:
         if not Path(args.source).is_file():
             raise DemoError(f"video file not found: {args.source}")
         return clip_stream(args.source), None, None
+    try:
+        frames = open_camera(args.camera)
+    except DemoError as exc:
+        if args.output and _same_file(args.output, str(SAMPLE_CLIP)):
+            raise DemoError(f"{exc}; and --output {args.output} is the sample clip that would play instead") from exc
+        print(
+            f"{exc}\nPlaying the real sample clip instead: {SAMPLE_CLIP} (use --source FILE for another)",
+            file=sys.stderr,
+        )
+        args.source = str(SAMPLE_CLIP)
+        return clip_stream(SAMPLE_CLIP), None, None
     # the microphone's descriptors are computed in a background thread, beside the face embedding
-    frames, feeder = open_camera(args.camera), AudioFeeder(predictor)
+    feeder = AudioFeeder(predictor)
     mic = Microphone(feeder.put)
     if mic.error:
         print(mic.error, file=sys.stderr)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emotion_lib.data.corpora import load_corpus
+from emotion_lib.paths import SAMPLE_CLIP, corpus_dir
 from emotion_lib.realtime.predictor import SAMPLE_RATE, Prediction, StreamingPredictor
 
 
@@ -101,3 +103,35 @@ def run_clip(predictor: StreamingPredictor, path: str | Path, audio_path: str | 
         if prediction is not None:
             updates.append(prediction)
     return updates
+
+
+def demo_clip(
+    clip: str | Path = "", model_path: str | Path = "", corpus: str = "synthetic", data_dir: str = "", seed: int = 0
+) -> tuple[Path, Path | None, str | None]:
+    """The recorded clip a demo replays, its separate audio file (if any) and its label (if known).
+
+    Args:
+        clip: a video file; empty for the default below.
+        model_path: the demo's model parameter: with ``"synthetic"`` (notebook 04's model) the default clip is one
+            video of ``corpus`` drawn with ``seed``, else the real sample :data:`~emotion_lib.paths.SAMPLE_CLIP`.
+        corpus, data_dir, seed: the corpus to draw from (see :func:`~emotion_lib.paths.corpus_dir`).
+
+    Raises:
+        ValueError: the corpus has no video clip to draw.
+    """
+    if clip:
+        return Path(clip), None, None
+    if str(model_path) != "synthetic":
+        clips, _ = load_corpus("crema-d", SAMPLE_CLIP.parent.parent)
+        row = clips[clips["clip_id"] == SAMPLE_CLIP.stem].iloc[0]
+        return SAMPLE_CLIP, None, row["emotion"]
+    clips, _ = load_corpus(corpus, corpus_dir(corpus, data_dir))
+    with_video = clips[clips["video_path"].notna()]
+    if with_video.empty:
+        raise ValueError(f"the {corpus} corpus has no video clips: set the clip parameter to a video file")
+    row = with_video.sample(1, random_state=seed).iloc[0]
+    return (
+        Path(row["video_path"]),
+        Path(row["audio_path"]) if isinstance(row["audio_path"], str) else None,
+        row["emotion"],
+    )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.paths import MODELS_DIR, PRETRAINED_DIR
 
 if TYPE_CHECKING:
     from emotion_lib.training.bundle import ModelBundle
@@ -117,6 +118,33 @@ def load_streaming_model(path: str | Path) -> tuple[WindowModel, ModelBundle | N
     except ModelFileError as exc:  # BundleError included
         message = str(exc)  # named once: most messages already hold the path
         raise ModelInputError(f"could not load model{'' if str(path) in message else f' {path}'}: {message}") from exc
+
+
+DEMO_MODEL = PRETRAINED_DIR / "av"
+"""The model the live demos load by default: the shipped real-data audio-visual model (see MODEL_CARD.md)."""
+
+
+def demo_model_path(model_path: str | Path = "", corpus: str = "synthetic") -> Path:
+    """The model the live demos load.
+
+    Args:
+        model_path: empty for :data:`DEMO_MODEL` (the real audio-visual model); ``"synthetic"`` for the bundle
+            notebook 04 trained on ``corpus`` (``reports/models/<corpus>_fusion``); else a model path.
+        corpus: the corpus of notebook 04's model.
+
+    Raises:
+        FileNotFoundError: the shipped model is missing (naming the command that trains it).
+    """
+    if str(model_path) == "synthetic":
+        return MODELS_DIR / f"{corpus}_fusion"
+    if str(model_path):
+        return Path(model_path)
+    if not (DEMO_MODEL / "manifest.json").is_file():
+        raise FileNotFoundError(
+            f"the shipped audio-visual model is missing: {DEMO_MODEL} holds no model bundle "
+            "(train it with `python -m emotion_lib train --recipe av`, or pass another model)"
+        )
+    return DEMO_MODEL
 
 
 def load_window_model(path: str | Path) -> WindowModel:
