@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 import numpy as np
 import pandas as pd
 import pytest
 
+import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.experiments.face_model import (
     FACE_CANDIDATES,
     FACE_RECIPE,
@@ -42,7 +42,7 @@ def test_every_candidate_is_a_video_only_recipe_of_the_right_width(face_features
 
 
 def test_face_recipe_is_one_of_the_candidates_and_runs_by_name():
-    assert any(FACE_RECIPE == make_recipe(f, m) for f in FACE_CANDIDATES for m in MODEL_CANDIDATES)
+    assert any(make_recipe(f, m) == FACE_RECIPE for f in FACE_CANDIDATES for m in MODEL_CANDIDATES)
     assert FACE_RECIPE.extraction.video_backend == FACE_RECIPE.face_features
     assert "face_model" in EXPERIMENTS and experiment("face_model").__name__ == "run_face_model"
 
