@@ -5,9 +5,10 @@ Candidates are a face representation (fer's 128-d FER2013 features, or the ``exp
 + HOG + LBP of the same aligned chip) and a video-branch configuration (:data:`MODEL_CANDIDATES`). Each is measured
 by subject-disjoint 5-fold CV on CK+ sequences (per fold: early stopping on another fold of subjects, rotated by the
 seed, training on the rest with mirrored copies, global normalisation with training statistics). The candidate with
-the best CK+ CV UA is the recipe; nothing else decides. It is then trained once per seed on CK+ (all subjects but the
-early-stopping ones, with mirrored copies) and tested once on the 44 RAVDESS actor-01 face videos, whose features
-are extracted from the files by the path users take (:func:`~emotion_lib.features.store.extract_features`).
+the best CK+ CV UA is the recipe; nothing else decides. It is then trained once per seed (three) on CK+ (all
+subjects but the early-stopping ones, with mirrored copies) and tested once on the 44 RAVDESS actor-01 face videos,
+whose features are extracted from the files by the path users take
+(:func:`~emotion_lib.features.store.extract_features`).
 
 CK+ has no neutral: the model has six outputs (:data:`~emotion_lib.labels.EMOTIONS`) of which five are trained, so
 it never learns to answer neutral and RAVDESS's 4 neutral clips count as errors in its six-class UA (at most 5/6).
@@ -280,9 +281,13 @@ def transfer_row(ctx: Context, recipe: FaceRecipe, selected: str) -> dict:
 
 
 def run_face_model(ctx: Context) -> list[dict]:
-    """Compare the candidates by CK+ CV, then test the selected recipe once on RAVDESS actor 01's face videos."""
-    ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
+    """Compare the candidates by CK+ CV, then test the selected recipe once on RAVDESS actor 01's face videos.
+
+    The CK+ CV runs with the context's seeds (each costs 5 trainings per candidate; the default is one); the
+    transfer test trains one model per :func:`~emotion_lib.experiments.common.neural_seeds` seed (at least 3).
+    """
     rows, face_features, model = candidate_rows(ctx)
+    ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
     selected = make_recipe(face_features, model)
     if selected != FACE_RECIPE:
         LOG.warning("CK+ CV selects %s/%s, which differs from FACE_RECIPE: update the constant", face_features, model)

@@ -46,6 +46,12 @@ TARGETS = (
         0.90,
     ),
     Target(
+        "CK+ 5 classes, one face backend's per-frame features (expression)",
+        "ckplus/expression/mirror_augmented",
+        ("ckplus/fer_features", "ckplus/hog_lbp", "ckplus/dlib", "ckplus/facenet"),
+        0.92,
+    ),
+    Target(
         "RAVDESS clip-level fusion (OpenFace AUs + eGeMAPS)",
         "ravdess_fusion/selected_fusion/speaker",
         ("ravdess_fusion/face_au_lr/speaker", "ravdess_fusion/voice_egemaps_lr/speaker"),
