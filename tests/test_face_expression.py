@@ -79,3 +79,18 @@ def test_default_still_image_descriptor_is_unchanged():
     np.testing.assert_allclose(features[0, :900], hog)
     with pytest.raises(ValueError, match="divide 48"):
         hog_lbp_features(images, cell=10)
+
+
+def test_first_block_weight_scales_only_the_first_block_and_is_searchable():
+    from sklearn.base import clone
+
+    from emotion_lib.experiments.ckplus import FirstBlockWeight, block_weighted_logistic
+
+    features = np.arange(12, dtype=float).reshape(3, 4)
+    weighted = FirstBlockWeight(n=2, weight=3.0).fit(features).transform(features)
+    np.testing.assert_array_equal(weighted[:, :2], 3.0 * features[:, :2])
+    np.testing.assert_array_equal(weighted[:, 2:], features[:, 2:])
+    assert features[0, 0] == 0.0 and features[0, 1] == 1.0  # the input is not changed in place
+    spec = block_weighted_logistic(0, n_first=2)
+    assert spec.grid["firstblockweight__weight"] == [1.0, 2.0, 3.0]
+    assert clone(spec.estimator).set_params(firstblockweight__weight=2.0).get_params()["firstblockweight__n"] == 2
