@@ -52,6 +52,18 @@ TARGETS = (
         0.92,
     ),
     Target(
+        "Face model recipe (video branch, CK+ training), CK+ subject-disjoint CV",
+        "face_model/ckplus_cv/expression/attention",
+        ("ckplus/fer_features/mirror_augmented",),
+        0.90,
+    ),
+    Target(
+        "Face model recipe trained on CK+, RAVDESS actor-01 face videos (six classes, no neutral trained)",
+        "face_model/ravdess_actor01/video",
+        ("end_to_end/ravdess_actor01/video",),
+        0.60,
+    ),
+    Target(
         "RAVDESS clip-level fusion (OpenFace AUs + eGeMAPS)",
         "ravdess_fusion/selected_fusion/speaker",
         ("ravdess_fusion/face_au_lr/speaker", "ravdess_fusion/voice_egemaps_lr/speaker"),
