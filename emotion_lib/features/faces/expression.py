@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from emotion_lib.features.faces.descriptors import hog_lbp_features
 from emotion_lib.features.faces.fer import FerBackend
-from emotion_lib.features.images import hog_lbp_features
 
 HOG_CELLS = (8, 12, 16, 24)
 """HOG cell sizes (pixels of the 48x48 chip) that tile it exactly."""
