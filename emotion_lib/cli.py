@@ -16,6 +16,7 @@ from pathlib import Path
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.evaluation.records import METRICS_PATH
+from emotion_lib.options import non_negative_int, positive_float, positive_int
 from emotion_lib.paths import REPO_ROOT, REPORTS_DIR, SPLITS_DIR, SYNTHETIC_DIR, shared_data_dir
 
 DEFAULT_PROG = "python -m emotion_lib"
@@ -82,29 +83,6 @@ def _splits(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- extract
-def _number(text: str, kind: type, what: str, accept: Callable[[float], bool]) -> int | float:
-    """``text`` as a ``kind`` that ``accept`` takes, else an argparse error saying what is expected."""
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not accept(value):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    return _number(text, int, "a positive integer", lambda value: value >= 1)
-
-
-def _non_negative_int(text: str) -> int:
-    return _number(text, int, "an integer of 0 or more", lambda value: value >= 0)
-
-
-def _positive_float(text: str) -> float:
-    return _number(text, float, "a positive number", lambda value: 0 < value < float("inf"))
-
-
 def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     from emotion_lib.features.audio import FEATURE_SETS, LEVELS
     from emotion_lib.features.faces.registry import FACE_BACKENDS
@@ -116,16 +94,16 @@ def _extract_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-set", default="eGeMAPSv02", choices=sorted(FEATURE_SETS))
     parser.add_argument("--audio-level", default="lld", choices=LEVELS)
     parser.add_argument("--backend", default="dlib", choices=[*FACE_BACKENDS, "none"], help="face backend or 'none'")
-    parser.add_argument("--fps", type=_positive_float, default=5.0, help="video frames sampled per second")
-    parser.add_argument("--detect-width", type=_positive_int, default=320, help="face detection frame width in pixels")
+    parser.add_argument("--fps", type=positive_float, default=5.0, help="video frames sampled per second")
+    parser.add_argument("--detect-width", type=positive_int, default=320, help="face detection frame width in pixels")
     parser.add_argument("--fer-output", default="probabilities", choices=["probabilities", "features"])
     parser.add_argument("--facenet-weights", default=None, help="facenet-pytorch weights (.pt or vggface2)")
     parser.add_argument(
-        "--workers", type=_positive_int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
+        "--workers", type=positive_int, default=None, help="processes (default: EMOTION_WORKERS, else all cores)"
     )
     parser.add_argument("--scheduler", default="processes", choices=["processes", "dask"])
     parser.add_argument("--dask-address", default=None, help="Dask scheduler address (default: a LocalCluster)")
-    parser.add_argument("--subset", type=_non_negative_int, default=0, help="number of clips to draw (0 = all)")
+    parser.add_argument("--subset", type=non_negative_int, default=0, help="number of clips to draw (0 = all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset draw")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

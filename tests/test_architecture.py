@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "emotion_lib"
 
 LAYERS = (
-    ("__init__", "colab", "labels", "logs", "paths", "utils"),
+    ("__init__", "colab", "labels", "logs", "options", "paths", "utils"),
     ("data",),
     ("features",),
     ("sequences",),

@@ -28,6 +28,7 @@ from emotion_lib.experiments.pretrained import (
 )
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.models.config import ModelConfig
+from emotion_lib.options import positive_int
 from emotion_lib.paths import CACHE_DIR, PRETRAINED_DIR, SYNTHETIC_DIR, shared_data_dir
 from emotion_lib.sequences.data import SequenceData
 from emotion_lib.training.bundle import save_bundle
@@ -139,13 +140,6 @@ def train_corpus(
     return path
 
 
-def _positive_int(text: str) -> int:
-    value = int(text) if text.strip().lstrip("-").isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the training command."""
     from emotion_lib.data.corpora import CORPORA
@@ -165,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", choices=["bilstm", "transformer"], default=None, help="sequence encoder (bilstm)")
     parser.add_argument("--loss", choices=sorted(LOSSES), default=None, help="training loss (focal)")
     parser.add_argument(
-        "--epochs", type=_positive_int, default=None, help="maximum epochs (default 30; a recipe: its own)"
+        "--epochs", type=positive_int, default=None, help="maximum epochs (default 30; a recipe: its own)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of splits, initialisation and batches (0)")
     parser.add_argument(
