@@ -2,10 +2,11 @@
 
 Two experiment groups:
 
-- ``ravdess_voice_neural_selection``: the candidate recipes of :data:`CANDIDATES` on the training side of outer
-  fold 0 only (the actors of folds 1-5 of the RAVDESS actor folds; inner actor-grouped folds of those actors,
-  validation actors for early stopping rotated by the seed as in ``ravdess_neural``), 3 seeds. The candidate
-  with the highest inner UA is :data:`VOICE_RECIPE`; no outer test fold is ever scored here.
+- ``ravdess_voice_neural_selection``: the recipes of :data:`CANDIDATES` on the training side of outer fold 0 only
+  (the actors of folds 1-5 of the RAVDESS actor folds; inner actor-grouped folds of those actors, validation
+  actors for early stopping rotated by the seed as in ``ravdess_neural``), 3 seeds; no outer test fold is ever
+  scored here. :data:`VOICE_RECIPE` was fixed before any run (time budget: one full run); this group checks on
+  inner folds whether its changes help, it does not pick among test-fold results.
 - ``ravdess_voice_neural``: :data:`VOICE_RECIPE` on :data:`VOICE_FRAME_SET` frames run once over the 6 outer
   folds x 3 seeds (the seed ensemble, i.e. the mean of the three seeds' probabilities, is the one neural model;
   the single seeds are recorded beside it), its equal-weight late fusion with the two classical baselines of the
@@ -66,13 +67,14 @@ CANDIDATES: dict[str, ModelConfig] = {
 }
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and the same
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
-sequence branch (600 training clips)."""
+sequence branch (about 600 training clips per fold)."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["statistics"]
-"""The voice recipe chosen by ``ravdess_voice_neural_selection`` (highest inner UA); it expects
-:data:`VOICE_FRAME_SET` frames (``audio_dim`` is set from the features)."""
+"""The voice recipe, fixed before any run of it (no test-fold result chose it); it expects :data:`VOICE_FRAME_SET`
+frames, per-speaker normalised (``audio_dim`` is set from the features). ``ravdess_voice_neural_selection``
+compares it with the base on inner folds of outer fold 0's training actors."""
 
-SELECTION_INNER_FOLDS = (0, 1)
+SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
 
 
@@ -176,8 +178,9 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
     protocol = (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
         "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        "per-speaker normalisation of the frame features; the recipe was chosen by ravdess_voice_neural_selection "
-        f"on the training side of outer fold 0 only; the {len(folds)}-fold x {len(ctx.seeds)}-seed neural run took "
+        "per-speaker normalisation of the frame features; the recipe was fixed before this run (no variant was "
+        "chosen on these test folds; ravdess_voice_neural_selection checks it on inner folds of outer fold 0's "
+        f"training actors only); the {len(folds)}-fold x {len(ctx.seeds)}-seed neural run took "
         f"{minutes:.1f} min on this machine (2 shared cores, nice 10)"
     )
     extra = {"config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET, "minutes": round(minutes, 1)}
