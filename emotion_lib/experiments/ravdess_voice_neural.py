@@ -54,7 +54,6 @@ VOICE_FRAME_SET = "ComParE_2016"
 per-speaker normalised."""
 
 CANDIDATES: dict[str, ModelConfig] = {
-    "base": RAVDESS_NEURAL_BASE,
     "statistics": RAVDESS_NEURAL_BASE.replace(
         input_statistics=("mean", "std", "max", "min"),
         statistics_dropout=0.3,
@@ -64,8 +63,9 @@ CANDIDATES: dict[str, ModelConfig] = {
         dropout=0.5,
         l2=1e-4,
     ),
+    "base": RAVDESS_NEURAL_BASE,
 }
-"""The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and the same
+"""The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
 sequence branch (about 600 training clips per fold)."""
 
