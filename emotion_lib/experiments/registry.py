@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
     "ravdess_voice_neural_selection": "emotion_lib.experiments.ravdess_voice_neural:run_selection",
     "ravdess_voice_neural": "emotion_lib.experiments.ravdess_voice_neural:run_ravdess_voice_neural",
+    "ravdess_voice_statistics": "emotion_lib.experiments.voice_statistics:run_voice_statistics",
 }
 """Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
 when their experiment runs, so listing or running the classical ones never loads TensorFlow."""
