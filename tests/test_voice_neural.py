@@ -46,3 +46,25 @@ def test_the_voice_recipe_is_a_candidate_with_input_statistics_and_the_base_has_
     assert VOICE_RECIPE in CANDIDATES.values()
     assert CANDIDATES["base"].input_statistics == ()
     assert CANDIDATES["statistics"].input_statistics
+
+
+def test_statistic_sets_match_numpy_and_the_slope_of_a_ramp():
+    from emotion_lib.experiments.voice_statistics import STATISTIC_SETS
+
+    ramp = np.stack([np.linspace(0.0, 2.0, 101), np.full(101, 3.0)], axis=1)
+    values = np.concatenate(STATISTIC_SETS["percentiles_slope"](ramp))
+    mean, std, p1, p25, p50, p75, p99, iqr, slope = values.reshape(9, 2)
+    np.testing.assert_allclose(mean, [1.0, 3.0])
+    np.testing.assert_allclose(p50, [1.0, 3.0])
+    np.testing.assert_allclose(iqr, [1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(slope, [1.0, 0.0], atol=1e-9)  # per unit of the clip's [-1, 1] time axis
+    assert np.concatenate(STATISTIC_SETS["mean_std_max_min"](ramp)).tolist() == [
+        1.0,
+        3.0,
+        std[0],
+        0.0,
+        2.0,
+        3.0,
+        0.0,
+        3.0,
+    ]
