@@ -43,6 +43,19 @@ def _encode(x, mask, units: int, config: ModelConfig, name: str, unroll: bool):
     return ZeroMasked(name=f"{name}_zero_padding")(lstm(x, mask=mask), mask)
 
 
+def _classifier(pooled: list, config: ModelConfig):
+    """Concatenation -> Dense + BatchNorm + ReLU + Dropout -> softmax (L2 on both kernels with ``config.l2``)."""
+    x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
+    regulariser = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    x = layers.Dense(config.dense_units, kernel_regularizer=regulariser, name="dense")(x)
+    x = layers.BatchNormalization(name="batch_norm")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    return layers.Dense(
+        config.n_classes, activation="softmax", kernel_regularizer=regulariser, dtype="float32", name="emotion"
+    )(x)
+
+
 def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     """The (uncompiled) fusion, audio-only or video-only model described by ``config``.
 
@@ -89,15 +102,7 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
             inputs["audio"], inputs["audio_mask"]
         )
         pooled.append(layers.Dropout(config.statistics_dropout, name="statistics_dropout")(statistics))
-    x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
-    regulariser = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
-    x = layers.Dense(config.dense_units, kernel_regularizer=regulariser, name="dense")(x)
-    x = layers.BatchNormalization(name="batch_norm")(x)
-    x = layers.Activation("relu", name="relu")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = layers.Dense(
-        config.n_classes, activation="softmax", kernel_regularizer=regulariser, dtype="float32", name="emotion"
-    )(x)
+    outputs = _classifier(pooled, config)
     name = (
         "_".join(config.modalities)
         + ("_xattn" if config.cross_modal else "")
