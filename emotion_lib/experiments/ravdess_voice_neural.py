@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,11 @@ CANDIDATES: dict[str, ModelConfig] = {
         l2=1e-4,
     ),
     "base": RAVDESS_NEURAL_BASE,
+    "base_statistics": RAVDESS_NEURAL_BASE.replace(input_statistics=("mean", "std", "max", "min")),
 }
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
-sequence branch (about 600 training clips per fold)."""
+sequence branch (about 600 training clips per fold), and the model with the statistics and nothing else changed."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["statistics"]
 """The voice recipe, fixed before any run of it (no test-fold result chose it); it expects :data:`VOICE_FRAME_SET`
@@ -111,8 +113,9 @@ def per_seed_chosen(per_seed: dict[int, CVResult]) -> list[dict]:
     ]
 
 
-def run_selection(ctx: Context) -> list[dict]:
-    """Score every :data:`CANDIDATES` recipe on the inner folds of outer fold 0's training actors (3 seeds)."""
+def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict]:
+    """Score the :data:`CANDIDATES` recipes ``names`` (default all) on the inner folds of outer fold 0's training
+    actors (3 seeds)."""
     ctx, clips, folds = _setup(ctx)
     inner = folds[1:]
     frames = _frames(clips, ctx, "RAVDESS")
@@ -126,7 +129,8 @@ def run_selection(ctx: Context) -> list[dict]:
         "outer fold 0 are never used; per-speaker normalisation"
     )
     rows = []
-    for name, config in CANDIDATES.items():
+    for name in names or CANDIDATES:
+        config = CANDIDATES[name]
         per_seed = {
             seed: neural_cross_validation(
                 _quick(config, ctx),
