@@ -42,10 +42,11 @@ def test_per_speaker_result_scores_each_test_speaker_separately():
     assert [m["ua"] for m in result.fold_metrics] == [1.0, 0.0]
 
 
-def test_the_voice_recipe_is_a_candidate_with_input_statistics_and_the_base_has_none():
+def test_the_voice_recipe_is_a_candidate_and_only_the_statistics_candidates_pool_statistics():
     assert VOICE_RECIPE in CANDIDATES.values()
     assert CANDIDATES["base"].input_statistics == ()
-    assert CANDIDATES["statistics"].input_statistics
+    assert CANDIDATES["statistics"].input_statistics and CANDIDATES["base_statistics"].input_statistics
+    assert CANDIDATES["base_statistics"].replace(input_statistics=()) == CANDIDATES["base"]
 
 
 def test_statistic_sets_match_numpy_and_the_slope_of_a_ramp():
