@@ -9,6 +9,7 @@ from emotion_lib.models.layers import (
     CrossModalAttention,
     MaskedConv1D,
     MaskedMeanPooling,
+    MaskedStatisticsPooling,
     ModalityDropout,
     TemporalAttention,
     TransformerEncoder,
@@ -77,6 +78,26 @@ def test_masked_mean_pooling_averages_valid_steps_only_and_gives_zeros_without_a
     np.testing.assert_allclose(np.asarray(layer(_pad(x, 4), padded_mask)), out, rtol=1e-6, atol=1e-6)
 
 
+def test_masked_statistics_pooling_matches_numpy_on_valid_steps_and_ignores_padding():
+    layer = MaskedStatisticsPooling(("mean", "std", "max", "min"))
+    x = _seq(6, d=3, b=3)
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0]], np.float32)
+    out = np.asarray(layer(x, mask))
+    assert out.shape == (3, 12)
+    for i, rows in ((0, slice(None)), (1, [0, 2, 5])):
+        valid = x[i][rows]
+        expected = np.concatenate([valid.mean(0), valid.std(0), valid.max(0), valid.min(0)])
+        np.testing.assert_allclose(out[i], expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(out[2], 0.0)  # no valid step: zeros, no NaN
+    changed = x.copy()
+    changed[mask == 0] = 1e3  # masked steps change no statistic
+    np.testing.assert_allclose(np.asarray(layer(changed, mask)), out, rtol=1e-6, atol=1e-6)
+    padded_mask = np.concatenate([mask, np.zeros((3, 4), np.float32)], axis=1)
+    np.testing.assert_allclose(np.asarray(layer(_pad(x, 4), padded_mask)), out, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="statistics"):
+        MaskedStatisticsPooling(("mean", "median"))
+
+
 def test_cross_modal_attention_with_absent_context_returns_the_query_and_ignores_context_padding():
     layer = CrossModalAttention(units=4)
     q, c = _seq(5), _seq(3, d=3)
@@ -130,6 +151,7 @@ def test_transformer_encoder_is_padding_invariant_and_zero_on_padding():
         MaskedConv1D(4, 3, 2),
         ModalityDropout(0.3, seed=2),
         MaskedMeanPooling(),
+        MaskedStatisticsPooling(("mean", "max")),
     ],
 )
 def test_layers_are_registered_and_config_round_trips(layer):

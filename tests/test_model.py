@@ -46,6 +46,8 @@ def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
         dict(modalities=("video",)),
         dict(pooling="mean"),
         dict(pooling="mean", encoder="transformer", cross_modal=True),
+        dict(modalities=("audio",), input_statistics=("mean", "std", "max", "min"), statistics_dropout=0.2, l2=1e-3),
+        dict(input_statistics=("mean", "std")),
     ],
     ids=[
         "fusion-bilstm",
@@ -55,6 +57,8 @@ def _pad_clip(inputs: dict, audio_extra: int, video_extra: int) -> dict:
         "video-only",
         "mean-pooling",
         "mean-pooling-transformer-cross-modal",
+        "audio-statistics",
+        "fusion-statistics",
     ],
 )
 def test_padding_a_clip_with_extra_steps_does_not_change_its_prediction(changes):
@@ -123,6 +127,8 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
     assert json.loads(config.to_json())["encoder"] == "transformer"
     mean = config.replace(pooling="mean")
     assert ModelConfig.from_json(mean.to_json()) == mean
+    statistics = config.replace(input_statistics=["mean", "std"], l2=1e-4)
+    assert ModelConfig.from_json(statistics.to_json()) == statistics and statistics.input_statistics == ("mean", "std")
     old = json.loads(config.to_json())
     del old["pooling"]  # written before the field existed
     assert ModelConfig.from_json(json.dumps(old)) == config
@@ -134,6 +140,8 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
         dict(loss="hinge"),
         dict(imbalance="oversample"),
         dict(pooling="max"),
+        dict(input_statistics=("median",)),
+        dict(modalities=("video",), input_statistics=("mean",)),
     ):
         with pytest.raises(ValueError):
             ModelConfig(**bad)

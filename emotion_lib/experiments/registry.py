@@ -23,6 +23,9 @@ EXPERIMENTS: dict[str, str] = {
     "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
     "pretrained": "emotion_lib.experiments.pretrained_eval:run_pretrained",
     "face_model": "emotion_lib.experiments.face_model:run_face_model",
+    "ravdess_voice_neural_selection": "emotion_lib.experiments.ravdess_voice_neural:run_selection",
+    "ravdess_voice_neural": "emotion_lib.experiments.ravdess_voice_neural:run_ravdess_voice_neural",
+    "ravdess_voice_statistics": "emotion_lib.experiments.voice_statistics:run_voice_statistics",
 }
 """Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
 when their experiment runs, so listing or running the classical ones never loads TensorFlow."""

@@ -40,6 +40,31 @@ TARGETS = (
         0.05,
     ),
     Target(
+        "RAVDESS neural voice model alone (seed ensemble), speaker-independent",
+        "ravdess_voice_neural/recipe/speaker",
+        RAVDESS_VOICE_BASELINES,
+        None,
+        0.0,
+    ),
+    Target(
+        "RAVDESS voice system (neural recipe + classical baselines), speaker-independent",
+        "ravdess_voice_neural/late_fusion_recipe_egemaps_compare/speaker",
+        RAVDESS_VOICE_BASELINES,
+        None,
+        0.05,
+    ),
+    Target(
+        "RAVDESS -> SAVEE voice, out of corpus",
+        "ravdess_voice_neural/savee/speaker",
+        (
+            "ravdess_to_savee/eGeMAPSv02/global",
+            "ravdess_to_savee/eGeMAPSv02/speaker",
+            "ravdess_to_savee/ComParE_2016/global",
+            "ravdess_to_savee/ComParE_2016/speaker",
+        ),
+        0.45,
+    ),
+    Target(
         "CK+ 5 classes, subject-disjoint",
         "ckplus/late_fusion_hog_lbp_fer/mirror_augmented",
         ("ckplus/pixels", "ckplus/dlib", "ckplus/fer_zero_shot"),

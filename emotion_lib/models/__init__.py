@@ -2,7 +2,13 @@
 
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import attention_model, build_model
-from emotion_lib.models.layers import CrossModalAttention, MaskedMeanPooling, TemporalAttention, TransformerEncoder
+from emotion_lib.models.layers import (
+    CrossModalAttention,
+    MaskedMeanPooling,
+    MaskedStatisticsPooling,
+    TemporalAttention,
+    TransformerEncoder,
+)
 from emotion_lib.models.losses import LOSSES, CategoricalFocalLoss, build_loss, class_frequency_weights
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "CategoricalFocalLoss",
     "CrossModalAttention",
     "MaskedMeanPooling",
+    "MaskedStatisticsPooling",
     "ModelConfig",
     "TemporalAttention",
     "TransformerEncoder",

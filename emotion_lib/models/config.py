@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.models.layers import STATISTICS
 from emotion_lib.models.losses import check_loss
 from emotion_lib.utils import atomic_write_bytes
 
@@ -35,6 +36,9 @@ class ModelConfig:
     cross_modal: bool = False
     dense_units: int = 64
     dropout: float = 0.3
+    input_statistics: tuple[str, ...] = ()  # e.g. ("mean", "std"): masked statistics of the audio input frames
+    statistics_dropout: float = 0.0  # dropout on those statistics before they join the pooled sequence
+    l2: float = 0.0  # L2 penalty on the kernels of the dense layers
     modality_dropout: float = 0.2
     # training
     learning_rate: float = 1e-3
@@ -63,6 +67,7 @@ class ModelConfig:
         self.modalities = tuple(self.modalities)
         self.scale_range = tuple(self.scale_range)
         self.tempo_range = tuple(self.tempo_range)
+        self.input_statistics = tuple(self.input_statistics)
         unknown = set(self.modalities) - {"audio", "video"}
         if not self.modalities or unknown:
             raise ValueError(f"modalities must be a non-empty subset of ('audio', 'video'), got {self.modalities}")
@@ -70,6 +75,10 @@ class ModelConfig:
             raise ValueError(f"encoder must be 'bilstm' or 'transformer', got {self.encoder!r}")
         if self.pooling not in ("attention", "mean"):
             raise ValueError(f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
+        if set(self.input_statistics) - set(STATISTICS):
+            raise ValueError(f"input_statistics must be a subset of {STATISTICS}, got {self.input_statistics}")
+        if self.input_statistics and "audio" not in self.modalities:
+            raise ValueError("input_statistics are statistics of the audio frames: the model has no audio input")
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")

@@ -2,9 +2,10 @@
 
 Audio branch: masked causal Conv1D -> BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
 Video branch: BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
-Optional cross-modal attention between the two sequences; then concatenation (plus a face-present flag)
--> Dense + BatchNorm + Dropout -> softmax over the six classes. Audio-only and video-only models come from
-the same builder (``modalities``). Inputs are named ``audio``, ``audio_mask``, ``video``, ``video_mask``.
+Optional cross-modal attention between the two sequences; then concatenation (plus a face-present flag and,
+with ``input_statistics``, masked statistics of the audio input frames) -> Dense + BatchNorm + Dropout ->
+softmax over the six classes. Audio-only and video-only models come from the same builder (``modalities``).
+Inputs are named ``audio``, ``audio_mask``, ``video``, ``video_mask``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from emotion_lib.models.layers import (
     CrossModalAttention,
     MaskedConv1D,
     MaskedMeanPooling,
+    MaskedStatisticsPooling,
     ModalityDropout,
     TemporalAttention,
     TransformerEncoder,
@@ -39,6 +41,19 @@ def _encode(x, mask, units: int, config: ModelConfig, name: str, unroll: bool):
     if unroll:  # Keras zeroes unrolled backward outputs with the unreversed mask; ZeroMasked does it right
         lstm.forward_layer.zero_output_for_mask = lstm.backward_layer.zero_output_for_mask = False
     return ZeroMasked(name=f"{name}_zero_padding")(lstm(x, mask=mask), mask)
+
+
+def _classifier(pooled: list, config: ModelConfig):
+    """Concatenation -> Dense + BatchNorm + ReLU + Dropout -> softmax (L2 on both kernels with ``config.l2``)."""
+    x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
+    regulariser = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    x = layers.Dense(config.dense_units, kernel_regularizer=regulariser, name="dense")(x)
+    x = layers.BatchNormalization(name="batch_norm")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    return layers.Dense(
+        config.n_classes, activation="softmax", kernel_regularizer=regulariser, dtype="float32", name="emotion"
+    )(x)
 
 
 def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
@@ -82,17 +97,18 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
         pooled.append(context)
     if "video" in sequences and "audio" in sequences:
         pooled.append(present)
-    x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
-    x = layers.Dense(config.dense_units, name="dense")(x)
-    x = layers.BatchNormalization(name="batch_norm")(x)
-    x = layers.Activation("relu", name="relu")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = layers.Dense(config.n_classes, activation="softmax", dtype="float32", name="emotion")(x)
+    if config.input_statistics:
+        statistics = MaskedStatisticsPooling(config.input_statistics, name="audio_statistics")(
+            inputs["audio"], inputs["audio_mask"]
+        )
+        pooled.append(layers.Dropout(config.statistics_dropout, name="statistics_dropout")(statistics))
+    outputs = _classifier(pooled, config)
     name = (
         "_".join(config.modalities)
         + ("_xattn" if config.cross_modal else "")
         + f"_{config.encoder}"
         + ("_meanpool" if config.pooling == "mean" else "")
+        + ("_stats" if config.input_statistics else "")
     )
     return keras.Model(inputs, outputs, name=name)
 

@@ -1,5 +1,5 @@
-"""Masked, length-agnostic Keras layers: temporal attention or mean pooling, cross-modal attention, a Transformer
-encoder.
+"""Masked, length-agnostic Keras layers: temporal attention or mean pooling, utterance statistics, cross-modal
+attention, a Transformer encoder.
 
 Every layer takes an explicit float mask of shape ``(batch, time)`` (1 = real frame, 0 = padding or no face)
 and ignores masked steps exactly, so a clip padded with extra steps gives the same output. All layers are
@@ -80,6 +80,51 @@ class MaskedMeanPooling(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+STATISTICS = ("mean", "std", "max", "min")
+"""The statistics :class:`MaskedStatisticsPooling` can compute per feature."""
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaskedStatisticsPooling(layers.Layer):
+    """Per-feature statistics over the valid steps, concatenated in the order of ``statistics`` (a subset of
+    :data:`STATISTICS`): the utterance-level functionals beside a learned sequence summary.
+
+    Call as ``layer(x, frame_mask)``; the output has ``len(statistics) * features`` columns. Padded steps do not
+    change any statistic (the standard deviation is the population one of the valid steps); a clip without a
+    valid step gives zeros.
+    """
+
+    def __init__(self, statistics: tuple[str, ...] = ("mean", "std"), **kwargs):
+        super().__init__(**kwargs)
+        unknown = sorted(set(statistics) - set(STATISTICS))
+        if not statistics or unknown:
+            raise ValueError(f"statistics must be a non-empty subset of {STATISTICS}, got {tuple(statistics)}")
+        self.statistics = tuple(statistics)
+
+    def call(self, inputs, frame_mask):
+        x = ops.cast(inputs, "float32")
+        mask = ops.cast(frame_mask, "float32")[..., None]
+        count = ops.maximum(ops.sum(mask, axis=1), 1.0)
+        mean = ops.sum(x * mask, axis=1) / count
+        any_valid = ops.minimum(ops.sum(mask, axis=1), 1.0)
+        out = {"mean": mean}
+        if "std" in self.statistics:
+            variance = ops.sum(ops.square(x - mean[:, None, :]) * mask, axis=1) / count
+            out["std"] = ops.sqrt(variance + 1e-6) * any_valid
+        if "max" in self.statistics:
+            out["max"] = ops.max(ops.where(mask > 0, x, ops.full_like(x, -1e9)), axis=1) * any_valid
+        if "min" in self.statistics:
+            out["min"] = ops.min(ops.where(mask > 0, x, ops.full_like(x, 1e9)), axis=1) * any_valid
+        result = ops.concatenate([out[name] for name in self.statistics], axis=-1)
+        return ops.cast(result, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.statistics) * input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "statistics": list(self.statistics)}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -1,0 +1,286 @@
+"""The voice model study: the neural voice recipe against the classical baselines, chosen without the test folds.
+
+Two experiment groups:
+
+- ``ravdess_voice_neural_selection``: the recipes of :data:`CANDIDATES` on the training side of outer fold 0 only
+  (the actors of folds 1-5 of the RAVDESS actor folds; inner actor-grouped folds of those actors, validation
+  actors for early stopping rotated by the seed as in ``ravdess_neural``), 3 seeds; no outer test fold is ever
+  scored here. The candidate with the highest mean UA on the inner test fold is :data:`VOICE_RECIPE`.
+- ``ravdess_voice_neural``: :data:`VOICE_RECIPE` on :data:`VOICE_FRAME_SET` frames run once over the 6 outer
+  folds x 3 seeds (the seed ensemble, i.e. the mean of the three seeds' probabilities, is the one neural model;
+  the single seeds are recorded beside it), its equal-weight late fusion with the two classical baselines of the
+  same folds, and RAVDESS -> SAVEE (trained on RAVDESS actors, tested on the four SAVEE speakers, per-speaker
+  normalisation without labels).
+
+Run with ``python -m emotion_lib evaluate --only ravdess_voice_neural_selection`` and
+``python -m emotion_lib evaluate --only ravdess_voice_neural``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotion_lib.data.clips import ravdess_speech_clips
+from emotion_lib.data.corpora import load_corpus
+from emotion_lib.evaluation.baselines import CVResult, late_fusion_of
+from emotion_lib.evaluation.metrics import classification_metrics
+from emotion_lib.evaluation.neural_cv import neural_cross_validation
+from emotion_lib.experiments.common import (
+    Context,
+    actor_folds,
+    audio_features,
+    neural_seeds,
+    over_seeds,
+    record_result,
+)
+from emotion_lib.experiments.ravdess_neural import RAVDESS_NEURAL_BASE, classical_baselines
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.models.config import ModelConfig
+
+LOG = logging.getLogger(__name__)
+
+GROUP = "ravdess_voice_neural"
+SELECTION_GROUP = "ravdess_voice_neural_selection"
+
+VOICE_FRAME_SET = "ComParE_2016"
+"""The frame features the voice recipe expects: ComParE_2016 LLDs + deltas (130 columns, 100 frames/s),
+per-speaker normalised."""
+
+CANDIDATES: dict[str, ModelConfig] = {
+    "statistics": RAVDESS_NEURAL_BASE.replace(
+        input_statistics=("mean", "std", "max", "min"),
+        statistics_dropout=0.3,
+        rnn_units=32,
+        conv_filters=32,
+        attention_units=32,
+        dropout=0.5,
+        l2=1e-4,
+    ),
+    "base": RAVDESS_NEURAL_BASE,
+    "base_statistics": RAVDESS_NEURAL_BASE.replace(input_statistics=("mean", "std", "max", "min")),
+}
+"""The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
+model with masked statistics of the input frames beside the attention output and a smaller, more regularised
+sequence branch (about 600 training clips per fold), and the model with the statistics and nothing else changed."""
+
+VOICE_RECIPE: ModelConfig = CANDIDATES["base"]
+"""The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
+3 seeds: base 58.1 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects :data:`VOICE_FRAME_SET` frames,
+per-speaker normalised (``audio_dim`` is set from the features)."""
+
+SELECTION_INNER_FOLDS = (0,)
+"""Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
+
+
+def _frames(clips: pd.DataFrame, ctx: Context, corpus: str) -> list[np.ndarray]:
+    """The :data:`VOICE_FRAME_SET` frames of every clip; an error names the corpus when some are missing."""
+    frames, kept = audio_features(clips, VOICE_FRAME_SET, "lld", ctx.cache_dir)
+    if list(kept["clip_id"]) != list(clips["clip_id"]):
+        raise RuntimeError(f"{VOICE_FRAME_SET} frame features are missing for some {corpus} clips")
+    return frames
+
+
+def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
+    """Neural seeds, the RAVDESS clips (4 per actor with ``ctx.quick``) and the actor folds."""
+    ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
+    clips = ravdess_speech_clips(ctx.data_dir, subset=4 if ctx.quick else 0)
+    folds = actor_folds("ravdess", sorted(set(clips["actor"])), n_folds=4 if ctx.quick else None)
+    return ctx, clips, folds
+
+
+def _quick(config: ModelConfig, ctx: Context) -> ModelConfig:
+    return config.replace(epochs=2, rnn_units=8, conv_filters=8) if ctx.quick else config
+
+
+def seed_ensemble(per_seed: dict[int, CVResult], name: str) -> CVResult:
+    """One model from several seeds' CV runs on the same rows: the mean of their probabilities."""
+    return dataclasses.replace(late_fusion_of(list(per_seed.values()), name), chosen_params=per_seed_chosen(per_seed))
+
+
+def per_seed_chosen(per_seed: dict[int, CVResult]) -> list[dict]:
+    """Per fold, what each seed's training chose (validation actors, early-stopping epoch, seconds)."""
+    first = next(iter(per_seed.values()))
+    return [
+        {f"seed {seed}": r.chosen_params[i] for seed, r in per_seed.items()} for i in range(len(first.fold_metrics))
+    ]
+
+
+def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict]:
+    """Score the :data:`CANDIDATES` recipes ``names`` (default all) on the inner folds of outer fold 0's training
+    actors (3 seeds)."""
+    ctx, clips, folds = _setup(ctx)
+    inner = folds[1:]
+    frames = _frames(clips, ctx, "RAVDESS")
+    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
+    training = np.isin(actors, [a for fold in inner for a in fold])
+    tested = list(SELECTION_INNER_FOLDS[:1] if ctx.quick else SELECTION_INNER_FOLDS)
+    protocol = (
+        f"recipe selection on the training side of outer fold 0 only (actors {', '.join(sorted(set(actors[training])))}"
+        f" in {len(inner)} inner actor-grouped folds); inner test folds {', '.join(map(str, tested))}; per fold and "
+        "seed the validation actors (early stopping) are another inner fold, rotated by the seed; the actors of "
+        "outer fold 0 are never used; per-speaker normalisation"
+    )
+    rows = []
+    for name in names or CANDIDATES:
+        config = CANDIDATES[name]
+        per_seed = {
+            seed: neural_cross_validation(
+                _quick(config, ctx),
+                [frames[i] for i in np.flatnonzero(training)],
+                labels[training],
+                actors[training],
+                inner,
+                seed,
+                "speaker",
+                EMOTIONS,
+                f"selection_{name}",
+                tested,
+            )
+            for seed in ctx.seeds
+        }
+        result = over_seeds(lambda seed: per_seed[seed], ctx.seeds)
+        description = f"recipe candidate {name!r} on {VOICE_FRAME_SET} frames (inner folds of outer fold 0)"
+        extra = {"role": "selection", "candidate": name, "config": dataclasses.asdict(config)}
+        rows.append(
+            record_result(
+                ctx,
+                f"{SELECTION_GROUP}/{name}",
+                SELECTION_GROUP,
+                "ravdess",
+                protocol,
+                inner,
+                result,
+                description,
+                extra,
+            )
+        )
+    return rows
+
+
+def _record(ctx: Context, name: str, protocol: str, folds, result: CVResult, description: str, extra: dict) -> dict:
+    return record_result(ctx, f"{GROUP}/{name}", GROUP, "ravdess", protocol, folds, result, description, extra)
+
+
+def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> list:
+    """The recipe over the outer folds x seeds: single seeds, the seed ensemble, its fusion with the baselines."""
+    frames = _frames(clips, ctx, "RAVDESS")
+    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
+    started = time.perf_counter()
+    per_seed = {
+        seed: neural_cross_validation(config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe")
+        for seed in ctx.seeds
+    }
+    minutes = (time.perf_counter() - started) / 60
+    protocol = (
+        f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
+        "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
+        "per-speaker normalisation of the frame features; the recipe was chosen by ravdess_voice_neural_selection "
+        f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
+        f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
+    )
+    extra = {"config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET, "minutes": round(minutes, 1)}
+    rows = [
+        _record(
+            ctx,
+            "recipe_single_seed/speaker",
+            protocol,
+            folds,
+            over_seeds(lambda s: per_seed[s], ctx.seeds),
+            f"voice recipe on {VOICE_FRAME_SET} frames, each seed a model (fold x seed mean)",
+            {"role": "variant", **extra},
+        )
+    ]
+    ensemble = seed_ensemble(per_seed, "voice_recipe_seed_ensemble")
+    rows.append(
+        _record(
+            ctx,
+            "recipe/speaker",
+            protocol,
+            folds,
+            ensemble,
+            f"voice recipe on {VOICE_FRAME_SET} frames, seed ensemble (mean probabilities of "
+            f"{len(ctx.seeds)} seeds counted as one neural model)",
+            {"role": "system", **extra},
+        )
+    )
+    classical = classical_baselines(ctx, clips, folds)
+    fused = late_fusion_of([ensemble, *classical], "late_fusion_recipe_egemaps_compare")
+    rows.append(
+        _record(
+            ctx,
+            "late_fusion_recipe_egemaps_compare/speaker",
+            protocol,
+            folds,
+            fused,
+            "late fusion (mean probabilities, equal weights, nothing fitted) of the voice recipe's seed "
+            "ensemble, eGeMAPS functionals + RBF SVM and ComParE functionals + ridge",
+            {"role": "system"},
+        )
+    )
+    return rows
+
+
+def per_speaker_result(per_seed: dict[int, CVResult], speakers: np.ndarray, name: str) -> CVResult:
+    """The seed ensemble of a cross-corpus run, scored per test speaker (one 'fold' per speaker)."""
+    ensemble = seed_ensemble(per_seed, name)
+    speaker_ids = sorted(set(speakers))
+    fold_of = np.array([speaker_ids.index(s) for s in speakers])
+    metrics = [
+        classification_metrics(ensemble.y_true[fold_of == i], ensemble.y_pred[fold_of == i], ensemble.labels)
+        for i in range(len(speaker_ids))
+    ]
+    return dataclasses.replace(ensemble, fold_of=fold_of, fold_metrics=metrics)
+
+
+def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> dict:
+    """Train on RAVDESS actors (one actor fold validates, rotated by the seed), test on the four SAVEE speakers."""
+    savee, _ = load_corpus("savee", Path(ctx.data_dir) / "savee")
+    if ctx.quick:
+        savee = savee.iloc[::20].reset_index(drop=True)
+    frames = _frames(clips, ctx, "RAVDESS") + _frames(savee, ctx, "SAVEE")
+    labels = np.concatenate([clips["emotion"].to_numpy(dtype=object), savee["emotion"].to_numpy(dtype=object)])
+    speakers = np.concatenate([("ravdess:" + clips["actor"]).to_numpy(), ("savee:" + savee["actor"]).to_numpy()])
+    test_speakers = sorted(set(speakers[len(clips) :]))
+    all_folds = [[f"ravdess:{a}" for a in fold] for fold in folds] + [test_speakers]
+    per_seed = {
+        seed: neural_cross_validation(
+            config,
+            frames,
+            labels,
+            speakers,
+            all_folds,
+            seed,
+            "speaker",
+            EMOTIONS,
+            "voice_recipe_savee",
+            [len(all_folds) - 1],
+        )
+        for seed in ctx.seeds
+    }
+    result = per_speaker_result(per_seed, speakers[len(clips) :], "voice_recipe_savee")
+    protocol = (
+        "train on RAVDESS actors 01-18 except one validation fold of 3 actors (early stopping; rotated by the seed), "
+        f"test on the {len(test_speakers)} SAVEE speakers (out of corpus), per-speaker normalisation without labels; "
+        f"seed ensemble of {len(ctx.seeds)} seeds; metrics per SAVEE speaker"
+    )
+    description = f"voice recipe on {VOICE_FRAME_SET} frames, RAVDESS -> SAVEE, seed ensemble"
+    extra = {"role": "system", "config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET}
+    return record_result(
+        ctx, f"{GROUP}/savee/speaker", GROUP, "ravdess->savee", protocol, [test_speakers], result, description, extra
+    )
+
+
+def run_ravdess_voice_neural(ctx: Context) -> list[dict]:
+    """:data:`VOICE_RECIPE` over the 6 RAVDESS folds x 3 seeds, its fusion with the baselines, RAVDESS -> SAVEE."""
+    ctx, clips, folds = _setup(ctx)
+    config = _quick(VOICE_RECIPE, ctx)
+    rows = record_cross_validation(ctx, clips, folds, config)
+    rows.append(record_savee(ctx, clips, folds, config))
+    return rows

@@ -1,0 +1,71 @@
+"""The voice model study's helpers: the seed ensemble and per-speaker scoring of a cross-corpus run."""
+
+import numpy as np
+import pytest
+
+import emotion_lib  # noqa: F401  (opensmile before tensorflow)
+from emotion_lib.evaluation.baselines import CVResult
+from emotion_lib.evaluation.metrics import classification_metrics
+from emotion_lib.experiments.ravdess_voice_neural import (
+    CANDIDATES,
+    VOICE_RECIPE,
+    per_speaker_result,
+    seed_ensemble,
+)
+
+LABELS = ["anger", "sadness"]
+
+
+def _result(proba: np.ndarray, seed: int) -> CVResult:
+    y_true = np.array(["anger", "anger", "sadness", "sadness"])
+    fold_of = np.array([0, 0, 1, 1])
+    y_pred = np.asarray(LABELS)[proba.argmax(axis=1)]
+    metrics = [classification_metrics(y_true[fold_of == f], y_pred[fold_of == f], LABELS) for f in (0, 1)]
+    chosen = [{"best_epoch": seed + f} for f in (0, 1)]
+    return CVResult(f"seed{seed}", LABELS, y_true, y_pred, proba, fold_of, metrics, chosen)
+
+
+def test_seed_ensemble_averages_probabilities_and_keeps_every_seed_choice():
+    first = _result(np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.6, 0.4]]), 0)
+    second = _result(np.array([[0.7, 0.3], [0.8, 0.2], [0.4, 0.6], [0.2, 0.8]]), 1)
+    ensemble = seed_ensemble({0: first, 1: second}, "ensemble")
+    np.testing.assert_allclose(ensemble.proba, (first.proba + second.proba) / 2)
+    assert list(ensemble.y_pred) == ["anger", "anger", "sadness", "sadness"]  # each seed alone errs once
+    assert ensemble.summary["ua"]["mean"] == pytest.approx(1.0)
+    assert ensemble.chosen_params[1] == {"seed 0": {"best_epoch": 1}, "seed 1": {"best_epoch": 2}}
+
+
+def test_per_speaker_result_scores_each_test_speaker_separately():
+    first = _result(np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.6, 0.4]]), 0)
+    result = per_speaker_result({0: first}, np.array(["savee:DC", "savee:JE", "savee:DC", "savee:JE"]), "x")
+    assert list(result.fold_of) == [0, 1, 0, 1]
+    assert [m["ua"] for m in result.fold_metrics] == [1.0, 0.0]
+
+
+def test_the_voice_recipe_is_a_candidate_and_only_the_statistics_candidates_pool_statistics():
+    assert VOICE_RECIPE in CANDIDATES.values()
+    assert CANDIDATES["base"].input_statistics == ()
+    assert CANDIDATES["statistics"].input_statistics and CANDIDATES["base_statistics"].input_statistics
+    assert CANDIDATES["base_statistics"].replace(input_statistics=()) == CANDIDATES["base"]
+
+
+def test_statistic_sets_match_numpy_and_the_slope_of_a_ramp():
+    from emotion_lib.experiments.voice_statistics import STATISTIC_SETS
+
+    ramp = np.stack([np.linspace(0.0, 2.0, 101), np.full(101, 3.0)], axis=1)
+    values = np.concatenate(STATISTIC_SETS["percentiles_slope"](ramp))
+    mean, std, p1, p25, p50, p75, p99, iqr, slope = values.reshape(9, 2)
+    np.testing.assert_allclose(mean, [1.0, 3.0])
+    np.testing.assert_allclose(p50, [1.0, 3.0])
+    np.testing.assert_allclose(iqr, [1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(slope, [1.0, 0.0], atol=1e-9)  # per unit of the clip's [-1, 1] time axis
+    assert np.concatenate(STATISTIC_SETS["mean_std_max_min"](ramp)).tolist() == [
+        1.0,
+        3.0,
+        std[0],
+        0.0,
+        2.0,
+        3.0,
+        0.0,
+        3.0,
+    ]
