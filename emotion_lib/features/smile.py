@@ -28,6 +28,7 @@ import numpy as np
 import opensmile
 from opensmile.core.lib import OpenSMILE
 
+from emotion_lib.features.events import emit
 from emotion_lib.utils import atomic_write_bytes
 
 CONFIG_ROOT = Path(opensmile.__file__).parent / "core" / "config"
@@ -267,7 +268,7 @@ class SmileEngine:
         engine = self._ready()
         try:
             with deferred_interrupt():
-                engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_row(rows, row))
+                engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_frame(rows, row, name))
                 engine.external_audio_source_write_data(SOURCE_COMPONENT, samples.tobytes())
                 engine.external_audio_source_set_eoi(SOURCE_COMPONENT)
                 self._used = True
@@ -285,9 +286,16 @@ class SmileEngine:
             return np.zeros((0, len(self.feature_names)), dtype=np.float32)
         return np.stack(rows).astype(np.float32, copy=False)
 
+    def _on_frame(self, rows: list[np.ndarray], row: np.ndarray, name: str) -> None:
+        """The sink callback. The first frame of a signal emits the ``smile-frame`` event of
+        :mod:`emotion_lib.features.events` (a test's way into the callback)."""
+        if not rows:
+            emit("smile-frame", name)
+        self._on_row(rows, row)
+
     @staticmethod
     def _on_row(rows: list[np.ndarray], row: np.ndarray) -> None:
-        """The sink callback: keep a copy of one frame (openSMILE reuses the buffer)."""
+        """Keep a copy of one frame (openSMILE reuses the buffer)."""
         rows.append(row.copy())
 
     def close(self) -> None:
