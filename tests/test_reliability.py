@@ -24,12 +24,14 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
+from opensmile.core.lib import OpenSMILE
 from test_features_media import truncate
 
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.features.cache import CacheEntryError, read_entry
 from emotion_lib.features.events import EVENTS_VARIABLE, PAUSE_VARIABLE, RESUME
+from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
 from emotion_lib.features.store import (
     ExtractionConfig,
     ExtractionInterrupted,
@@ -291,6 +293,27 @@ def test_interrupts_kills_and_damage_leave_the_cache_of_a_clean_run(bad_corpus, 
     assert "removed 1 stale temporary file" in out
     assert [path.suffixes[-2:] for path in folder.glob(".*.tmp")] == [[".new1", ".tmp"]]
     assert last_run(folder)["finished"] and len(last_run(folder)["corrupt"]) == 4
+
+
+def test_ctrl_c_between_two_opensmile_runs_leaves_the_engine_usable(monkeypatch):
+    """Ctrl-C landing while the engine is reset for the next signal (it used to leave openSMILE reset but marked
+    as used, and every later clip in the process failed with "openSMILE must be in the ended state for
+    resetting"): the run is interrupted after it, and the next signal gives the same features as before."""
+    engine = SmileEngine(lean_config(CONFIG_ROOT / "egemaps/v02/eGeMAPSv02.conf", ["lld"]), ["lld"])
+    tone = (0.3 * np.sin(np.linspace(0, 2000, 16000))).astype(np.float32)
+    expected = engine(tone)
+    reset = OpenSMILE.reset
+
+    def reset_then_ctrl_c(self) -> None:
+        reset(self)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(OpenSMILE, "reset", reset_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        engine(tone)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(engine(tone), expected)
+    np.testing.assert_array_equal(engine(tone), expected)
 
 
 def descendants_gone(pids: list[int], timeout: float) -> list[int]:

@@ -248,12 +248,13 @@ class SmileEngine:
                 "sampleRate": self.sample_rate,
                 "nBits": 16,
             }
-            self._engine = OpenSMILE()
-            self._engine.initialize(str(self.config_path), options, loglevel=0)
-            self._used = False
+            engine = OpenSMILE()
+            engine.initialize(str(self.config_path), options, loglevel=0)
+            self._engine, self._used = engine, False  # only an initialised engine is kept
         elif self._used:
             self._engine.reset()  # drops the sink callback: __call__ registers a new one
             self._engine._callbacks.clear()  # opensmile's wrapper would keep every old callback alive
+            self._used = False
         return self._engine
 
     def __call__(self, signal: np.ndarray, name: str = "signal") -> np.ndarray:
@@ -265,9 +266,9 @@ class SmileEngine:
         """
         samples = np.clip(np.asarray(signal, dtype=np.float32) * 32768, -32768, 32767).astype(np.int16)
         rows: list[np.ndarray] = []
-        engine = self._ready()
         try:
-            with deferred_interrupt():
+            with deferred_interrupt():  # the reset of the previous run included: Ctrl-C there broke every later run
+                engine = self._ready()
                 engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_frame(rows, row, name))
                 engine.external_audio_source_write_data(SOURCE_COMPONENT, samples.tobytes())
                 engine.external_audio_source_set_eoi(SOURCE_COMPONENT)
@@ -300,9 +301,9 @@ class SmileEngine:
 
     def close(self) -> None:
         """Free openSMILE's memory (a later call initialises a new engine)."""
-        if self._engine is not None:
-            self._engine.free()
-            self._engine = None
+        engine, self._engine = self._engine, None  # forgotten first: an interrupt in free() leaves none half-freed
+        if engine is not None:
+            engine.free()
 
     def __del__(self) -> None:
         self.close()
