@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import psutil
 import pytest
 import soundfile as sf
 from opensmile.core.lib import OpenSMILE
-from test_features_media import truncate
+from test_features_media import face_frame, needs_ffmpeg, truncate, write_video
 
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import generate_corpus
@@ -407,3 +408,48 @@ def test_ctrl_c_inside_opensmile_on_a_long_real_clip(real_corpus, tmp_path):
     status, out, err = Run(command(real_corpus, cache, workers=2)).finish()
     assert status == 0 and f"{len(clips)} done" in out, err
     assert_same_entries(folder, clip_dir(tmp_path / "reference", "crema-d", AUDIO_ONLY))
+
+
+def clip_row(clip_id: str, path: Path, video: bool = True) -> dict:
+    """A one-file clip (its video file holds the voice too, like CREMA-D's FLV clips)."""
+    return dict(
+        clip_id=clip_id,
+        corpus="test",
+        actor="1001",
+        sentence="s",
+        emotion="neutral",
+        intensity=None,
+        audio_path=str(path),
+        video_path=str(path) if video else None,
+    )
+
+
+@needs_ffmpeg
+def test_a_video_without_audio_keeps_its_video_features(tmp_path):
+    """A video without an audio track: its video features are kept and the missing audio is a warning naming the
+    file (no ffmpeg "Output file #0 does not contain any stream"); audio-only, it fails naming the file once."""
+    video = write_video(tmp_path / "silent.mp4", [face_frame()] * 10)  # 1 s at 10 frames/s, no audio track
+    clips, config, cache = [clip_row("silent", video)], ExtractionConfig(), tmp_path / "cache"
+    report = extract_features(clips, config, cache_dir=cache, workers=1, progress=False)
+    assert report.done == ["silent"] and not report.failed
+    [(clip_id, message)] = report.warnings
+    assert clip_id == "silent" and message.startswith(f"{video}: no audio track") and "video features kept" in message
+    assert f"WARNING silent: {message}" in str(report)
+    features = load_features(clips, config, cache)["silent"]
+    assert features.audio.shape == (0, 25) and features.video.shape == (5, 128) and features.video_mask.all()
+
+    audio_only = extract_features(clips, AUDIO_ONLY, cache, workers=1, progress=False)
+    [(_, reason)] = audio_only.failed
+    assert "no audio track" in reason and "Output file" not in reason and reason.count(str(video)) == 1
+
+
+@pytest.mark.shared_data
+def test_media_warnings_reach_the_report_and_the_manifest(crema_d_dir, tmp_path):
+    """A real FLV cut to 30 %: extracted with a truncation warning, in the report and the manifest."""
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    cut = truncate(Path(shutil.copy(flv, tmp_path / flv.name)), keep=0.3)
+    report = extract_features([clip_row("cut", cut, video=False)], AUDIO_ONLY, tmp_path, workers=1, progress=False)
+    assert report.done == ["cut"]
+    [(clip_id, message)] = report.warnings
+    assert clip_id == "cut" and message.startswith(f"{cut}: looks truncated: 0.5")
+    assert last_run(clip_dir(tmp_path, "test", AUDIO_ONLY))["warnings"] == [["cut", message]]
