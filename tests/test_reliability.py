@@ -4,7 +4,10 @@ A bad-input corpus (CREMA-D layout) is built from generated synthetic clips, rea
 test is skipped when absent) and broken entries: empty, corrupt, cut short, silent, a broken link, a folder and a
 pipe named like clips. The command is interrupted (SIGINT to its process group, as Ctrl-C does), killed (SIGKILL)
 at several moments, its cache damaged, and rerun; the final cache must equal an uninterrupted run's entry by entry,
-every good clip extracted and every bad one named with its path.
+every good clip extracted and every bad one named with its path. The moments are not guessed with sleeps: the
+run reports where it is through an events file and waits at a chosen event (``emotion_lib/features/events.py``).
+
+Which test covers which finding of the reliability review (1-13): ``docs/RELIABILITY.md``.
 """
 
 from __future__ import annotations
