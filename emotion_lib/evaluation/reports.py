@@ -21,23 +21,24 @@ def _pct(summary: Mapping[str, float] | None) -> str:
 
 def paired_against(
     experiments: Mapping[str, Mapping[str, Any]], name: str, reference: str | None
-) -> dict[str, Any] | None:
+) -> dict[str, Any] | str:
     """:func:`~emotion_lib.evaluation.metrics.paired_comparison` of the per-run UA of experiment ``name`` with
-    ``reference``'s; None unless both recorded per-run values over the same folds and seeds (same count)."""
+    ``reference``'s, or why there is none: both must have recorded per-run values over the same folds and seeds."""
     if not reference or name not in experiments or reference not in experiments:
-        return None
+        return "-"
     ours, theirs = experiments[name], experiments[reference]
     values, others = (record["metrics"].get("runs", {}).get("ua") for record in (ours, theirs))
-    same_runs = all(ours.get(key) == theirs.get(key) for key in ("folds", "seeds"))
-    if not values or not others or len(values) != len(others) or not same_runs:
-        return None
+    if not values or not others:
+        return "not paired (no per-run values recorded)"
+    if len(values) != len(others) or any(ours.get(key) != theirs.get(key) for key in ("folds", "seeds")):
+        return "not paired (other folds or seeds)"
     return paired_comparison(values, others)
 
 
-def _difference(comparison: Mapping[str, Any] | None) -> tuple[str, str]:
-    """The cells "difference [95 % interval]" (points) and verdict of a paired comparison."""
-    if comparison is None:
-        return "-", "not paired (no per-run values recorded)"
+def _difference(comparison: Mapping[str, Any] | str) -> tuple[str, str]:
+    """The cells "difference [95 % interval]" (points) and verdict of a paired comparison (or why there is none)."""
+    if isinstance(comparison, str):
+        return "-", comparison
     if comparison["n"] < 2:
         return f"{100 * comparison['mean']:+.1f}", comparison["verdict"]
     low, high = 100 * comparison["low"], 100 * comparison["high"]

@@ -93,10 +93,15 @@ def _init_worker(splits: dict) -> None:
     _WORKER_SPLITS.update(splits)
 
 
-def _train_in_worker(config, folder: Path) -> tuple[dict, int, float]:
-    started = time.perf_counter()
-    metrics, epochs = train_and_test(config, _WORKER_SPLITS, folder)
-    return metrics, epochs, time.perf_counter() - started
+def _timed(config, splits: dict, folder: Path) -> tuple[dict, int, float, float]:
+    """:func:`train_and_test` and its wall and CPU seconds (every thread of this process)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    metrics, epochs = train_and_test(config, splits, folder)
+    return metrics, epochs, time.perf_counter() - started, time.process_time() - cpu
+
+
+def _train_in_worker(config, folder: Path) -> tuple[dict, int, float, float]:
+    return _timed(config, _WORKER_SPLITS, folder)
 
 
 def _stored(path: Path) -> tuple[dict, int] | None:
@@ -122,19 +127,14 @@ def train_runs(
     todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
     LOG.info("ablation runs: %d to train, %d reused unchanged", len(todo), len(jobs) - len(todo))
 
-    def finished(i: int, metrics: dict, epochs: int, seconds: float) -> None:
+    def finished(i: int, metrics: dict, epochs: int, seconds: float, cpu: float) -> None:
         outcomes[i] = (metrics, epochs)
         record = {"metrics": metrics, "epochs": epochs, "config": json.loads(jobs[i][0].to_json())}
         atomic_write_bytes(paths[i], json.dumps(record, sort_keys=True).encode())
         done = sum(outcome is not None for outcome in outcomes)
         LOG.info(
-            "%s (%d of %d): %d epochs, test UA %.3f, %.0f s",
-            jobs[i][1],
-            done,
-            len(jobs),
-            epochs,
-            metrics["ua"],
-            seconds,
+            "%s (%d of %d): %d epochs, test UA %.3f, %.0f s (%.0f s CPU)",
+            *(jobs[i][1], done, len(jobs), epochs, metrics["ua"], seconds, cpu),
         )
 
     if workers > 1 and len(todo) > 1:
@@ -145,7 +145,5 @@ def train_runs(
                 finished(futures[future], *future.result())
     else:
         for i in todo:
-            started = time.perf_counter()
-            metrics, epochs = train_and_test(jobs[i][0], splits, Path(out_dir) / jobs[i][1])
-            finished(i, metrics, epochs, time.perf_counter() - started)
+            finished(i, *_timed(jobs[i][0], splits, Path(out_dir) / jobs[i][1]))
     return outcomes
