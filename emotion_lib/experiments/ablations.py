@@ -127,11 +127,11 @@ def run_ablations(
 
     ``splits`` holds ``train``, ``validation`` and ``test`` :class:`SequenceData` of actor-disjoint sides. The base
     configuration is trained once per seed and shared by every variant equal to it (:func:`ablation_plan`);
-    ``workers`` > 1 trains in that many processes; with ``reuse`` a run whose configuration, seed, data and library
-    code are unchanged is read from ``out_dir/results`` (:mod:`emotion_lib.experiments.run_cache`) instead of
-    trained again. Returns one row per variant and seed (UA, WA, macro-F1 on the test actors, epochs, the
-    reference variant); with ``metrics_path`` each variant is recorded (mean and standard deviation over seeds,
-    per-seed values, reference).
+    ``workers`` > 1 trains in that many processes (0: as many as :func:`~emotion_lib.utils.default_workers`);
+    with ``reuse`` a run whose configuration, seed, data and library code are unchanged is read from
+    ``out_dir/results`` (:mod:`emotion_lib.experiments.run_cache`) instead of trained again. Returns one row per
+    variant and seed (UA, WA, macro-F1 on the test actors, epochs, the reference variant); with ``metrics_path``
+    each variant is recorded (mean and standard deviation over seeds, per-seed values, reference).
     """
     has_video = bool(splits["train"].has_video().any())
     note = "synthetic (not emotion-recognition accuracy)" if corpus == "synthetic" else ""

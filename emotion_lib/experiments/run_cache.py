@@ -25,7 +25,7 @@ import numpy as np
 
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.utils import atomic_write_bytes
+from emotion_lib.utils import atomic_write_bytes, default_workers
 
 LOG = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -118,9 +118,12 @@ def train_runs(
     """``(test metrics, epochs run)`` of every job ``(config, folder name)``, in the order of ``jobs``.
 
     Each job is trained by :func:`train_and_test` (checkpoints in ``out_dir/<folder name>``), in this process or,
-    with ``workers`` > 1, in that many spawned processes. With ``reuse``, a job whose :func:`run_key` has a stored
-    outcome under ``out_dir/results`` is not trained again; every trained outcome is stored there.
+    with ``workers`` > 1, in that many spawned processes (0: :func:`~emotion_lib.utils.default_workers`, which
+    follows ``EMOTION_WORKERS``); a run gives the same outcome in either. With ``reuse``, a job whose
+    :func:`run_key` has a stored outcome under ``out_dir/results`` is not trained again; every trained outcome is
+    stored there.
     """
+    workers = workers or default_workers()
     data_key = data_fingerprint(splits)
     paths = [Path(out_dir) / "results" / f"{run_key(config, data_key)}.json" for config, _ in jobs]
     outcomes: list = [_stored(path) if reuse else None for path in paths]
