@@ -184,11 +184,7 @@ def test_ablations_train_the_base_once_per_seed_and_a_rerun_trains_nothing(tmp_p
 def test_runs_trained_in_parallel_processes_equal_runs_trained_here(tmp_path):
     """Two worker processes give the outcomes (metrics, epochs) of training one run after the other here."""
     base = ModelConfig(**TINY_MODEL, epochs=2, batch_size=8)
-    jobs = [
-        (base.replace(seed=seed, encoder=encoder), f"{encoder}{seed}")
-        for seed in (0, 1)
-        for encoder in ("bilstm", "transformer")
-    ]
+    jobs = [(base.replace(seed=0), "bilstm0"), (base.replace(seed=1, encoder="transformer"), "transformer1")]
     here = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "here", workers=1, reuse=False)
     parallel = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "parallel", workers=2, reuse=False)
     assert json.dumps(parallel) == json.dumps(here)
