@@ -4,13 +4,17 @@ A bad-input corpus (CREMA-D layout) is built from generated synthetic clips, rea
 test is skipped when absent) and broken entries: empty, corrupt, cut short, silent, a broken link, a folder and a
 pipe named like clips. The command is interrupted (SIGINT to its process group, as Ctrl-C does), killed (SIGKILL)
 at several moments, its cache damaged, and rerun; the final cache must equal an uninterrupted run's entry by entry,
-every good clip extracted and every bad one named with its path.
+every good clip extracted and every bad one named with its path. The moments are not guessed with sleeps: the
+run reports where it is through an events file and waits at a chosen event (``emotion_lib/features/events.py``).
+
+Which test covers which finding of the reliability review (1-13): ``docs/RELIABILITY.md``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,11 +28,14 @@ import numpy as np
 import psutil
 import pytest
 import soundfile as sf
-from test_features_media import truncate
+from opensmile.core.lib import OpenSMILE
+from test_features_media import face_frame, needs_ffmpeg, truncate, write_video
 
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.features.cache import CacheEntryError, read_entry
+from emotion_lib.features.events import EVENTS_VARIABLE, PAUSE_VARIABLE, RESUME
+from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
 from emotion_lib.features.store import (
     ExtractionConfig,
     ExtractionInterrupted,
@@ -107,12 +114,39 @@ def command(corpus: Path, cache: Path, workers: int, name: str = "crema-d") -> l
     ]
 
 
-class Run:
-    """The command running in its own process group (as a shell runs a foreground job)."""
+class Events:
+    """The events file of a run (:mod:`emotion_lib.features.events`): where the run is, read by polling."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, path: Path, pause: str = "") -> None:
+        self.path, self.pause = path, pause
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make a run write this file (and pause where :attr:`pause` says)."""
+        return {EVENTS_VARIABLE: str(self.path), PAUSE_VARIABLE: self.pause}
+
+    def count(self, event: str) -> int:
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        return sum(line.split(" ", 1)[0] == event for line in lines)
+
+    def resume(self) -> None:
+        with open(self.path, "a") as events:
+            events.write(f"{RESUME}\n")
+
+
+class Run:
+    """The command running in its own process group (as a shell runs a foreground job); with ``events``, it writes
+    that events file and pauses where it says."""
+
+    def __init__(self, args: list[str], events: Events | None = None) -> None:
+        environment = {**os.environ, **(events.environment() if events else {})}
         self.process = subprocess.Popen(
-            args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            args,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=environment,
         )
 
     def wait_until(self, condition: Callable[[], bool], timeout: float = START_SECONDS) -> None:
@@ -182,44 +216,35 @@ def damage(folder: Path) -> dict[str, str]:
     return {str(paths[0]): "unreadable", str(paths[1]): "empty", str(paths[2]): "extra", str(paths[3]): "no checksum"}
 
 
-def test_ctrl_c_in_process_stops_the_run_and_records_it(synthetic_dir, tmp_path):
-    """In this process (serial run): Ctrl-C raises ExtractionInterrupted, no clip starts afterwards, the clips
-    stored are whole and the manifest records the run as interrupted."""
+def test_ctrl_c_in_process_stops_the_run_and_records_it(synthetic_dir, tmp_path, monkeypatch):
+    """In this process (serial run): Ctrl-C right after the third clip is stored raises ExtractionInterrupted, no
+    clip starts afterwards, the clips stored are whole and the manifest records the run as interrupted."""
     clips = load_corpus("synthetic", synthetic_dir)[0]
     folder = clip_dir(tmp_path, "synthetic", AUDIO_ONLY)
-    running = threading.Event()
+    events = Events(tmp_path / "events", pause="clip-stored:3")  # the run waits after storing its third clip
+    for variable, value in events.environment().items():
+        monkeypatch.setenv(variable, value)
 
     def press_ctrl_c() -> None:
-        wait_for_entries(folder, 2)
-        if running.is_set():
-            os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + START_SECONDS
+        while events.count("clip-stored") < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=press_ctrl_c)
-    running.set()
     timer.start()
     try:
         with pytest.raises(ExtractionInterrupted) as info:
             extract_features(clips, AUDIO_ONLY, tmp_path, workers=1, progress=False)
     finally:
-        running.clear()
         timer.join()
     report = info.value.report
-    assert report.interrupted and not report.finished and 2 <= len(report.done) < len(clips)
-    assert set(report.done) <= stored(folder) and len(stored(folder)) <= len(report.done) + 1  # + one being stored
-    assert last_run(folder)["interrupted"] and last_run(folder)["done"] == len(report.done)
-    assert len(load_features(clips, AUDIO_ONLY, tmp_path, missing="skip")) == len(report.done)
+    assert report.interrupted and not report.finished and len(report.done) == 2 and events.count("clip-start") == 3
+    assert set(report.done) < stored(folder) and len(stored(folder)) == 3  # the third was stored when Ctrl-C came
+    assert last_run(folder)["interrupted"] and last_run(folder)["done"] == 2
+    assert len(load_features(clips, AUDIO_ONLY, tmp_path, missing="skip")) == 3
 
 
-def wait_for_entries(folder: Path, count: int, timeout: float = START_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while len(stored(folder)) < count and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
-@pytest.mark.skip(
-    reason="timing-dependent: on an idle machine good clips failed in the reference run and clips were stored before "
-    "the interrupt (seen 2026-12-01 in a fresh clone); to be made deterministic"
-)
 @pytest.mark.slow
 def test_interrupts_kills_and_damage_leave_the_cache_of_a_clean_run(bad_corpus, tmp_path):
     """Ctrl-C and SIGKILL of a 2-worker run at two moments, four damaged entries and stale temporary files; the
@@ -232,22 +257,23 @@ def test_interrupts_kills_and_damage_leave_the_cache_of_a_clean_run(bad_corpus, 
     reference_dir, cache = clip_dir(tmp_path / "reference", "crema-d", AUDIO_ONLY), tmp_path / "cache"
     folder = clip_dir(cache, "crema-d", AUDIO_ONLY)
 
-    run = Run(command(bad_corpus, cache, workers=2))  # Ctrl-C as soon as the first clip is stored
-    run.wait_until(lambda: len(stored(folder)) >= 1)
-    at_signal = len(stored(folder))
-    run.signal_group(signal.SIGINT)
+    events = Events(tmp_path / "ctrl-c.events", pause="clip-stored:1")  # each worker waits after its first clip
+    run = Run(command(bad_corpus, cache, workers=2), events)
+    run.wait_until(lambda: events.count("clip-stored") >= 1)
+    run.signal_group(signal.SIGINT)  # Ctrl-C once the first clip is stored
     status, _, err = run.finish()
     assert status == 130
     one_line_interrupt(err)
-    assert len(stored(folder)) <= at_signal + 3, "clips kept being extracted after Ctrl-C"
+    assert 1 <= len(stored(folder)) <= 2 and events.count("clip-start") <= 2, "clips kept being extracted after Ctrl-C"
     assert last_run(folder)["interrupted"] and not last_run(folder)["finished"]
 
     before = len(stored(folder))
-    run = Run(command(bad_corpus, cache, workers=2))  # SIGKILL of the whole group mid-run
-    run.wait_until(lambda: len(stored(folder)) >= before + 4)
-    run.signal_group(signal.SIGKILL)
+    events = Events(tmp_path / "kill.events", pause="clip-stored:3")  # each worker waits after its third clip
+    run = Run(command(bad_corpus, cache, workers=2), events)
+    run.wait_until(lambda: events.count("clip-stored") >= 6)
+    run.signal_group(signal.SIGKILL)  # SIGKILL of the whole group mid-run
     run.finish()
-    assert before + 4 <= len(stored(folder)) < len(good), "the run was not killed midway"
+    assert len(stored(folder)) == before + 6 < len(good), "the run was not killed midway"
     for name in stored(folder):
         read_entry(folder / f"{name}.npz")  # every stored entry is whole and verifies
 
@@ -271,6 +297,27 @@ def test_interrupts_kills_and_damage_leave_the_cache_of_a_clean_run(bad_corpus, 
     assert "removed 1 stale temporary file" in out
     assert [path.suffixes[-2:] for path in folder.glob(".*.tmp")] == [[".new1", ".tmp"]]
     assert last_run(folder)["finished"] and len(last_run(folder)["corrupt"]) == 4
+
+
+def test_ctrl_c_between_two_opensmile_runs_leaves_the_engine_usable(monkeypatch):
+    """Ctrl-C landing while the engine is reset for the next signal (it used to leave openSMILE reset but marked
+    as used, and every later clip in the process failed with "openSMILE must be in the ended state for
+    resetting"): the run is interrupted after it, and the next signal gives the same features as before."""
+    engine = SmileEngine(lean_config(CONFIG_ROOT / "egemaps/v02/eGeMAPSv02.conf", ["lld"]), ["lld"])
+    tone = (0.3 * np.sin(np.linspace(0, 2000, 16000))).astype(np.float32)
+    expected = engine(tone)
+    reset = OpenSMILE.reset
+
+    def reset_then_ctrl_c(self) -> None:
+        reset(self)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(OpenSMILE, "reset", reset_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        engine(tone)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(engine(tone), expected)
+    np.testing.assert_array_equal(engine(tone), expected)
 
 
 def descendants_gone(pids: list[int], timeout: float) -> list[int]:
@@ -341,10 +388,6 @@ def real_corpus(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.skip(
-    reason="timing-dependent: on an idle machine good clips failed in the reference run and clips were stored before "
-    "the interrupt (seen 2026-12-01 in a fresh clone); to be made deterministic"
-)
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_ctrl_c_inside_opensmile_on_a_long_real_clip(real_corpus, tmp_path):
@@ -356,10 +399,11 @@ def test_ctrl_c_inside_opensmile_on_a_long_real_clip(real_corpus, tmp_path):
     assert sorted(reference.done) == sorted(clips["clip_id"]) and not reference.failed
     cache = tmp_path / "cache"
     folder = clip_dir(cache, "crema-d", AUDIO_ONLY)
-    run = Run(command(real_corpus, cache, workers=1))
-    run.wait_until(lambda: (folder / "manifest.json").exists())  # written just before the first clip starts
-    time.sleep(2.0)  # openSMILE takes several seconds on 90 s of audio
-    run.signal_group(signal.SIGINT)
+    events = Events(tmp_path / "events", pause="smile-frame:1")  # openSMILE waits in its frame callback
+    run = Run(command(real_corpus, cache, workers=1), events)
+    run.wait_until(lambda: events.count("smile-frame") >= 1)
+    run.signal_group(signal.SIGINT)  # Ctrl-C inside openSMILE's frame callback, on the first clip
+    events.resume()
     status, _, err = run.finish()
     assert status == 130
     one_line_interrupt(err)
@@ -367,3 +411,48 @@ def test_ctrl_c_inside_opensmile_on_a_long_real_clip(real_corpus, tmp_path):
     status, out, err = Run(command(real_corpus, cache, workers=2)).finish()
     assert status == 0 and f"{len(clips)} done" in out, err
     assert_same_entries(folder, clip_dir(tmp_path / "reference", "crema-d", AUDIO_ONLY))
+
+
+def clip_row(clip_id: str, path: Path, video: bool = True) -> dict:
+    """A one-file clip (its video file holds the voice too, like CREMA-D's FLV clips)."""
+    return dict(
+        clip_id=clip_id,
+        corpus="test",
+        actor="1001",
+        sentence="s",
+        emotion="neutral",
+        intensity=None,
+        audio_path=str(path),
+        video_path=str(path) if video else None,
+    )
+
+
+@needs_ffmpeg
+def test_a_video_without_audio_keeps_its_video_features(tmp_path):
+    """A video without an audio track: its video features are kept and the missing audio is a warning naming the
+    file (no ffmpeg "Output file #0 does not contain any stream"); audio-only, it fails naming the file once."""
+    video = write_video(tmp_path / "silent.mp4", [face_frame()] * 10)  # 1 s at 10 frames/s, no audio track
+    clips, config, cache = [clip_row("silent", video)], ExtractionConfig(), tmp_path / "cache"
+    report = extract_features(clips, config, cache_dir=cache, workers=1, progress=False)
+    assert report.done == ["silent"] and not report.failed
+    [(clip_id, message)] = report.warnings
+    assert clip_id == "silent" and message.startswith(f"{video}: no audio track") and "video features kept" in message
+    assert f"WARNING silent: {message}" in str(report)
+    features = load_features(clips, config, cache)["silent"]
+    assert features.audio.shape == (0, 25) and features.video.shape == (5, 128) and features.video_mask.all()
+
+    audio_only = extract_features(clips, AUDIO_ONLY, cache, workers=1, progress=False)
+    [(_, reason)] = audio_only.failed
+    assert "no audio track" in reason and "Output file" not in reason and reason.count(str(video)) == 1
+
+
+@pytest.mark.shared_data
+def test_media_warnings_reach_the_report_and_the_manifest(crema_d_dir, tmp_path):
+    """A real FLV cut to 30 %: extracted with a truncation warning, in the report and the manifest."""
+    flv = sorted((crema_d_dir / "VideoFlash").glob("*.flv"))[0]
+    cut = truncate(Path(shutil.copy(flv, tmp_path / flv.name)), keep=0.3)
+    report = extract_features([clip_row("cut", cut, video=False)], AUDIO_ONLY, tmp_path, workers=1, progress=False)
+    assert report.done == ["cut"]
+    [(clip_id, message)] = report.warnings
+    assert clip_id == "cut" and message.startswith(f"{cut}: looks truncated: 0.5")
+    assert last_run(clip_dir(tmp_path, "test", AUDIO_ONLY))["warnings"] == [["cut", message]]

@@ -1,4 +1,4 @@
-"""Classification metrics: UA, WA, macro-F1, per-class recall, aggregation, intervals."""
+"""Classification metrics: UA, WA, macro-F1, per-class recall, aggregation, intervals, paired comparisons."""
 
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def aggregate(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
     ``runs`` are outputs of :func:`classification_metrics` (one per fold, seed or fold x seed). Confusion
     counts are summed. Returns ``{"ua": {"mean", "std"}, ..., "per_class_recall": {cls: {"mean", "std"}},
-    "confusion": summed counts, "labels", "n_runs"}``.
+    "confusion": summed counts, "labels", "n_runs", "runs": {"ua": [one value per run], "wa": [...],
+    "macro_f1": [...]}}``; ``runs`` keeps the order of ``runs``, so two systems run over the same folds and seeds
+    in the same order can be compared pair by pair (:func:`paired_comparison`).
     """
     runs = list(runs)
     if not runs:
@@ -85,6 +87,7 @@ def aggregate(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         summary["labels"] = runs[0]["labels"]
         summary["confusion"] = np.sum([np.asarray(run["confusion"]) for run in runs], axis=0).tolist()
     summary["n_runs"] = len(runs)
+    summary["runs"] = {key: [float(run[key]) for run in runs] for key in SCALAR_METRICS}
     return summary
 
 
@@ -95,3 +98,31 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     p = correct / n
     centre, half = (p + z * z / (2 * n)), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return float((centre - half) / (1 + z * z / n)), float((centre + half) / (1 + z * z / n))
+
+
+NO_DIFFERENCE = "no difference"
+
+
+def paired_comparison(values: Sequence[float], reference: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Compare paired runs (the same folds and seeds, in the same order) of a system with a reference.
+
+    Returns the mean difference ``values - reference``, its ``confidence`` interval from Student's t over the
+    pairs (``scipy.stats.t``; with 3 seeds it is wide: that is the noise) and a verdict: ``"better"`` or
+    ``"worse"`` when the interval excludes 0, else :data:`NO_DIFFERENCE`. Identical pairs give an interval of
+    zero width; a single pair gives no interval (``nan``) and no verdict but :data:`NO_DIFFERENCE`.
+    """
+    from scipy import stats
+
+    values, reference = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
+    if values.shape != reference.shape or values.ndim != 1 or not len(values):
+        raise ValueError(f"paired runs must be two equal-length lists, got {values.shape} and {reference.shape}")
+    differences = values - reference
+    mean, n = float(differences.mean()), len(differences)
+    if n < 2:
+        low = high = float("nan")
+    elif np.all(differences == differences[0]):
+        low = high = mean
+    else:
+        low, high = (float(bound) for bound in stats.t.interval(confidence, n - 1, mean, stats.sem(differences)))
+    verdict = "better" if low > 0 else "worse" if high < 0 else NO_DIFFERENCE
+    return {"mean": mean, "low": low, "high": high, "n": n, "confidence": confidence, "verdict": verdict}

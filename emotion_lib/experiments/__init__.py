@@ -3,16 +3,11 @@
 Nothing in the library imports this package; it sits on top of everything else.
 """
 
-from emotion_lib.experiments.ablations import (
-    ABLATIONS,
-    ablation_variants,
-    neural_test_metrics,
-    run_ablations,
-    summarise_ablations,
-)
+from emotion_lib.experiments.ablations import ABLATIONS, ablation_variants, run_ablations, summarise_ablations
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.registry import EXPERIMENTS, pending_experiments, run_experiments
 from emotion_lib.experiments.results import HUMAN_ACCURACY_CREMA_D, real_data_results, recall_table, write_results
+from emotion_lib.experiments.run_cache import neural_test_metrics
 from emotion_lib.experiments.targets import TARGETS, Target, target_status
 
 __all__ = [

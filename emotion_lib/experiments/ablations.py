@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from emotion_lib.evaluation.metrics import aggregate, classification_metrics
+from emotion_lib.evaluation.metrics import aggregate, paired_comparison
 from emotion_lib.evaluation.records import ExperimentRecord, record_experiment
-from emotion_lib.labels import EMOTIONS
+from emotion_lib.experiments.run_cache import train_runs
 
 LOG = logging.getLogger(__name__)
 
@@ -33,15 +32,6 @@ ABLATIONS: dict[str, dict[str, dict]] = {
     "cross_modal": {"off": {"cross_modal": False}, "on": {"cross_modal": True, "modalities": ("audio", "video")}},
 }
 """Ablation -> variant -> changes to the base ``ModelConfig``; each variant is trained with every seed."""
-
-
-def neural_test_metrics(model, data) -> dict:
-    """Metrics of a trained model on a :class:`~emotion_lib.sequences.SequenceData` (class names as labels)."""
-    from emotion_lib.training.trainer import predict_data  # TensorFlow only when a model is tested
-
-    predicted = predict_data(model, data).argmax(axis=1)
-    names = np.asarray(EMOTIONS)
-    return classification_metrics(names[data.labels], names[predicted], EMOTIONS)
 
 
 def ablation_variants(base, ablations: Sequence[str] | None = None, has_video: bool = True) -> list[tuple]:
@@ -65,46 +55,44 @@ def ablation_variants(base, ablations: Sequence[str] | None = None, has_video: b
     return rows
 
 
-def train_variant(
-    config, splits: dict, seeds: Sequence[int], out_dir: Path, name: str, runs_before: int = 0, total_runs: int = 0
-) -> list[tuple[dict, int]]:
-    """Train ``config`` once per seed (early stopping on ``splits['validation']``, checkpoints in
-    ``out_dir/<name>_seed<seed>``) and test once: ``(test metrics, epochs run)`` per seed.
+def reference_variant(base, ablation: str) -> str | None:
+    """The variant of ``ablation`` that is ``base`` itself (the others are compared with it), or None."""
+    fields = {f.name for f in dataclasses.fields(base)}
+    for variant, changes in ABLATIONS[ablation].items():
+        if set(changes) <= fields and base.replace(**changes) == base:
+            return variant
+    return None
 
-    Each run logs a line when it starts and one when it ends; ``runs_before`` and ``total_runs`` (of the whole
-    loop) let the start line say how far the loop is.
+
+def ablation_plan(base, variants: list[tuple]) -> tuple[list[tuple], dict[tuple[str, str], int]]:
+    """The distinct configurations to train among ``variants`` (:func:`ablation_variants`), each once per seed.
+
+    Returns ``[(config, label)]`` (``label`` names its checkpoint folders: ``base`` for the base configuration,
+    else ``<ablation>_<variant>``) and, per trained ``(ablation, variant)``, the index of its configuration: every
+    variant equal to the base (attention pooling, focal loss, ...) shares the base's training.
     """
-    from emotion_lib.training.trainer import train  # TensorFlow only when a model is trained
-
-    outcomes = []
-    for number, seed in enumerate(seeds, start=1):
-        overall = f" ({runs_before + number} of {total_runs})" if total_runs else ""
-        LOG.info("%s seed %d/%d%s: training", name, number, len(seeds), overall)
-        started = time.perf_counter()
-        folder = Path(out_dir) / f"{name}_seed{seed}"
-        result = train(
-            config.replace(seed=seed), splits["train"], splits["validation"], folder, resume=False, progress=False
-        )
-        outcomes.append((neural_test_metrics(result.model, splits["test"]), result.epochs_run))
-        LOG.info(
-            "%s seed %d/%d: %d epochs, test UA %.3f, %.0f s",
-            name,
-            number,
-            len(seeds),
-            result.epochs_run,
-            outcomes[-1][0]["ua"],
-            time.perf_counter() - started,
-        )
-    return outcomes
+    configs: list[tuple] = []
+    index: dict[tuple[str, str], int] = {}
+    for ablation, variant, config, _ in variants:
+        if config is None:
+            continue
+        same = [i for i, (known, _) in enumerate(configs) if known == config]
+        if not same:
+            configs.append((config, "base" if config == base else f"{ablation}_{variant}"))
+        index[ablation, variant] = same[0] if same else len(configs) - 1
+    return configs, index
 
 
 def record_ablation(
-    config, corpus: str, ablation: str, variant: str, seeds: Sequence[int], runs: list[dict], metrics_path, command
-) -> None:
-    """Record one ablation variant: mean and standard deviation over seeds of its test metrics."""
+    config, corpus: str, key: tuple[str, str, str | None], seeds: Sequence[int], runs, metrics_path, command
+):
+    """Record one ablation variant (``key``: ablation, variant, reference variant): mean and standard deviation
+    over seeds of its test metrics, the per-seed values and the variant it is compared with."""
+    ablation, variant, reference = key
+    group = f"{corpus}_ablations"
     record_experiment(
         ExperimentRecord(
-            name=f"{corpus}_ablations/{ablation}/{variant}",
+            name=f"{group}/{ablation}/{variant}",
             corpus=corpus,
             protocol="train / validation (early stopping) / test actors of data/splits, actor-disjoint",
             folds=1,
@@ -112,13 +100,16 @@ def record_ablation(
             metrics=aggregate(runs),
             command=command,
             description=f"{ablation}: {variant} ({config.encoder}, {'+'.join(config.modalities)})",
-            group=f"{corpus}_ablations",
+            group=group,
             synthetic=corpus == "synthetic",
+            extra={"ablation": ablation, "variant": variant}
+            | ({"reference": f"{group}/{ablation}/{reference}"} if reference else {}),
         ),
         metrics_path,
     )
 
 
+# long: one loop over the variants that trains (or reuses), records and tabulates each
 def run_ablations(
     base,
     splits: dict,
@@ -128,39 +119,77 @@ def run_ablations(
     ablations: Sequence[str] | None = None,
     metrics_path: Path | None = None,
     command: str = "",
+    workers: int = 1,
+    reuse: bool = True,
 ) -> pd.DataFrame:
-    """Train every ablation variant with every seed (early stopping on the validation actors), test once.
+    """Train every distinct ablation configuration with every seed (early stopping on the validation actors), test
+    once, and tabulate every variant.
 
-    ``splits`` holds ``train``, ``validation`` and ``test`` :class:`SequenceData` of actor-disjoint sides.
-    Returns one row per variant and seed (UA, WA, macro-F1 on the test actors, epochs); with
-    ``metrics_path`` each variant is recorded (mean and standard deviation over seeds).
+    ``splits`` holds ``train``, ``validation`` and ``test`` :class:`SequenceData` of actor-disjoint sides. The base
+    configuration is trained once per seed and shared by every variant equal to it (:func:`ablation_plan`);
+    ``workers`` > 1 trains in that many processes (0: as many as :func:`~emotion_lib.utils.default_workers`);
+    with ``reuse`` a run whose configuration, seed, data and library code are unchanged is read from
+    ``out_dir/results`` (:mod:`emotion_lib.experiments.run_cache`) instead of trained again. Returns one row per
+    variant and seed (UA, WA, macro-F1 on the test actors, epochs, the reference variant); with ``metrics_path``
+    each variant is recorded (mean and standard deviation over seeds, per-seed values, reference).
     """
     has_video = bool(splits["train"].has_video().any())
     note = "synthetic (not emotion-recognition accuracy)" if corpus == "synthetic" else ""
-    rows = []
     variants = ablation_variants(base, ablations, has_video)
-    total = len(seeds) * sum(config is not None for *_, config, _ in variants)
-    done = 0
+    configs, index = ablation_plan(base, variants)
+    jobs = [(config.replace(seed=seed), f"{label}_seed{seed}") for config, label in configs for seed in seeds]
+    outcomes = train_runs(jobs, splits, Path(out_dir), workers, reuse)
+    rows = []
     for ablation, variant, config, reason in variants:
         if config is None:
             LOG.info("ablation %s/%s skipped: %s", ablation, variant, reason)
             rows.append({"ablation": ablation, "variant": variant, "seed": None, "note": reason})
             continue
-        outcomes = train_variant(config, splits, seeds, out_dir, f"{ablation}_{variant}", done, total)
-        done += len(seeds)
-        for seed, (metrics, epochs) in zip(seeds, outcomes):
+        first = index[ablation, variant] * len(seeds)
+        runs = outcomes[first : first + len(seeds)]
+        reference = reference_variant(base, ablation)
+        for seed, (metrics, epochs) in zip(seeds, runs):
             scores = {key: metrics[key] for key in ("ua", "wa", "macro_f1")}
             rows.append(
-                {"ablation": ablation, "variant": variant, "seed": seed, **scores, "epochs": epochs, "note": note}
+                {"ablation": ablation, "variant": variant, "seed": seed, **scores, "epochs": epochs}
+                | {"reference": reference, "note": note}
             )
         if metrics_path is not None:
-            runs = [metrics for metrics, _ in outcomes]
-            record_ablation(config, corpus, ablation, variant, seeds, runs, metrics_path, command)
+            key = (ablation, variant, reference)
+            record_ablation(config, corpus, key, seeds, [m for m, _ in runs], metrics_path, command)
     return pd.DataFrame(rows)
 
 
+def _against_reference(trained: pd.DataFrame) -> pd.DataFrame:
+    """Per variant: its UA minus its reference variant's, paired by seed (mean and 95 % t interval, in points)
+    and the verdict of :func:`~emotion_lib.evaluation.metrics.paired_comparison`."""
+    rows = {}
+    for (ablation, variant), group in trained.groupby(["ablation", "variant"], sort=False):
+        reference = group["reference"].iloc[0] if "reference" in group else None
+        row = {"vs": reference or "-", "ua_diff": np.nan, "ua_diff_low": np.nan, "ua_diff_high": np.nan}
+        if reference == variant:
+            rows[ablation, variant] = {**row, "verdict": "reference"}
+            continue
+        other = trained[(trained["ablation"] == ablation) & (trained["variant"] == reference)]
+        pairs = group.merge(other, on="seed", suffixes=("", "_reference"))
+        if not len(pairs):
+            rows[ablation, variant] = {**row, "verdict": "-"}
+            continue
+        comparison = paired_comparison(pairs["ua"], pairs["ua_reference"])
+        points = {
+            f"ua_diff{end}": round(100 * comparison[key], 1)
+            for end, key in (("", "mean"), ("_low", "low"), ("_high", "high"))
+        }
+        rows[ablation, variant] = {**row, **points, "verdict": comparison["verdict"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["ablation", "variant"]
+    return table
+
+
 def summarise_ablations(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds (in %) per ablation variant; skipped variants keep their note."""
+    """Mean and standard deviation over seeds (in %) per ablation variant, and its UA difference from the
+    reference variant of its ablation (paired by seed: mean, 95 % interval, verdict; a difference whose interval
+    holds 0 is "no difference"); skipped variants keep their note."""
     trained = runs.dropna(subset=["seed"]) if "seed" in runs else runs.iloc[0:0]
     table = (
         trained.groupby(["ablation", "variant"], sort=False).agg(
@@ -174,7 +203,10 @@ def summarise_ablations(runs: pd.DataFrame) -> pd.DataFrame:
         else pd.DataFrame()
     )
     table = (
-        (100 * table[["ua_mean", "ua_std", "wa_mean", "macro_f1_mean"]]).round(1).join(table[["seeds"]])
+        (100 * table[["ua_mean", "ua_std", "wa_mean", "macro_f1_mean"]])
+        .round(1)
+        .join(table[["seeds"]])
+        .join(_against_reference(trained))
         if len(table)
         else table
     )

@@ -18,7 +18,7 @@ from emotion_lib.evaluation.baselines import (
     speaker_normalise,
 )
 from emotion_lib.evaluation.neural_cv import neural_cross_validation
-from emotion_lib.experiments.ablations import ablation_variants
+from emotion_lib.experiments.ablations import ablation_variants, reference_variant
 from emotion_lib.experiments.common import (
     Context,
     actor_folds,
@@ -164,6 +164,8 @@ def record_ablations(run: NeuralRun, main: dict[int, CVResult], ablations: Seque
             else run.cross_validate(config, "egemaps", f"{ablation}_{variant}", tested)
         )
         extra = {"role": "ablation", "ablation": ablation, "variant": variant, "config": config}
+        if reference := reference_variant(run.base, ablation):
+            extra["reference"] = f"{GROUP}/{ablation}/{reference}"  # compared with it in the results table
         run.record(name, per_seed, f"{ablation}: {variant} (eGeMAPS frames, audio only)", extra, protocol)
 
 

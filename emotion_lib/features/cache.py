@@ -96,9 +96,10 @@ def _mismatch(arrays: dict[str, np.ndarray], record: str) -> str:
 
 
 def _layout_problem(arrays: dict[str, np.ndarray]) -> str:
-    """A structural problem of a clip's arrays ('' when none): audio rows by features, one video row per frame."""
+    """A structural problem of a clip's arrays ('' when none): audio rows by features (none only when the entry
+    says why: ``audio_missing``, a video without an audio track), one video row per frame."""
     audio = arrays.get("audio")
-    if audio is None or audio.ndim != 2 or not len(audio):
+    if audio is None or audio.ndim != 2 or not (len(audio) or "audio_missing" in arrays):
         return "no audio feature rows"
     present = [name for name in VIDEO_ARRAYS if name in arrays]
     if present and (len(present) != len(VIDEO_ARRAYS) or len({len(arrays[name]) for name in present}) != 1):

@@ -29,6 +29,7 @@ import numpy as np
 
 from emotion_lib.features.audio import SAMPLE_RATE, AudioFeatureExtractor, MediaWarning, NoAudioTrack, load_audio
 from emotion_lib.features.cache import write_entry
+from emotion_lib.features.events import emit
 from emotion_lib.features.faces.registry import get_face_backend
 from emotion_lib.features.smile import deferred_interrupt
 from emotion_lib.features.video import embed_video
@@ -104,7 +105,10 @@ def _reason(error: Exception, clip: dict) -> str:
 
 
 def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipResult:
-    """Extract one clip and store it atomically; any error becomes a failed :class:`ClipResult`."""
+    """Extract one clip and store it atomically; any error becomes a failed :class:`ClipResult`.
+
+    Emits the ``clip-start`` and ``clip-stored`` events of :mod:`emotion_lib.features.events`."""
+    emit("clip-start", clip["clip_id"])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", MediaWarning)
@@ -112,6 +116,7 @@ def process_clip(clip: dict, config: ExtractionConfig, cache_dir: str) -> ClipRe
         write_entry(config.clip_path(cache_dir, clip), arrays)
     except Exception as error:  # one bad clip must never stop the run
         return ClipResult(clip["clip_id"], "failed", _reason(error, clip))
+    emit("clip-stored", clip["clip_id"])
     for warning in caught:  # other warnings go on to the usual handlers
         if not issubclass(warning.category, MediaWarning):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

@@ -28,6 +28,7 @@ import numpy as np
 import opensmile
 from opensmile.core.lib import OpenSMILE
 
+from emotion_lib.features.events import emit
 from emotion_lib.utils import atomic_write_bytes
 
 CONFIG_ROOT = Path(opensmile.__file__).parent / "core" / "config"
@@ -247,12 +248,13 @@ class SmileEngine:
                 "sampleRate": self.sample_rate,
                 "nBits": 16,
             }
-            self._engine = OpenSMILE()
-            self._engine.initialize(str(self.config_path), options, loglevel=0)
-            self._used = False
+            engine = OpenSMILE()
+            engine.initialize(str(self.config_path), options, loglevel=0)
+            self._engine, self._used = engine, False  # only an initialised engine is kept
         elif self._used:
             self._engine.reset()  # drops the sink callback: __call__ registers a new one
             self._engine._callbacks.clear()  # opensmile's wrapper would keep every old callback alive
+            self._used = False
         return self._engine
 
     def __call__(self, signal: np.ndarray, name: str = "signal") -> np.ndarray:
@@ -264,10 +266,10 @@ class SmileEngine:
         """
         samples = np.clip(np.asarray(signal, dtype=np.float32) * 32768, -32768, 32767).astype(np.int16)
         rows: list[np.ndarray] = []
-        engine = self._ready()
         try:
-            with deferred_interrupt():
-                engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_row(rows, row))
+            with deferred_interrupt():  # the reset of the previous run included: Ctrl-C there broke every later run
+                engine = self._ready()
+                engine.external_sink_set_callback(SINK_COMPONENT, lambda row: self._on_frame(rows, row, name))
                 engine.external_audio_source_write_data(SOURCE_COMPONENT, samples.tobytes())
                 engine.external_audio_source_set_eoi(SOURCE_COMPONENT)
                 self._used = True
@@ -285,16 +287,23 @@ class SmileEngine:
             return np.zeros((0, len(self.feature_names)), dtype=np.float32)
         return np.stack(rows).astype(np.float32, copy=False)
 
+    def _on_frame(self, rows: list[np.ndarray], row: np.ndarray, name: str) -> None:
+        """The sink callback. The first frame of a signal emits the ``smile-frame`` event of
+        :mod:`emotion_lib.features.events` (a test's way into the callback)."""
+        if not rows:
+            emit("smile-frame", name)
+        self._on_row(rows, row)
+
     @staticmethod
     def _on_row(rows: list[np.ndarray], row: np.ndarray) -> None:
-        """The sink callback: keep a copy of one frame (openSMILE reuses the buffer)."""
+        """Keep a copy of one frame (openSMILE reuses the buffer)."""
         rows.append(row.copy())
 
     def close(self) -> None:
         """Free openSMILE's memory (a later call initialises a new engine)."""
-        if self._engine is not None:
-            self._engine.free()
-            self._engine = None
+        engine, self._engine = self._engine, None  # forgotten first: an interrupt in free() leaves none half-freed
+        if engine is not None:
+            engine.free()
 
     def __del__(self) -> None:
         self.close()
