@@ -19,7 +19,7 @@ from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.losses import LOSSES, build_loss, class_frequency_weights
 from emotion_lib.sequences.data import FeatureValueError, random_clips
 from emotion_lib.training.hardware import configure_hardware
-from emotion_lib.training.trainer import CHECKPOINT, _update_schedule, train
+from emotion_lib.training.trainer import CHECKPOINT, _update_schedule, same_model_config, train
 
 TINY = dict(
     audio_dim=5,
@@ -123,6 +123,17 @@ def test_training_killed_midway_resumes_and_ends_like_an_uninterrupted_run(tmp_p
     np.testing.assert_allclose(resumed["class_weights"], class_frequency_weights(train_labels, 6), rtol=1e-6)
     assert resumed["hardware"].startswith("CPU")
     assert any((tmp_path / "reference" / "tb").rglob("events.out.tfevents*"))
+
+
+def test_a_checkpoint_from_before_a_new_option_still_matches_its_configuration():
+    config = ModelConfig(epochs=5)
+    stored = json.loads(config.to_json())
+    assert same_model_config({**stored, "epochs": 9}, config)  # more epochs asked for: the same run, continued
+    older = {name: value for name, value in stored.items() if name != "dropout"}  # written before "dropout" existed
+    assert same_model_config(older, config)  # the missing field takes its default, as the model did then
+    assert not same_model_config(older, config.replace(dropout=0.5))  # ... unless the run now asks for another value
+    assert not same_model_config({**stored, "rnn_units": 8}, config)
+    assert not same_model_config({**stored, "retired_option": 1}, config)
 
 
 def test_schedule_reduces_lr_then_stops_on_validation_loss():

@@ -111,6 +111,19 @@ def _save_checkpoint(path: Path, model: keras.Model, best: list[np.ndarray], sta
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def same_model_config(stored: dict, config: ModelConfig) -> bool:
+    """Whether a checkpoint's stored configuration is ``config``, the number of epochs aside.
+
+    Fields added to :class:`ModelConfig` after the checkpoint was written take their defaults (every new option is
+    off by default, so the model is the same), so a library upgrade does not strand a run half-way.
+    """
+    try:
+        written = ModelConfig.from_json(json.dumps(stored))
+    except (TypeError, ValueError):  # a field this version no longer knows
+        return False
+    return written.replace(epochs=0) == config.replace(epochs=0)
+
+
 def _load_checkpoint(
     path: Path, model: keras.Model, config: ModelConfig, fingerprint: str
 ) -> tuple[list[np.ndarray], dict]:
@@ -122,8 +135,10 @@ def _load_checkpoint(
             best = [data[f"b{i}"] for i in range(len(model.weights)) if f"b{i}" in data]
     except (OSError, KeyError, ValueError) as error:
         raise CheckpointError(f"cannot resume from {path}: {error}") from error
-    if {**state["config"], "epochs": 0} != {**json.loads(config.to_json()), "epochs": 0}:
-        raise CheckpointError(f"{path} was written with another ModelConfig; use a new out_dir or resume=False")
+    if not same_model_config(state["config"], config):
+        raise CheckpointError(
+            f"{path} was written with another ModelConfig; use a new out_dir, delete {path.parent} or resume=False"
+        )
     if state["data"] != fingerprint:
         raise CheckpointError(
             f"{path} was written for other training/validation clips; use a new out_dir or resume=False"
