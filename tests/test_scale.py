@@ -4,6 +4,7 @@ reached by its scheduler address, and a generated corpus with bad files whose re
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from test_features_store import EMBEDDING_ATOL, assert_same_features
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.synthetic import CREMA_D_PLAN, _clip_plan, generate_corpus, make_actors
 from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
+from emotion_lib.paths import REPO_ROOT
 
 DLIB_1FPS = ExtractionConfig(video_backend="dlib", fps=1.0)
 
@@ -122,3 +124,36 @@ def test_bad_files_in_a_generated_corpus_are_named_and_a_rerun_touches_only_what
     assert dict(second.failed).keys() == set(broken) - set(repaired)
     assert {name: folder.joinpath(name).stat().st_mtime_ns for name in stored} == stored  # good entries untouched
     assert set(load_features(clips, DLIB_1FPS, cache, missing="skip")) == good | set(repaired)
+
+
+def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path, monkeypatch):
+    """A rerun after a kill measures only what the JSON lacks: a complete size is skipped, a size with its
+    extraction but not its training runs the training only."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import scale
+
+    def extraction(per_clip: float, memory: float) -> dict:
+        return {
+            "extracted": 10,
+            "mean_clip_seconds": 1.8,
+            "wall_seconds_per_clip": per_clip,
+            "cpu_seconds_per_clip": per_clip,
+            "steady_state": {"wall_seconds_per_clip": per_clip},
+            "peak_memory_mb": memory,
+        }
+
+    out = tmp_path / "scale.json"
+    settings = {"workers": 2, "fps": 5.0, "backend": "dlib"}
+    sizes = {
+        "100": {"complete": True, "extraction": extraction(0.5, 1000)},
+        "1000": {"extraction": extraction(0.55, 1300)},
+    }
+    out.write_text(json.dumps({"settings": settings, "sizes": sizes}))
+    trained = []
+    monkeypatch.setattr(scale, "make_corpus", lambda *a: pytest.fail("a measured size was generated again"))
+    monkeypatch.setattr(scale, "bench_training", lambda *a: trained.append(a) or {"epoch_seconds": 1.0})
+    scale.main(["--sizes", "100", "1000", "--workers", "2", "--out", str(out), "--work-dir", str(tmp_path / "w")])
+    result = json.loads(out.read_text())
+    assert len(trained) == 1 and result["sizes"]["1000"]["complete"] and result["partial"]
+    assert result["targets"]["per_clip_time_flat"] is True and result["targets"]["extraction_memory_flat"] is False
+    assert result["targets"]["per_clip_time_ratio"] == 1.1 and result["targets"]["extraction_memory_ratio"] == 1.3
