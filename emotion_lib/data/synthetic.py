@@ -22,6 +22,7 @@ Layout written (read back by :func:`emotion_lib.corpora.load_crema_d`)::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -270,6 +271,31 @@ def _write_clip(args: tuple) -> str:
     return clip_id
 
 
+CREMA_D_PLAN = tuple(
+    (emotion, sentence, level)
+    for sentence in SENTENCES
+    for emotion in EMOTIONS
+    for level in (("LO", "MD", "HI") if sentence == "IEO" and emotion != "neutral" else ("XX",))
+)
+"""CREMA-D's recording plan per actor, ``(emotion, sentence, level code)``: 12 sentences x 6 emotions, sentence IEO
+at LO, MD and HI in every emotion but neutral; 82 clips (x 91 actors = 7,462; the published corpus has 7,442)."""
+
+
+def _clip_plan(actors: list[Actor], clips_per_emotion: int, layout: str, rng: np.random.Generator) -> Iterator[tuple]:
+    """``(actor, emotion, sentence, level code)`` of every clip, in generation order (lazy: the level draws of the
+    per-emotion layout interleave with the caller's clip seeds, as they always have)."""
+    if layout == "crema-d":
+        n = len(CREMA_D_PLAN)  # actor i's j-th clip is the plan's (i + j)-th: every prefix mixes the emotions
+        yield from ((actor, *CREMA_D_PLAN[(i + j) % n]) for j in range(n) for i, actor in enumerate(actors))
+        return
+    for actor in actors:
+        for emotion in EMOTIONS:
+            for repeat in range(clips_per_emotion):
+                sentence = SENTENCES[(repeat * 5 + EMOTIONS.index(emotion) + int(actor.actor_id)) % len(SENTENCES)]
+                level = "XX" if emotion == "neutral" else ("LO", "MD", "HI")[int(rng.integers(0, 3))]
+                yield actor, emotion, sentence, level
+
+
 def generate_corpus(
     out_dir: Path | str,
     seed: int = 0,
@@ -278,6 +304,8 @@ def generate_corpus(
     workers: int = 2,
     progress: bool = True,
     force: bool = False,
+    layout: str = "per-emotion",
+    max_clips: int | None = None,
 ) -> Path:
     """Write the synthetic corpus (``n_actors x 6 x clips_per_emotion`` clips) to ``out_dir``; return it.
 
@@ -285,24 +313,30 @@ def generate_corpus(
     CREMA-D names, so a folder that holds anything the generator did not write is refused (``force`` overrides):
     generating into a real corpus would overwrite recordings.
 
+    Args:
+        layout: ``'per-emotion'`` (``clips_per_emotion`` sentences per actor and emotion, actor by actor) or
+            ``'crema-d'`` (:data:`CREMA_D_PLAN` for every actor; ``clips_per_emotion`` unused), taken round-robin
+            over the actors so that any prefix spreads over all of them. 91 actors, ``max_clips=7442``: CREMA-D.
+        max_clips: keep the first ``max_clips`` clips of that order; each clip's seed is drawn in that order, so
+            a smaller corpus is exactly the first clips of a larger one.
+
     Raises:
         FileExistsError: ``out_dir`` is a file, or a non-empty folder without the generator's mark.
     """
     if n_actors < 3 or clips_per_emotion < 1:
         raise ValueError("need at least 3 actors (train/validation/test) and 1 clip per emotion")
+    if layout not in ("per-emotion", "crema-d") or (max_clips is not None and max_clips < 1):
+        raise ValueError(f"layout must be 'per-emotion' or 'crema-d' and max_clips >= 1, got {layout!r}, {max_clips}")
     out_dir = Path(out_dir)
     _claim_folder(out_dir, force)
     for folder in ("AudioWAV", "VideoMP4"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     actors = make_actors(n_actors, seed)
     rng = np.random.default_rng(seed + 1)
-    jobs = []
-    for actor in actors:
-        for emotion in EMOTIONS:
-            for repeat in range(clips_per_emotion):
-                sentence = SENTENCES[(repeat * 5 + EMOTIONS.index(emotion) + int(actor.actor_id)) % len(SENTENCES)]
-                level = "XX" if emotion == "neutral" else ("LO", "MD", "HI")[int(rng.integers(0, 3))]
-                jobs.append((out_dir, actor, emotion, sentence, level, int(rng.integers(0, 2**31))))
+    jobs = [
+        (out_dir, actor, emotion, sentence, level, int(rng.integers(0, 2**31)))
+        for actor, emotion, sentence, level in _clip_plan(actors, clips_per_emotion, layout, rng)
+    ][:max_clips]
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             list(
@@ -318,6 +352,8 @@ def generate_corpus(
         for job in tqdm(jobs, disable=not progress, desc="synthetic clips", unit="clip"):
             _write_clip(job)
     settings = dict(seed=seed, n_actors=n_actors, clips_per_emotion=clips_per_emotion)
+    if layout != "per-emotion" or max_clips is not None:
+        settings.update(layout=layout, max_clips=max_clips, clips=len(jobs))
     _write_readme(out_dir, settings, actors)
     return out_dir
 

@@ -1,0 +1,159 @@
+"""The pipeline at CREMA-D scale: the CREMA-D-sized synthetic corpus, Dask on a real two-process LocalCluster
+reached by its scheduler address, and a generated corpus with bad files whose rerun touches only what is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_features_store import EMBEDDING_ATOL, assert_same_features
+
+from emotion_lib.data.corpora import load_corpus
+from emotion_lib.data.synthetic import CREMA_D_PLAN, _clip_plan, generate_corpus, make_actors
+from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_features, load_features
+from emotion_lib.paths import REPO_ROOT
+
+DLIB_1FPS = ExtractionConfig(video_backend="dlib", fps=1.0)
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha1(path.read_bytes()).hexdigest() for path in sorted(root.glob("AudioWAV/*.wav"))}
+
+
+def test_crema_d_layout_has_crema_d_size_and_every_prefix_is_the_same_corpus(tmp_path):
+    assert len(CREMA_D_PLAN) == len(set(CREMA_D_PLAN)) == 82
+    plan = list(_clip_plan(make_actors(91, 0), 1, "crema-d", np.random.default_rng(1)))
+    names = {f"{actor.actor_id}_{sentence}_{emotion}_{level}" for actor, emotion, sentence, level in plan}
+    assert len(plan) == len(names) == 91 * 82 == 7462  # unique CREMA-D names; max_clips=7442 keeps 7,442 of them
+    assert len({actor.actor_id for actor, *_ in plan[:91]}) == 91  # the first round covers every actor
+    assert len({emotion for _, emotion, *_ in plan[:91]}) == 6  # and every emotion
+    small = generate_corpus(tmp_path / "small", n_actors=3, layout="crema-d", max_clips=4, workers=1, progress=False)
+    large = generate_corpus(tmp_path / "large", n_actors=3, layout="crema-d", max_clips=7, workers=1, progress=False)
+    assert len(digests(small)) == 4 and len(digests(large)) == 7
+    assert digests(small).items() <= digests(large).items()  # the 4-clip corpus is the 7-clip one's first clips
+    clips, _ = load_corpus("synthetic", large)
+    assert len(clips) == 7 and set(clips["actor"].astype(str)) == {"1001", "1002", "1003"}
+    assert '"layout": "crema-d", "max_clips": 7, "clips": 7' in (large / "README.txt").read_text()
+    with pytest.raises(ValueError, match="layout"):
+        generate_corpus(tmp_path / "bad", n_actors=3, layout="crema", workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    """36 generated clips (3 actors x 6 emotions x 2), never damaged."""
+    return generate_corpus(tmp_path_factory.mktemp("pristine"), n_actors=3, clips_per_emotion=2, progress=False)
+
+
+@pytest.mark.slow
+def test_dask_on_a_two_process_local_cluster_by_address_matches_serial(pristine, tmp_path):
+    """A real LocalCluster of two worker processes, reached by its scheduler address (as a remote one would be):
+    both workers extract, and the features equal the serial runner's (audio exactly, embeddings within 1e-6)."""
+    from dask.distributed import Client, LocalCluster, get_task_stream
+
+    clips = load_corpus("synthetic", pristine)[0].head(6)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        assert len(client.scheduler_info()["workers"]) == 2
+        with get_task_stream(client) as stream:
+            report = extract_features(
+                clips,
+                DLIB_1FPS,
+                tmp_path / "dask",
+                scheduler="dask",
+                dask_address=cluster.scheduler_address,
+                progress=False,
+            )
+        assert {task["worker"] for task in stream.data} == set(client.scheduler_info()["workers"])
+    assert sorted(report.done) == sorted(clips["clip_id"]) and not report.failed
+    extract_features(clips, DLIB_1FPS, tmp_path / "serial", workers=1, progress=False)
+    serial = load_features(clips, DLIB_1FPS, tmp_path / "serial")
+    assert all(item.video_mask.any() for item in serial.values())
+    assert_same_features(serial, load_features(clips, DLIB_1FPS, tmp_path / "dask"), EMBEDDING_ATOL)
+
+
+def damage(root: Path, clips) -> dict[str, Path]:
+    """Break one file of each kind (missing, empty, corrupt; audio and video) after the clip table was made, as
+    on a shared drive while a long run is queued; returns clip id -> the broken file."""
+    rows = clips.set_index("clip_id")
+    noise = np.random.default_rng(5)
+    broken = {}
+    for clip_id, (column, kind) in zip(
+        rows.index[::6],
+        [(c, k) for c in ("audio_path", "video_path") for k in ("missing", "empty", "corrupt")],
+    ):
+        path = Path(rows.loc[clip_id, column])
+        if kind == "missing":
+            path.unlink()
+        else:
+            path.write_bytes(b"" if kind == "empty" else path.read_bytes()[:4] + noise.bytes(4000))
+        broken[clip_id] = path
+    return broken
+
+
+@pytest.mark.slow
+def test_bad_files_in_a_generated_corpus_are_named_and_a_rerun_touches_only_what_is_missing(pristine, tmp_path):
+    root = Path(shutil.copytree(pristine, tmp_path / "corpus"))
+    clips = load_corpus("synthetic", root)[0]
+    assert len(clips) == 36
+    broken = damage(root, clips)
+    assert len(broken) == 6
+    cache = tmp_path / "cache"
+    first = extract_features(clips, DLIB_1FPS, cache, workers=2, progress=False)
+    good = set(clips["clip_id"]) - set(broken)
+    assert set(first.done) == good and not first.skipped
+    assert dict(first.failed).keys() == broken.keys()
+    for clip_id, reason in first.failed:
+        assert str(broken[clip_id]) in reason, reason
+        assert f"FAILED {clip_id}: " in str(first)
+    folder = clip_dir(cache, "synthetic", DLIB_1FPS)
+    stored = {path.name: path.stat().st_mtime_ns for path in folder.glob("*.npz")}
+    assert len(stored) == len(good)
+
+    repaired = sorted(broken)[:2]
+    for clip_id in repaired:
+        shutil.copy(pristine / broken[clip_id].relative_to(root), broken[clip_id])
+    second = extract_features(clips, DLIB_1FPS, cache, workers=1, progress=False)
+    assert sorted(second.done) == repaired
+    assert set(second.skipped) == good
+    assert dict(second.failed).keys() == set(broken) - set(repaired)
+    assert {name: folder.joinpath(name).stat().st_mtime_ns for name in stored} == stored  # good entries untouched
+    assert set(load_features(clips, DLIB_1FPS, cache, missing="skip")) == good | set(repaired)
+
+
+def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path, monkeypatch):
+    """A rerun after a kill measures only what the JSON lacks: a complete size is skipped, a size with its
+    extraction but not its training runs the training only."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import scale
+
+    def extraction(per_clip: float, memory: float) -> dict:
+        return {
+            "extracted": 10,
+            "mean_clip_seconds": 1.8,
+            "wall_seconds_per_clip": per_clip,
+            "cpu_seconds_per_clip": per_clip,
+            "steady_state": {"wall_seconds_per_clip": per_clip},
+            "peak_memory_mb": memory,
+        }
+
+    out = tmp_path / "scale.json"
+    settings = {"workers": 2, "fps": 5.0, "backend": "dlib"}
+    sizes = {
+        "100": {"complete": True, "extraction": extraction(0.5, 1000)},
+        "1000": {"extraction": extraction(0.55, 1300)},
+    }
+    out.write_text(json.dumps({"settings": settings, "sizes": sizes}))
+    trained = []
+    monkeypatch.setattr(scale, "make_corpus", lambda *a: pytest.fail("a measured size was generated again"))
+    monkeypatch.setattr(scale, "bench_training", lambda *a: trained.append(a) or {"epoch_seconds": 1.0})
+    scale.main(["--sizes", "100", "1000", "--workers", "2", "--out", str(out), "--work-dir", str(tmp_path / "w")])
+    result = json.loads(out.read_text())
+    assert len(trained) == 1 and result["sizes"]["1000"]["complete"] and result["partial"]
+    assert result["targets"]["per_clip_time_flat"] is True and result["targets"]["extraction_memory_flat"] is False
+    assert result["targets"]["per_clip_time_ratio"] == 1.1 and result["targets"]["extraction_memory_ratio"] == 1.3
