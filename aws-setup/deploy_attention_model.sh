@@ -4,8 +4,5 @@
 #            --bucket my-bucket --region eu-west-1 --role arn:aws:iam::123456789012:role/SageMakerRole --dry-run
 # All options: --help. The code is emotion_lib/cloud/deploy.py; boto3 comes with the `cloud` extra.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 exec "$PYTHON" -m emotion_lib.cloud.deploy "$@"

@@ -4,8 +4,5 @@
 # Example: aws-setup/monitor_attention_model.sh --job-name emotion-attention-20261201-120000 --region eu-west-1
 # All options: --help. The code is emotion_lib/cloud/monitor.py; boto3 comes with the `cloud` extra.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${PYTHON:-$( [ -x "$ROOT/.venv/bin/python" ] && echo "$ROOT/.venv/bin/python" || echo python3 )}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 exec "$PYTHON" -m emotion_lib.cloud.monitor "$@"
