@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,10 @@ from emotion_lib.evaluation.records import METRICS_PATH
 from emotion_lib.options import non_negative_int, positive_float, positive_int
 from emotion_lib.paths import REPO_ROOT, REPORTS_DIR, SPLITS_DIR, SYNTHETIC_DIR, shared_data_dir
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # no C++ start-up notices of TensorFlow in the program's output
+
 DEFAULT_PROG = "python -m emotion_lib"
-DESCRIPTION = (
-    "Multimodal (voice + face) emotion recognition: the synthetic corpus, the splits, the feature cache,\n"
-    "the real-data experiments, the results table and the real-time demo."
-)
+DESCRIPTION = "Multimodal (voice + face) emotion recognition: data, features, experiments, models and the demo."
 
 
 @dataclass(frozen=True)

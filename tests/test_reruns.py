@@ -58,7 +58,7 @@ def test_a_rerun_in_a_fresh_process_gives_identical_features_predictions_and_met
 
     from emotion_lib.data.synthetic import generate_corpus
 
-    corpus = generate_corpus(tmp_path / "corpus", n_actors=3, clips_per_emotion=1, workers=1, progress=False)
+    corpus = generate_corpus(tmp_path / "corpus", n_actors=6, clips_per_emotion=1, workers=1, progress=False)
     for run in ("first", "second"):
         (tmp_path / run).mkdir()
         command = [sys.executable, __file__, str(corpus), str(tmp_path / run / "cache"), str(tmp_path / run)]
@@ -66,7 +66,7 @@ def test_a_rerun_in_a_fresh_process_gives_identical_features_predictions_and_met
         assert done.returncode == 0, done.stderr[-3000:]
     first, second = (sorted((tmp_path / run / "cache" / "synthetic").iterdir()) for run in ("first", "second"))
     assert len(first) == len(second) == 1 and first[0].name == second[0].name  # one configuration key
-    assert len(list(first[0].glob("*.npz"))) == 18
+    assert len(list(first[0].glob("*.npz"))) == 36
     assert_same_entries(second[0], first[0])
     probabilities = [np.load(tmp_path / run / "probabilities.npy") for run in ("first", "second")]
     assert probabilities[0].tobytes() == probabilities[1].tobytes()
