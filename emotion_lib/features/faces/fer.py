@@ -11,6 +11,9 @@ import numpy as np
 
 from emotion_lib.features.faces.base import BackendUnavailable, FaceBackend
 
+FER2013_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""The FER2013 network's classes in the order of ``output='probabilities'``."""
+
 
 class FerBackend(FaceBackend):
     """The FER2013 expression CNN shipped with ``fer`` (mini-Xception, 64x64 grey), loaded with Keras.

@@ -1,0 +1,127 @@
+"""A fixed head over per-frame class probabilities of a pretrained face network (no training).
+
+The ``fer`` backend's ``output='probabilities'`` gives, per video frame, the FER2013 network's seven class
+probabilities (:data:`~emotion_lib.features.faces.fer.FER2013_CLASSES`). :func:`build_probability_head` turns a
+clip of them into the six :data:`~emotion_lib.labels.EMOTIONS`: the frames with a face are pooled (mean of the
+probabilities, or mean of their logarithms), and a linear map of the log-probabilities followed by a softmax gives
+the six classes. With the 0/1 map of :func:`class_map` and no bias this is exactly the network's own answer with
+the classes it has no target for (surprise) dropped and the rest renormalised. The model has the inputs of a
+video-only branched model (``video``, ``video_mask``), so bundles, the file predictor and the streaming code load
+it like any other; it holds only built-in Keras operations and :class:`~emotion_lib.models.layers.MaskedMeanPooling`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from emotion_lib.features.faces.fer import FER2013_CLASSES
+from emotion_lib.labels import EMOTIONS
+from emotion_lib.models.layers import MaskedMeanPooling
+from emotion_lib.sequences.data import pad_sequences
+
+FER2013_TO_EMOTIONS: dict[str, str | None] = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "sad": "sadness",
+    "surprise": None,
+    "neutral": "neutral",
+}
+"""The FER2013 class each of the six classes comes from; surprise has no target class (dropped by default)."""
+POOLINGS = ("mean_probability", "mean_log_probability")
+"""How the frames of a clip are pooled: the mean of the probabilities (then its log), or the mean of the
+log-probabilities (a product of the frames' distributions)."""
+LOG_FLOOR = 1e-6
+"""Probabilities are clipped at this value before the logarithm."""
+
+
+def class_map(
+    source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str | None] | None = None
+) -> np.ndarray:
+    """The ``(len(source), 6)`` 0/1 matrix sending each source class to its emotion (a row of zeros: dropped).
+
+    Args:
+        source: the source classes in the network's output order.
+        mapping: source class -> one of :data:`~emotion_lib.labels.EMOTIONS` or ``None`` (default
+            :data:`FER2013_TO_EMOTIONS`); every source class must be listed.
+    """
+    mapping = FER2013_TO_EMOTIONS if mapping is None else mapping
+    missing = [name for name in source if name not in mapping]
+    if missing:
+        raise ValueError(f"class_map: no target given for source classes {missing}")
+    matrix = np.zeros((len(source), len(EMOTIONS)), np.float32)
+    for row, name in enumerate(source):
+        if mapping[name] is not None:
+            matrix[row, EMOTIONS.index(mapping[name])] = 1.0
+    empty = [EMOTIONS[i] for i in np.flatnonzero(matrix.sum(axis=0) == 0)]
+    if empty:
+        raise ValueError(f"class_map: no source class maps to {empty}")
+    return matrix
+
+
+def build_probability_head(
+    weights: np.ndarray, bias: np.ndarray | None = None, pooling: str = "mean_log_probability"
+) -> keras.Model:
+    """A Keras model ``{video (B, T, K), video_mask (B, T)} -> (B, 6)`` softmax over pooled log-probabilities.
+
+    Args:
+        weights: ``(K, 6)`` map of the log-probabilities to the six class scores (e.g. :func:`class_map`).
+        bias: ``(6,)`` added to the scores (a log class prior); zeros by default.
+        pooling: one of :data:`POOLINGS`. A clip without a face frame gives equal scores before the bias.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    weights = np.asarray(weights, np.float32)
+    if weights.ndim != 2 or weights.shape[1] != len(EMOTIONS):
+        raise ValueError(f"weights must have shape (K, {len(EMOTIONS)}), got {weights.shape}")
+    bias = np.zeros(len(EMOTIONS), np.float32) if bias is None else np.asarray(bias, np.float32)
+    video = keras.Input((None, weights.shape[0]), name="video")
+    mask = keras.Input((None,), name="video_mask")
+    if pooling == "mean_log_probability":
+        pooled = MaskedMeanPooling(name="video_mean")(ops.log(ops.maximum(video, LOG_FLOOR)), mask)
+    else:
+        pooled = ops.log(ops.maximum(MaskedMeanPooling(name="video_mean")(video, mask), LOG_FLOOR))
+    scores = layers.Dense(len(EMOTIONS), activation="softmax", dtype="float32", name="emotion")
+    outputs = scores(pooled)
+    scores.set_weights([weights, bias])
+    return keras.Model({"video": video, "video_mask": mask}, outputs, name=f"video_probability_head_{pooling}")
+
+
+@dataclass(frozen=True)
+class ProbabilityHead:
+    """A head of :func:`build_probability_head` over the FER2013 probabilities, as plain data (a recipe field)."""
+
+    pooling: str = "mean_log_probability"
+    """One of :data:`POOLINGS`."""
+    surprise: str | None = None
+    """The emotion FER2013's surprise counts for (e.g. ``"fear"``), or ``None``: surprise is dropped."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.surprise is not None and self.surprise not in EMOTIONS:
+            raise ValueError(f"surprise must be None or one of {EMOTIONS}, got {self.surprise!r}")
+
+    @property
+    def name(self) -> str:
+        """A short name: ``<pooling>/surprise_<dropped|emotion>``."""
+        return f"{self.pooling}/surprise_{self.surprise or 'dropped'}"
+
+    def weights(self) -> np.ndarray:
+        """The ``(7, 6)`` 0/1 map of FER2013's classes to the six (:func:`class_map`)."""
+        return class_map(FER2013_CLASSES, {**FER2013_TO_EMOTIONS, "surprise": self.surprise})
+
+    def build(self) -> keras.Model:
+        """The Keras model of this head (nothing to train)."""
+        return build_probability_head(self.weights(), pooling=self.pooling)
+
+    def predict(self, clips: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        """``(n, 6)`` probabilities of clips given as ``(frames (T, 7), face mask (T,) or None)``."""
+        video, mask = pad_sequences([frames for frames, _ in clips], len(FER2013_CLASSES), masks=[m for _, m in clips])
+        return np.asarray(self.build()({"video": video, "video_mask": mask}, training=False))
