@@ -48,7 +48,6 @@ CANDIDATES: dict[str, ProbabilityHead] = {
 """The zero-shot heads compared on CK+ (nothing else is a candidate)."""
 TEST_SETS = {"ravdess-faces": "ravdess_actor01", "crema-d": "crema_d_1001"}
 """Corpus of the held-out test videos -> test set name."""
-SHIPPED_REFERENCE = "pretrained/face/ravdess_actor01/video"
 
 Items = list[tuple[np.ndarray, np.ndarray]]
 
@@ -148,14 +147,15 @@ def fitted_head(faces, pooling: str) -> tuple[LogisticRegression, np.ndarray, li
     return fit(np.ones(len(labels), bool)), predicted.astype(str), folds
 
 
-def shipped_reference(ctx: Context) -> dict:
-    """The shipped face model's recorded figure on RAVDESS actor 01 at the time of this run (for comparison)."""
-    record = load_metrics(ctx.metrics_path)["experiments"].get(SHIPPED_REFERENCE)
+def shipped_reference(ctx: Context, test_set: str) -> dict:
+    """The shipped face model's recorded figure on ``test_set`` at the time of this run (for comparison)."""
+    name = f"pretrained/face/{test_set}/video"
+    record = load_metrics(ctx.metrics_path)["experiments"].get(name)
     if record is None:
         return {}
     keep = ("ua", "wa")
     return {
-        "record": SHIPPED_REFERENCE,
+        "record": name,
         "model_sha256": record["extra"].get("model_sha256"),
         "recipe": record["description"],
         **{key: record["pooled"][key] for key in keep},
@@ -187,7 +187,7 @@ def selected_row(ctx: Context, test_set: str, clips: pd.DataFrame, items: Items,
             "matches_recipe": RECIPES["face"].head == head,
             "face_fraction": round(float(np.mean([m.mean() if len(m) else 0.0 for _, m in items])), 3),
             "candidates_ua_not_used_for_selection": others,
-            "shipped_face_model_reference": shipped_reference(ctx) if test_set == "ravdess_actor01" else {},
+            "shipped_face_model_reference": shipped_reference(ctx, test_set),
             "clips": table.assign(confidence=probabilities.max(axis=1).round(3)).to_dict("records"),
         },
     )

@@ -6,7 +6,7 @@ clips go through the path users take: feature extraction with each bundle's own 
 normalisers, prediction. Recorded as ``pretrained/<model>/<test set>/<input>`` in ``reports/metrics.json`` by
 ``python -m emotion_lib evaluate --only pretrained``:
 
-- ``face`` on the RAVDESS actor-01 face videos (video only);
+- ``face`` on the RAVDESS actor-01 face videos and the CREMA-D 1001 videos (video only);
 - ``voice`` on RAVDESS actor 01's audio clips and the CREMA-D 1001 clips (audio only);
 - ``av`` on the 50 audio-visual clips with both modalities, audio only and video only (the other one masked).
 
@@ -39,7 +39,7 @@ LOG = logging.getLogger(__name__)
 
 GROUP = "pretrained"
 CHECKS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
-    "face": (("ravdess-faces", "ravdess_actor01", ("video",)),),
+    "face": (("ravdess-faces", "ravdess_actor01", ("video",)), ("crema-d", "crema_d_1001", ("video",))),
     "voice": (("ravdess", "ravdess_actor01", ("audio",)), ("crema-d", "crema_d_1001", ("audio",))),
     "av": (
         ("ravdess-faces", "ravdess_actor01", tuple(INPUT_MODES)),
@@ -125,7 +125,7 @@ def _record(ctx: Context, model: str, test_set: str, corpus: str, mode: str, tab
         command=ctx.command_for(GROUP),
         description=("SMOKE RUN, a handful of clips: " if ctx.quick else "")
         + f"SMALL CHECK on n={n} clips of one held-out actor ({test_set}), not a benchmark: the shipped {model} "
-        f"model (models/{model}, {RECIPES[model].description}) given {given}",
+        f"model (models/{model}, {bundle.metadata.get('description', RECIPES[model].description)}) given {given}",
         group=GROUP,
         pooled=metrics,
         extra=extra,
