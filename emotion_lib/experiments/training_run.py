@@ -20,13 +20,13 @@ from emotion_lib.experiments.pretrained import (
     RECIPES,
     TRAINED_MODEL_FILE,
     default_output,
-    head_model,
     recipe,
     recipe_config,
     recipe_data,
     recipe_metadata,
     validation_ua,
 )
+from emotion_lib.experiments.pretrained_heads import head_model
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.options import positive_int
@@ -73,8 +73,9 @@ def train_recipe(
 ) -> Path:
     """Train the shipped model ``name`` of :data:`RECIPES` and write its bundle; return the bundle folder.
 
-    A recipe with a fixed ``head`` (``face``) trains nothing: its bundle holds the head's Keras model (no TFLite
-    export), and its metadata the head's UA on the CK+ sequences its choices were made on.
+    A recipe with a fixed ``head`` (``face``, ``av``) trains nothing: its bundle holds the head's Keras model (for
+    ``av`` fused with the shipped voice model; no TFLite export), and its metadata the head's UA on the CK+
+    sequences its choices were made on (:mod:`emotion_lib.experiments.pretrained_heads`).
 
     Args:
         name: ``voice``, ``face`` or ``av``.
@@ -88,8 +89,10 @@ def train_recipe(
     ctx = ctx or Context()
     output_dir = Path(output_dir) if output_dir else default_output(name)
     if chosen.head is not None:  # a fixed head: nothing to train, no TFLite export (a mean and a 7x6 map)
-        model, config, metadata = head_model(name, chosen, ctx)
-        path = save_bundle(output_dir, model, config, {}, chosen.extraction, None, metadata, TRAINED_MODEL_FILE)
+        model, config, normalisers, metadata = head_model(name, chosen, ctx)
+        path = save_bundle(
+            output_dir, model, config, normalisers, chosen.extraction, metadata=metadata, model_file=TRAINED_MODEL_FILE
+        )
         LOG.info("bundle written to %s (CK+ UA %.3f, nothing trained)", path, metadata["selection_ua_ckplus"])
         return path
     data = recipe_data(ctx, chosen)

@@ -41,9 +41,7 @@ LOG_FLOOR = 1e-6
 """Probabilities are clipped at this value before the logarithm."""
 
 
-def class_map(
-    source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str | None] | None = None
-) -> np.ndarray:
+def class_map(source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str | None] | None = None) -> np.ndarray:
     """The ``(len(source), 6)`` 0/1 matrix sending each source class to its emotion (a row of zeros: dropped).
 
     Args:
