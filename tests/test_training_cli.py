@@ -146,7 +146,9 @@ def test_every_recipe_is_valid_and_holds_out_the_test_actors():
         validate_recipe(name, recipe)
         for corpus, actors in HELD_OUT.items():
             assert set(actors) <= set(recipe.held_out[corpus])
-    assert RECIPES["face"].face_features == "fer_features" and RECIPES["face"].extraction.video_backend == "fer"
+    face = RECIPES["face"]
+    assert face.face_features == "fer_probabilities" and face.extraction.backend_kwargs()["output"] == "probabilities"
+    assert face.head is not None and RECIPES["av"].audio_expert == "voice" and RECIPES["voice"].head is None
 
 
 @pytest.mark.parametrize(
@@ -201,10 +203,13 @@ def test_checkpoints_go_beside_the_bundle_not_inside_it(tmp_path):
 def test_the_committed_bundles_load_verify_and_predict(name):
     bundle = load_shipped(name)  # checksums verified, held-out actors checked
     assert bundle.config.modalities == RECIPES[name].config.modalities
-    assert read_manifest(bundle.path)["model"] == TRAINED_MODEL_FILE and "int8" in bundle.exports
+    trained = RECIPES[name].head is None  # a fixed head (face, av) trains nothing and has no TFLite export
+    assert read_manifest(bundle.path)["model"] == TRAINED_MODEL_FILE and ("int8" in bundle.exports) == trained
     assert not (bundle.path / trainer.CHECKPOINT).exists()
     sides = bundle_sides(bundle)
-    assert set(sides["side"]) == {"train", "validation"} and not (sides["corpus"] == "crema-d").any()
+    voice_sides = {"train", "validation"} if trained or name == "av" else set()  # av holds the voice model
+    wanted = voice_sides | (set() if trained else {"selection"})
+    assert set(sides["side"]) == wanted and not (sides["corpus"] == "crema-d").any()
     data = random_clips(2, seed=0, audio_dim=bundle.config.audio_dim, video_dim=bundle.config.video_dim)
     probabilities = predict_data(bundle.model, data)
     assert probabilities.shape == (2, 6) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)

@@ -58,6 +58,9 @@ HELD_OUT: dict[str, tuple[str, ...]] = {"ravdess-faces": ("01",), "crema-d": ("1
 1001/1002): the clips of :mod:`emotion_lib.experiments.pretrained_eval` measure the models on them."""
 FACE_PROBABILITIES = ExtractionConfig(video_backend="fer", backend_options={"output": "probabilities"})
 """The fer backend's 7 FER2013 class probabilities per frame at 5 frames/s (the ``face`` recipe's input)."""
+FACE_HEAD = ProbabilityHead("mean_log_probability", "fear")
+"""The zero-shot head of ``face`` and ``av``: the best CK+ UA of
+:data:`emotion_lib.experiments.face_zero_shot.CANDIDATES` (chosen on CK+ alone)."""
 TRAINED_MODEL_FILE = "model_best.keras"
 """The model file of every bundle the training command writes (the name the original demo path expects)."""
 
@@ -100,13 +103,13 @@ RECIPES: dict[str, Recipe] = {
     ),
     "face": Recipe(
         kind="face",
-        description="the FER2013 network's own 7 class probabilities per frame (fer backend), averaged over the "
-        "clip's face frames, surprise dropped and the other six renormalised (zero-shot: nothing trained; pooling "
-        "and surprise chosen on CK+ alone)",
+        description="the FER2013 network's own 7 class probabilities per frame (fer backend), surprise counted as "
+        "fear, the mean of the log-probabilities over the clip's face frames, renormalised over the six classes "
+        "(zero-shot: nothing trained; pooling and surprise chosen on CK+ alone)",
         config=ModelConfig(modalities=("video",), video_dim=7, pooling="mean", augment=False, epochs=0),
         extraction=FACE_PROBABILITIES,
         face_features="fer_probabilities",
-        head=ProbabilityHead("mean_probability", None),
+        head=FACE_HEAD,
     ),
     "av": Recipe(
         kind="av",
@@ -116,7 +119,7 @@ RECIPES: dict[str, Recipe] = {
         config=ModelConfig(modalities=("audio", "video"), video_dim=7, augment=False, epochs=0),
         extraction=FACE_PROBABILITIES,
         face_features="fer_probabilities",
-        head=ProbabilityHead("mean_probability", None),
+        head=FACE_HEAD,
         audio_expert="voice",
     ),
 }

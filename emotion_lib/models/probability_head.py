@@ -2,10 +2,11 @@
 
 The ``fer`` backend's ``output='probabilities'`` gives, per video frame, the FER2013 network's seven class
 probabilities (:data:`~emotion_lib.features.faces.fer.FER2013_CLASSES`). :func:`build_probability_head` turns a
-clip of them into the six :data:`~emotion_lib.labels.EMOTIONS`: the frames with a face are pooled (mean of the
-probabilities, or mean of their logarithms), and a linear map of the log-probabilities followed by a softmax gives
-the six classes. With the 0/1 map of :func:`class_map` and no bias this is exactly the network's own answer with
-the classes it has no target for (surprise) dropped and the rest renormalised. The model has the inputs of a
+clip of them into the six :data:`~emotion_lib.labels.EMOTIONS`: per frame the probabilities are mapped to the six
+classes (:func:`class_map`: each FER2013 class added to its emotion, surprise dropped or added to another), the
+frames with a face are pooled (mean of the probabilities, or mean of their logarithms) and the result is
+renormalised. With surprise dropped this is exactly the network's own answer over the six classes it shares with
+:data:`~emotion_lib.labels.EMOTIONS`. The model has the inputs of a
 video-only branched model (``video``, ``video_mask``), so bundles, the file predictor and the streaming code load
 it like any other; it holds only built-in Keras operations and :class:`~emotion_lib.models.layers.MaskedMeanPooling`.
 """
@@ -35,14 +36,14 @@ FER2013_TO_EMOTIONS: dict[str, str | None] = {
 }
 """The FER2013 class each of the six classes comes from; surprise has no target class (dropped by default)."""
 POOLINGS = ("mean_probability", "mean_log_probability")
-"""How the frames of a clip are pooled: the mean of the probabilities (then its log), or the mean of the
-log-probabilities (a product of the frames' distributions)."""
+"""How the frames of a clip are pooled: the mean of the probabilities, or the mean of the log-probabilities (the
+renormalised product of the frames' distributions)."""
 LOG_FLOOR = 1e-6
 """Probabilities are clipped at this value before the logarithm."""
 
 
 def class_map(source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str | None] | None = None) -> np.ndarray:
-    """The ``(len(source), 6)`` 0/1 matrix sending each source class to its emotion (a row of zeros: dropped).
+    """The ``(len(source), 6)`` 0/1 matrix adding each source class to its emotion (a row of zeros: dropped).
 
     Args:
         source: the source classes in the network's output order.
@@ -63,31 +64,29 @@ def class_map(source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str
     return matrix
 
 
-def build_probability_head(
-    weights: np.ndarray, bias: np.ndarray | None = None, pooling: str = "mean_log_probability"
-) -> keras.Model:
-    """A Keras model ``{video (B, T, K), video_mask (B, T)} -> (B, 6)`` softmax over pooled log-probabilities.
+def build_probability_head(weights: np.ndarray, pooling: str = "mean_probability") -> keras.Model:
+    """A Keras model ``{video (B, T, K), video_mask (B, T)} -> (B, 6)``: per frame the K source probabilities
+    mapped to six (``p @ weights``: classes summed, a zero row dropped), pooled over the face frames, renormalised.
 
     Args:
-        weights: ``(K, 6)`` map of the log-probabilities to the six class scores (e.g. :func:`class_map`).
-        bias: ``(6,)`` added to the scores (a log class prior); zeros by default.
-        pooling: one of :data:`POOLINGS`. A clip without a face frame gives equal scores before the bias.
+        weights: ``(K, 6)`` non-negative map of the source classes to the six (e.g. :func:`class_map`).
+        pooling: one of :data:`POOLINGS`. A clip without a face frame gives equal probabilities.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     weights = np.asarray(weights, np.float32)
-    if weights.ndim != 2 or weights.shape[1] != len(EMOTIONS):
-        raise ValueError(f"weights must have shape (K, {len(EMOTIONS)}), got {weights.shape}")
-    bias = np.zeros(len(EMOTIONS), np.float32) if bias is None else np.asarray(bias, np.float32)
+    if weights.ndim != 2 or weights.shape[1] != len(EMOTIONS) or (weights < 0).any():
+        raise ValueError(f"weights must be a non-negative (K, {len(EMOTIONS)}) matrix, got shape {weights.shape}")
     video = keras.Input((None, weights.shape[0]), name="video")
     mask = keras.Input((None,), name="video_mask")
+    mapping = layers.Dense(len(EMOTIONS), use_bias=False, trainable=False, name="class_map")
+    six = mapping(video)
+    mapping.set_weights([weights])
     if pooling == "mean_log_probability":
-        pooled = MaskedMeanPooling(name="video_mean")(ops.log(ops.maximum(video, LOG_FLOOR)), mask)
+        scores = MaskedMeanPooling(name="video_mean")(ops.log(ops.maximum(six, LOG_FLOOR)), mask)
     else:
-        pooled = ops.log(ops.maximum(MaskedMeanPooling(name="video_mean")(video, mask), LOG_FLOOR))
-    scores = layers.Dense(len(EMOTIONS), activation="softmax", dtype="float32", name="emotion")
-    outputs = scores(pooled)
-    scores.set_weights([weights, bias])
+        scores = ops.log(ops.maximum(MaskedMeanPooling(name="video_mean")(six, mask), LOG_FLOOR))
+    outputs = layers.Activation("softmax", dtype="float32", name="emotion")(scores)
     return keras.Model({"video": video, "video_mask": mask}, outputs, name=f"video_probability_head_{pooling}")
 
 
@@ -95,7 +94,7 @@ def build_probability_head(
 class ProbabilityHead:
     """A head of :func:`build_probability_head` over the FER2013 probabilities, as plain data (a recipe field)."""
 
-    pooling: str = "mean_log_probability"
+    pooling: str = "mean_probability"
     """One of :data:`POOLINGS`."""
     surprise: str | None = None
     """The emotion FER2013's surprise counts for (e.g. ``"fear"``), or ``None``: surprise is dropped."""
