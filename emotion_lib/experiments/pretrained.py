@@ -2,8 +2,10 @@
 
 :data:`RECIPES` holds, as plain data, what each shipped model is trained on: corpora and actors, feature
 extraction, :class:`~emotion_lib.models.config.ModelConfig`, the CK+ face representation and the held-out actors.
-:func:`train_recipe` trains one and writes its bundle (``.keras`` model, configuration, normalisers, an int8 TFLite
-export and the manifest checksums) to ``emotion_lib.paths.PRETRAINED_DIR / name``:
+:func:`~emotion_lib.experiments.training_run.train_recipe` trains one (or, for a recipe with a fixed ``head``,
+assembles it: :mod:`emotion_lib.experiments.pretrained_heads`) and writes its bundle (``.keras`` model,
+configuration, normalisers, an int8 TFLite export for a trained model, and the manifest checksums) to
+``emotion_lib.paths.PRETRAINED_DIR / name``:
 
 - ``voice``: eGeMAPSv02 frame features (openSMILE), audio branch alone, on every real voice corpus here
   (RAVDESS actors 02-18, SAVEE, CREMA-D without actors 1001/1002);
@@ -14,9 +16,10 @@ export and the manifest checksums) to ``emotion_lib.paths.PRETRAINED_DIR / name`
   equal weights), so it answers with one modality too.
 
 Every shipped model holds out RAVDESS actor 01 and CREMA-D actors 1001 and 1002 (the clips that measure them):
-:func:`assert_held_out` raises when one of them is on the training or validation side. Early stopping watches
-speaker-independent validation actors (a fold of the committed actor folds of each corpus). Run with
-``python scripts/train_branched_attention.py --recipe voice`` (or ``python -m emotion_lib train --recipe voice``).
+:func:`assert_held_out` raises when one of them is on the training, validation or selection side. Early stopping
+watches speaker-independent validation actors (a fold of the committed actor folds of each corpus). Run with
+``python scripts/train_branched_attention.py --recipe voice`` (or ``python -m emotion_lib train --recipe voice``;
+``av`` after ``voice``, whose bundle it holds).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class Recipe:
     """How one shipped model is trained: its data, features, model configuration and held-out actors."""
 
     kind: str
-    """``voice`` (audio branch on voice corpora), ``face`` (video branch on CK+) or ``av`` (both, pseudo-pairs)."""
+    """``voice`` (audio model), ``face`` (video model) or ``av`` (both modalities)."""
     description: str
     config: ModelConfig
     """The model; ``audio_dim`` / ``video_dim`` are set from the data."""
