@@ -93,7 +93,7 @@ def test_the_tflite_model_runs_any_clip_length_as_keras_does(bundle_path, traine
     assert network["file"] == bundle_path / "face_fer.tflite" and network["backend"] == "fer"
     assert network["source_sha256"] == sha256(FerBackend.network_source()) and network["options"] == {}
     chips = np.random.default_rng(0).uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
-    reference = FerBackend().network()(chips, training=False)
+    reference = FerBackend().network()([chips], training=False)
     face = LiteModel(network["file"])
     np.testing.assert_allclose(face({name: chips for name in face.inputs}), reference, atol=1e-5)
 

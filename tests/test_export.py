@@ -148,5 +148,5 @@ def test_any_length_export_agrees_with_keras_on_every_clip(data, encoder):
     for i in range(len(data)):
         one = data.make_batch([i])
         np.testing.assert_allclose(lite(one), predict(model, one), atol=1e-5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"'audio': the TFLite model takes shape \(1, any, 5\), received \(2, 30, 5\)"):
         lite({**data.make_batch([0]), "audio": np.zeros((2, 30, 5), np.float32)})  # the batch axis is fixed

@@ -9,6 +9,7 @@ TensorFlow's own ``tf.lite.Interpreter``. Both run the same kernels; ``runtime``
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,11 @@ def open_interpreter(content: bytes, num_threads: int = 1, runtime: str = "auto"
         except ImportError as error:
             raise ModelFileError(f"the LiteRT runtime is not installed (ai-edge-litert): {error}") from error
         return Interpreter(model_content=content, num_threads=num_threads)
-    import tensorflow as tf
+    import tensorflow as tf  # openSMILE is already loaded: this module is inside emotion_lib (see CONTRIBUTING.md)
 
-    import emotion_lib  # noqa: F401  (openSMILE before TensorFlow, see CONTRIBUTING.md)
-
-    return tf.lite.Interpreter(model_content=content, num_threads=num_threads)
+    with warnings.catch_warnings():  # its notice points to LiteRT, which runs instead whenever it is installed
+        warnings.filterwarnings("ignore", r"\s*Warning: tf.lite.Interpreter is deprecated", UserWarning)
+        return tf.lite.Interpreter(model_content=content, num_threads=num_threads)
 
 
 def _input_name(tensor_name: str) -> str:
@@ -94,6 +95,10 @@ class LiteModel:
         wanted = {name: array.shape for name, array in arrays.items()}
         if wanted != self._allocated:  # a free length changed: resize, then allocate once for all inputs
             for name, detail in self.inputs.items():
+                shape = self.shapes[name]
+                if len(shape) != len(wanted[name]) or any(s not in (None, w) for s, w in zip(shape, wanted[name])):
+                    fixed = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+                    raise ValueError(f"input {name!r}: the TFLite model takes shape {fixed}, received {wanted[name]}")
                 self.interpreter.resize_tensor_input(detail["index"], wanted[name], strict=True)
             self.interpreter.allocate_tensors()
             self._allocated = wanted
