@@ -335,8 +335,10 @@ def _examples(prog: str, items: Sequence[tuple[str, str]]) -> str:
     return "examples:\n" + "\n".join(f"  {prog} {name} {example}".rstrip() for name, example in items)
 
 
-def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
-    """The argument parser of every command in :data:`COMMANDS`."""
+def build_parser(prog: str = DEFAULT_PROG, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of every command in :data:`COMMANDS`; with ``only`` (a command name) the other commands
+    are listed without their arguments (building some imports heavy modules, e.g. ``train``'s recipes TensorFlow,
+    which a ``predict`` process never needs)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=DESCRIPTION,
@@ -355,7 +357,8 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             add_help=not command.passthrough,
         )
-        command.add_arguments(sub)
+        if only is None or name == only:
+            command.add_arguments(sub)
         sub.set_defaults(command_entry=command)
     return parser
 
@@ -371,8 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors of the run (``OSError``, ``ValueError``) are printed as one line, not a traceback (status 2).
     """
-    parser = build_parser(_prog())
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_prog(), only=argv[0] if argv and argv[0] in COMMANDS else None)
+    args, rest = parser.parse_known_args(argv)
     command: Command = args.command_entry
     if command.passthrough:
         args.rest = rest

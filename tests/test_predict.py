@@ -323,24 +323,27 @@ def test_a_face_network_copy_of_another_network_is_not_used(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_fresh_process_answers_without_keras():
-    """The cold path: a pretrained bundle answered with no Keras model loaded (nothing of the model or training
-    packages imported) and, with the LiteRT runtime installed, without importing TensorFlow at all."""
+def test_a_fresh_predict_command_answers_without_keras():
+    """The cold path of ``python -m emotion_lib predict``: a pretrained bundle answered with nothing of the model,
+    training, sequence or experiment packages imported (no Keras model, no other command's options built) and, with
+    the LiteRT runtime installed, without importing TensorFlow at all."""
     code = (
-        "import sys, emotion_lib\n"
+        "import sys\n"
+        "from emotion_lib.cli import main\n"
         "from emotion_lib.features.tflite import litert_available\n"
-        "result = emotion_lib.predict(sys.argv[1], model='av')\n"
-        "assert result.ok and result.modalities == ('audio', 'video'), result\n"
-        "heavy = {'emotion_lib.models', 'emotion_lib.training', 'emotion_lib.sequences'} & set(sys.modules)\n"
+        "assert main(['predict', sys.argv[1], '--model', 'av', '--json']) == 0\n"
+        "packages = ('models', 'training', 'sequences', 'experiments')\n"
+        "heavy = {f'emotion_lib.{name}' for name in packages} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
         "assert not litert_available() or 'tensorflow' not in sys.modules\n"
-        "print(litert_available())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(ANGER)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "deprecated" not in done.stderr  # TensorFlow's interpreter (no LiteRT here) runs without its notice
+    (answer,) = json.loads(done.stdout)
+    assert answer["modalities"] == ["audio", "video"] and answer["label"] in EMOTIONS
+    assert "deprecated" not in done.stderr  # TensorFlow's interpreter (without LiteRT) runs without its notice
 
 
 # ---- the command line ----------------------------------------------------------------------------------------
