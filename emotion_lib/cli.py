@@ -335,10 +335,8 @@ def _examples(prog: str, items: Sequence[tuple[str, str]]) -> str:
     return "examples:\n" + "\n".join(f"  {prog} {name} {example}".rstrip() for name, example in items)
 
 
-def build_parser(prog: str = DEFAULT_PROG, only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of every command in :data:`COMMANDS`; with ``only`` (a command name) the other commands
-    are listed without their arguments (building some imports heavy modules, e.g. ``train``'s recipes TensorFlow,
-    which a ``predict`` process never needs)."""
+def build_parser(prog: str = DEFAULT_PROG, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser of every command in :data:`COMMANDS` (of only the command ``argv`` starts with, if any)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=DESCRIPTION,
@@ -357,7 +355,7 @@ def build_parser(prog: str = DEFAULT_PROG, only: str | None = None) -> argparse.
             formatter_class=argparse.RawDescriptionHelpFormatter,
             add_help=not command.passthrough,
         )
-        if only is None or name == only:
+        if not argv or argv[0] == name or argv[0] not in COMMANDS:  # train's options import TensorFlow: predict's not
             command.add_arguments(sub)
         sub.set_defaults(command_entry=command)
     return parser
@@ -374,8 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors of the run (``OSError``, ``ValueError``) are printed as one line, not a traceback (status 2).
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_prog(), only=argv[0] if argv and argv[0] in COMMANDS else None)
+    parser = build_parser(_prog(), argv := sys.argv[1:] if argv is None else list(argv))
     args, rest = parser.parse_known_args(argv)
     command: Command = args.command_entry
     if command.passthrough:
