@@ -335,8 +335,8 @@ def _examples(prog: str, items: Sequence[tuple[str, str]]) -> str:
     return "examples:\n" + "\n".join(f"  {prog} {name} {example}".rstrip() for name, example in items)
 
 
-def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
-    """The argument parser of every command in :data:`COMMANDS`."""
+def build_parser(prog: str = DEFAULT_PROG, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser of every command in :data:`COMMANDS` (of only the command ``argv`` starts with, if any)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=DESCRIPTION,
@@ -355,7 +355,8 @@ def build_parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             add_help=not command.passthrough,
         )
-        command.add_arguments(sub)
+        if not argv or argv[0] == name or argv[0] not in COMMANDS:  # train's options import TensorFlow: predict's not
+            command.add_arguments(sub)
         sub.set_defaults(command_entry=command)
     return parser
 
@@ -371,8 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors of the run (``OSError``, ``ValueError``) are printed as one line, not a traceback (status 2).
     """
-    parser = build_parser(_prog())
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser(_prog(), argv := sys.argv[1:] if argv is None else list(argv))
+    args, rest = parser.parse_known_args(argv)
     command: Command = args.command_entry
     if command.passthrough:
         args.rest = rest

@@ -66,14 +66,44 @@ def test_round_trip_gives_identical_predictions_and_settings(bundle_path, traine
     np.testing.assert_array_equal(bundle.normalisers["audio"].transform(x), normalisers["audio"].transform(x))
     assert set(bundle.normalisers) == {"audio", "video"}
     files = read_manifest(bundle_path)["files"]
-    assert set(files) == {"model.keras", "config.json", "normalisers.json", "model_int8.tflite"}
+    tflite = {"model_int8.tflite", "model.tflite", "face_fer.tflite"}
+    assert set(files) == {"model.keras", "config.json", "normalisers.json", *tflite}
     assert all(len(entry["sha256"]) == 64 and entry["role"] for entry in files.values())
+
+
+def test_the_tflite_model_runs_any_clip_length_as_keras_does(bundle_path, trained, data):
+    """``model.tflite`` keeps the free time axis: clips of any length, the Keras probabilities to float rounding; the
+    fer face network travels as ``face_fer.tflite`` with the checksum of the network file it was made from."""
+    from emotion_lib.features.faces.fer import FerBackend
+    from emotion_lib.features.manifest import sha256
+    from emotion_lib.features.tflite import LiteModel
+
+    _, model, _ = trained
+    bundle = load_bundle(bundle_path)
+    assert bundle.lite_model == bundle_path / "model.tflite"
+    lite = LiteModel(bundle.lite_model)
+    assert lite.shapes["audio"] == (1, None, 5) and lite.shapes["video_mask"] == (1, None)
+    lengths = set()
+    for i in range(len(data)):
+        one = data.make_batch([i])
+        lengths.add(one["audio"].shape[1])
+        np.testing.assert_allclose(lite(one), predict(model, one), atol=1e-5)
+    assert len(lengths) > 3
+    network = bundle.face_network
+    assert network["file"] == bundle_path / "face_fer.tflite" and network["backend"] == "fer"
+    assert network["source_sha256"] == sha256(FerBackend.network_source()) and network["options"] == {}
+    chips = np.random.default_rng(0).uniform(-1, 1, (3, 64, 64, 1)).astype(np.float32)
+    reference = FerBackend().network()([chips], training=False)
+    face = LiteModel(network["file"])
+    np.testing.assert_allclose(face({name: chips for name in face.inputs}), reference, atol=1e-5)
 
 
 def test_saving_again_replaces_the_bundle_but_never_another_folder(bundle_path, trained, tmp_path):
     config, model, normalisers = trained
-    save_bundle(bundle_path, model, config, normalisers, EXTRACTION)
-    assert load_bundle(bundle_path).exports == {} and not (bundle_path / "model_int8.tflite").exists()
+    save_bundle(bundle_path, model, config, normalisers, EXTRACTION, lite=False)
+    again = load_bundle(bundle_path)
+    assert again.exports == {} and not (bundle_path / "model_int8.tflite").exists()
+    assert again.lite_model is None and again.face_network == {} and not (bundle_path / "model.tflite").exists()
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
     with pytest.raises(BundleError, match="is not a model bundle"):

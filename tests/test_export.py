@@ -19,6 +19,7 @@ from emotion_lib.training.export import (
     predict,
     save_model,
     to_tflite,
+    to_tflite_any_length,
     write_tflite,
 )
 
@@ -131,3 +132,21 @@ def test_transformer_model_exports_to_tflite(data):
     runner = TFLiteRunner(to_tflite(model, config, "float32"))
     for window in clip_windows(data, config, limit=3):
         np.testing.assert_allclose(runner(window), predict(model, window), atol=1e-4)
+
+
+@pytest.mark.parametrize("encoder", ["bilstm", "transformer"])
+def test_any_length_export_agrees_with_keras_on_every_clip(data, encoder):
+    """The float32 export with a free time axis (what predict runs): every clip length, Keras's probabilities."""
+    from emotion_lib.features.tflite import LiteModel
+
+    config = ModelConfig(**TINY, encoder=encoder, cross_modal=True)
+    model = build_model(config)
+    model.get_layer("batch_norm").moving_mean.assign(np.linspace(-1, 1, 8).astype(np.float32))
+    lite = LiteModel(to_tflite_any_length(model), runtime="tensorflow")
+    free = {"audio": (1, None, 5), "audio_mask": (1, None), "video": (1, None, 4), "video_mask": (1, None)}
+    assert lite.shapes == free
+    for i in range(len(data)):
+        one = data.make_batch([i])
+        np.testing.assert_allclose(lite(one), predict(model, one), atol=1e-5)
+    with pytest.raises(ValueError, match=r"'audio': the TFLite model takes shape \(1, any, 5\), received \(2, 30, 5\)"):
+        lite({**data.make_batch([0]), "audio": np.zeros((2, 30, 5), np.float32)})  # the batch axis is fixed

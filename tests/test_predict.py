@@ -27,7 +27,7 @@ from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.inference import FilePredictor, load_predictor, predict
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.paths import REPO_ROOT, SAMPLES_DIR
+from emotion_lib.paths import PRETRAINED_DIR, REPO_ROOT, SAMPLES_DIR
 from emotion_lib.realtime.window import ModelInputError
 
 SAMPLE = SAMPLES_DIR / "crema-d"
@@ -251,6 +251,99 @@ def test_a_keras_file_is_a_model_too_and_loaded_models_are_kept(bundles, tmp_pat
     assert "not a model bundle" in result.notes[0] and str(bare) in result.notes[0]
     assert load_predictor(bare) is load_predictor(bare)
     assert load_predictor(bare, cache=False) is not load_predictor(bare)
+
+
+# ---- the TFLite route ------------------------------------------------------------------------------------------
+def test_a_bundle_runs_its_tflite_model_and_agrees_with_keras(av, bundles, media):
+    """A bundle carries ``model.tflite`` (any clip length): predict runs it, giving the Keras model's answer to float
+    rounding on every kind of file."""
+    keras = FilePredictor(bundles["av"], runtime="keras")
+    assert av.engine == "tflite" and keras.engine == "keras"
+    files = [ANGER, media["wav"], media["png"], media["mp4_silent_track"]]
+    for lite, reference in zip(predict(files, model=av), predict(files, model=keras)):
+        _check_answer(lite, reference.modalities)
+        assert lite.probabilities == pytest.approx(reference.probabilities, abs=1e-5)
+
+
+def test_a_bundle_without_tflite_model_runs_keras_until_one_is_added(bundles, tmp_path):
+    from emotion_lib.training.bundle import MANIFEST, add_lite_exports
+
+    old = shutil.copytree(bundles["voice"], tmp_path / "old_voice")
+    manifest = json.loads((old / MANIFEST).read_text())
+    del manifest["lite_model"], manifest["files"]["model.tflite"]
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    (old / "model.tflite").unlink()
+    assert FilePredictor(old).engine == "keras"
+    with pytest.raises(ModelInputError, match=r"old_voice has no TFLite model \(model.tflite\).*add_lite_exports"):
+        FilePredictor(old, runtime="tflite")
+    keras_bytes = (old / "model.keras").read_bytes()
+    add_lite_exports(old)
+    assert (old / "model.keras").read_bytes() == keras_bytes
+    answer, reference = predict(ANGER, model=FilePredictor(old)), predict(ANGER, model=FilePredictor(bundles["voice"]))
+    assert answer.probabilities == pytest.approx(reference.probabilities, abs=1e-6)
+
+
+def test_a_changed_tflite_model_fails_its_checksum(bundles, tmp_path):
+    copy = shutil.copytree(bundles["voice"], tmp_path / "voice")
+    with open(copy / "model.tflite", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelInputError, match=r"model\.tflite does not match its checksum"):
+        FilePredictor(copy)
+
+
+def test_the_shipped_face_network_copy_gives_the_keras_features():
+    """The pretrained bundles carry the fer network in TFLite (converted from the installed fer package's file, whose
+    checksum the manifest keeps): same faces, the same features to float rounding, another cache key."""
+    from emotion_lib.features.faces.fer import FerBackend
+    from emotion_lib.features.manifest import read_bundle_features
+    from emotion_lib.features.video import read_frames
+
+    network = read_bundle_features(PRETRAINED_DIR / "face").face_network
+    assert network["backend"] == "fer" and network["options"] == {"output": "features"}
+    frames = list(read_frames(ANGER, 5.0)[0][:12])
+    lite, keras = FerBackend("features", lite_model=network["file"]), FerBackend("features")
+    (lite_embeddings, lite_mask), (embeddings, mask) = lite.embed(frames), keras.embed(frames)
+    assert lite_mask.tolist() == mask.tolist() and mask.sum() >= 10
+    np.testing.assert_allclose(lite_embeddings, embeddings, atol=1e-4)
+    assert lite.config() != keras.config()
+
+
+def test_a_face_network_copy_of_another_network_is_not_used(tmp_path):
+    from emotion_lib.training.bundle import MANIFEST
+
+    copy = shutil.copytree(PRETRAINED_DIR / "face", tmp_path / "face")
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["face_network"]["source_sha256"] = "0" * 64  # converted from another emotion_model.hdf5
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    predictor = FilePredictor(copy)
+    assert predictor.features.face.lite_model is None
+    assert any("converted from another fer/emotion_model.hdf5" in note for note in predictor.notes)
+    shipped = FilePredictor(PRETRAINED_DIR / "face")
+    assert shipped.features.face.lite_model == PRETRAINED_DIR / "face" / "face_fer.tflite" and shipped.notes == ()
+
+
+@pytest.mark.slow
+def test_a_fresh_predict_command_answers_without_keras():
+    """The cold path of ``python -m emotion_lib predict``: a pretrained bundle answered with nothing of the model,
+    training, sequence or experiment packages imported (no Keras model, no other command's options built) and, with
+    the LiteRT runtime installed, without importing TensorFlow at all."""
+    code = (
+        "import sys\n"
+        "from emotion_lib.cli import main\n"
+        "from emotion_lib.features.tflite import litert_available\n"
+        "assert main(['predict', sys.argv[1], '--model', 'av', '--json']) == 0\n"
+        "packages = ('models', 'training', 'sequences', 'experiments')\n"
+        "heavy = {f'emotion_lib.{name}' for name in packages} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert not litert_available() or 'tensorflow' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ANGER)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (answer,) = json.loads(done.stdout)
+    assert answer["modalities"] == ["audio", "video"] and answer["label"] in EMOTIONS
+    assert "deprecated" not in done.stderr  # TensorFlow's interpreter (without LiteRT) runs without its notice
 
 
 # ---- the command line ----------------------------------------------------------------------------------------

@@ -75,7 +75,8 @@ def trained(tiny):
 def test_the_train_command_writes_a_loadable_bundle_with_model_best(trained):
     manifest = read_manifest(trained)
     assert manifest["model"] == TRAINED_MODEL_FILE and (trained / TRAINED_MODEL_FILE).is_file()
-    assert set(manifest["files"]) == {TRAINED_MODEL_FILE, "config.json", "normalisers.json", "model_int8.tflite"}
+    files = {TRAINED_MODEL_FILE, "config.json", "normalisers.json", "model_int8.tflite", "model.tflite"}
+    assert set(manifest["files"]) == files and manifest["lite_model"] == "model.tflite"
     bundle = load_bundle(trained)
     assert bundle.config.modalities == ("audio",) and bundle.config.epochs == 2
     assert bundle.extraction.video_backend is None and set(bundle.normalisers) == {"audio"}

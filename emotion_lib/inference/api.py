@@ -18,17 +18,18 @@ def _stamp(path: Path) -> int:
 
 
 @lru_cache(maxsize=2)
-def _cached(name: str, resolved: str, stamp: int) -> FilePredictor:
-    return FilePredictor(name)
+def _cached(name: str, resolved: str, stamp: int, runtime: str) -> FilePredictor:
+    return FilePredictor(name, runtime)
 
 
-def load_predictor(model: str | Path = "av", cache: bool = True) -> FilePredictor:
+def load_predictor(model: str | Path = "av", cache: bool = True, runtime: str = "auto") -> FilePredictor:
     """The :class:`FilePredictor` of ``model``; with ``cache`` the last two models loaded are kept (a model saved
-    again since is loaded again), so repeated calls do not pay the model load."""
+    again since is loaded again), so repeated calls do not pay the model load. ``runtime``: ``auto`` (the bundle's
+    TFLite model when it has one), ``tflite`` or ``keras`` (see :class:`FilePredictor`)."""
     if not cache:
-        return FilePredictor(model)
+        return FilePredictor(model, runtime)
     path = resolve_model(model)
-    return _cached(str(model), str(path.resolve()), _stamp(path))
+    return _cached(str(model), str(path.resolve()), _stamp(path), runtime)
 
 
 def predict(

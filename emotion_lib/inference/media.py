@@ -13,7 +13,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,14 +82,17 @@ class FileFeatureExtractor:
     """Extracts the features a model needs from one file at a time, reusing openSMILE and the face backend.
 
     ``modalities`` are the model's inputs (``audio``, ``video``); only those are extracted. The voice of a video is
-    analysed in a worker thread while the faces are embedded.
+    analysed in a worker thread while the faces are embedded. ``face_network`` is a bundle's TFLite copy of the face
+    backend's network (``BundleFeatures.face_network``): it runs instead of the backend's own loading while the
+    installed network is the one it was converted from (else :attr:`notes` says why it is not used).
     """
 
-    def __init__(self, extraction: ExtractionConfig, modalities: tuple[str, ...]) -> None:
-        from emotion_lib.features.faces.registry import get_face_backend
-
+    def __init__(
+        self, extraction: ExtractionConfig, modalities: tuple[str, ...], face_network: dict | None = None
+    ) -> None:
         self.extraction = extraction
         self.modalities = tuple(modalities)
+        self.notes: list[str] = []
         self.audio = (
             AudioFeatureExtractor(extraction.audio_feature_set, extraction.audio_level)
             if "audio" in modalities
@@ -97,10 +100,28 @@ class FileFeatureExtractor:
         )
         if "video" in modalities and not extraction.video_backend:
             raise InputFileError("the model has a face input but its extraction settings name no face backend")
-        self.face = (
-            get_face_backend(extraction.video_backend, **extraction.backend_kwargs()) if "video" in modalities else None
-        )
+        self.face = self._face_backend(face_network or {}) if "video" in modalities else None
         self._voice_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-features")
+
+    def _face_backend(self, face_network: dict) -> Any:
+        from emotion_lib.features.faces.registry import check_backend, face_backend_spec, get_face_backend
+        from emotion_lib.features.manifest import sha256
+
+        name, options = self.extraction.video_backend, self.extraction.backend_kwargs()
+        if not face_network or face_network.get("backend") != name:
+            return get_face_backend(name, **options)
+        backend = face_backend_spec(name).backend
+        check_backend(name, **options)
+        if face_network.get("options") != dict(self.extraction.backend_options):
+            self.notes.append(f"{face_network['file']} was made for other {name} options; not used")
+        elif sha256(backend.network_source()) != face_network.get("source_sha256"):
+            self.notes.append(
+                f"{face_network['file']} was converted from another {face_network.get('source')} than the installed "
+                f"{backend.network_source()}: the installed network runs instead (its features, not the bundle's copy)"
+            )
+        else:
+            return backend(**options, lite_model=face_network["file"])
+        return get_face_backend(name, **options)
 
     def dims(self) -> dict[str, int]:
         """Feature width per extracted modality."""

@@ -6,6 +6,12 @@ or the path of any model bundle folder, of a file inside one (``model.keras``, a
 normalisers fitted on its training actors; the file's features are extracted with those settings, normalised,
 padded and masked as in training, and run through the model. A modality the file lacks is masked (the models are
 trained with modality dropout).
+
+A bundle with a float32 TFLite model (``model.tflite``, see :func:`~emotion_lib.training.bundle.lite_exports`) is
+run by the TFLite interpreter, with the bundle's TFLite copy of the face network when it has one: no Keras model is
+deserialised, no graph traced and, with the LiteRT runtime installed, TensorFlow is never imported, so a fresh process
+answers in a fraction of the time. The probabilities agree with the Keras model to float rounding
+(``benchmarks/predict.py --agreement`` measures it on real clips). ``runtime="keras"`` runs the Keras model instead.
 """
 
 from __future__ import annotations
@@ -15,14 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotion_lib.features.manifest import BundleFeatures, ModelFileError, read_bundle_features, read_manifest
+from emotion_lib.features.tflite import LiteModel
 from emotion_lib.inference.media import KIND_MODALITIES, FileFeatureExtractor, FileFeatures, file_kind
 from emotion_lib.inference.results import FilePrediction, Timeline
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.paths import PRETRAINED_DIR
-from emotion_lib.realtime.window import ModelInputError, load_streaming_model
+from emotion_lib.realtime.window import ModelInputError, WindowModel, load_streaming_model
 
 if TYPE_CHECKING:
     from emotion_lib.features.store import ExtractionConfig
+    from emotion_lib.training.bundle import ModelBundle
 
 PRETRAINED_MODELS = {"voice": "the voice", "face": "the face", "av": "the voice + face"}
 """The pretrained model names (folders of :data:`~emotion_lib.paths.PRETRAINED_DIR`) and what they read."""
@@ -31,6 +40,8 @@ TRAIN_COMMAND = "python -m emotion_lib train --recipe {name}"
 DEFAULT_WINDOW_FRAMES = 10
 """Face frames per timeline window for a model without a bundle configuration (2 s at 5 frames/s)."""
 MODALITY_WORDS = {"audio": "a voice", "video": "a face"}
+RUNTIMES = ("auto", "tflite", "keras")
+"""``auto``: the bundle's TFLite model when it has one, else Keras; ``tflite``: only that; ``keras``: Keras."""
 
 
 def resolve_model(model: str | Path) -> Path:
@@ -74,20 +85,63 @@ class FilePredictor:
     cannot be loaded or whose inputs do not fit the features its extraction settings give.
     """
 
-    def __init__(self, model: str | Path = "av") -> None:
+    def __init__(self, model: str | Path = "av", runtime: str = "auto") -> None:
         from emotion_lib.features.store import ExtractionConfig
 
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
         self.name = str(model)
         self.path = resolve_model(model)
-        self.window_model, self.bundle = load_streaming_model(self.path)
+        self.runtime = runtime
+        self.bundle: ModelBundle | BundleFeatures | None = self._lite_bundle(runtime)
+        self.engine = "tflite"
+        """What runs the model: ``tflite`` (the bundle's ``model.tflite``) or ``keras`` (any other model file)."""
+        if self.bundle is None:
+            self.window_model, self.bundle = load_streaming_model(self.path)
+            self.engine = "tflite" if self.path.suffix == ".tflite" else "keras"
         self.modalities = tuple(m for m in ("audio", "video") if self.window_model.feature_dim(m) is not None)
         self.extraction: ExtractionConfig = self.bundle.extraction if self.bundle else ExtractionConfig()
         self.normalisers: dict[str, Any] = dict(self.bundle.normalisers) if self.bundle else {}
         self.notes: tuple[str, ...] = ()
         if self.bundle is None:
             self.notes = (f"{self.path} is not a model bundle: default extraction settings, features not normalised",)
-        self.features = FileFeatureExtractor(self.extraction, self.modalities)
+        face_network = self.bundle.face_network if isinstance(self.bundle, BundleFeatures) else {}
+        self.features = FileFeatureExtractor(self.extraction, self.modalities, face_network)
+        self.notes += tuple(self.features.notes)
         self._check_fits()
+
+    def _lite_bundle(self, runtime: str) -> BundleFeatures | None:
+        """The bundle's feature side with :attr:`window_model` on its TFLite model, or ``None`` for the Keras route
+        (``runtime='keras'``, or ``'auto'`` and no TFLite model)."""
+        if runtime == "keras" or not (self.path.is_dir() and (self.path / "manifest.json").is_file()):
+            if runtime == "tflite":
+                raise ModelInputError(f"{self.path} is not a model bundle: no TFLite model to run")
+            return None
+        try:
+            manifest = read_manifest(self.path)
+            if "lite_model" not in manifest:
+                if runtime == "tflite":
+                    raise ModelInputError(
+                        f"{self.path} has no TFLite model (model.tflite): add it with "
+                        "emotion_lib.training.bundle.add_lite_exports, or use runtime='keras'"
+                    )
+                return None
+            bundle = read_bundle_features(self.path, manifest)
+            lite = LiteModel(bundle.lite_model)
+        except ModelFileError as error:  # BundleError included
+            message = str(error)
+            raise ModelInputError(
+                f"could not load model{'' if str(self.path) in message else f' {self.path}'}: {message}"
+            ) from error
+        self.window_model = WindowModel(lite, input_shapes={name: shape[1:] for name, shape in lite.shapes.items()})
+        for modality in ("audio", "video"):
+            width, expected = self.window_model.feature_dim(modality), bundle.config.get(f"{modality}_dim")
+            if width is not None and width != expected:
+                raise ModelInputError(
+                    f"{bundle.lite_model}: input {modality!r} has {width} features but the configuration says "
+                    f"{modality}_dim={expected}"
+                )
+        return bundle
 
     def _check_fits(self) -> None:
         for modality, dim in self.features.dims().items():
@@ -106,6 +160,8 @@ class FilePredictor:
     @property
     def window_frames(self) -> int:
         """Face frames per timeline window: the model's real-time window."""
+        if isinstance(self.bundle, BundleFeatures):
+            return int(self.bundle.config["window_video_frames"])
         return self.bundle.config.window_video_frames if self.bundle else DEFAULT_WINDOW_FRAMES
 
     def predict_file(self, path: Path | str, timeline: bool = False) -> FilePrediction:
@@ -144,14 +200,13 @@ class FilePredictor:
             )
 
     def model_inputs(self, features: FileFeatures) -> dict[str, np.ndarray]:
-        """The model's batch of one: normalised, padded, masked; a modality the file lacks is one masked step."""
-        from emotion_lib.sequences.data import fixed_window, pad_sequences
-
+        """The model's batch of one: normalised, masked (a frame without a face is zeros), cut or padded to a fixed
+        window for a fixed-window export; a modality the file lacks is one masked step."""
         inputs: dict[str, np.ndarray] = {}
         for modality in self.modalities:
             values = getattr(features, modality)
             dim = self.window_model.feature_dim(modality)
-            if values is None:
+            if values is None or len(values) == 0:
                 inputs[modality], inputs[f"{modality}_mask"] = (
                     np.zeros((1, 1, dim), np.float32),
                     np.zeros((1, 1), np.float32),
@@ -160,9 +215,13 @@ class FilePredictor:
             mask = features.video_mask if modality == "video" else None
             if modality in self.normalisers:
                 values = self.normalisers[modality].transform(values, None, mask)
-            inputs[modality], inputs[f"{modality}_mask"] = pad_sequences([values], dim, masks=[mask])
+            valid = np.ones(len(values), bool) if mask is None else np.asarray(mask, bool)
+            inputs[modality] = np.where(valid[:, None], values, 0.0).astype(np.float32)[None]
+            inputs[f"{modality}_mask"] = valid.astype(np.float32)[None]
         fixed = {m: self.window_model.time_steps(m) for m in self.modalities}
         if any(steps is not None for steps in fixed.values()):  # a fixed-window export (TFLite): cut or pad
+            from emotion_lib.sequences.data import fixed_window
+
             lengths = {m: steps or inputs[m].shape[1] for m, steps in fixed.items()}
             inputs = fixed_window(inputs, lengths.get("audio", 1), lengths.get("video", 1))
         return inputs

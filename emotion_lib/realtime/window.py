@@ -7,6 +7,7 @@ export. Bad models give a :class:`ModelInputError` naming the file or the shapes
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +28,8 @@ class ModelInputError(ValueError):
 
 
 def _is_keras_model(model: Any) -> bool:
-    import keras
-
-    return isinstance(model, keras.Model)
+    keras = sys.modules.get("keras")  # not imported yet: no Keras model exists (a TFLite runner needs no Keras)
+    return keras is not None and isinstance(model, keras.Model)
 
 
 def _keras_input_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:

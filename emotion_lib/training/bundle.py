@@ -7,43 +7,55 @@ A bundle (e.g. ``reports/models/synthetic_fusion/``) holds
 * ``config.json``: its :class:`~emotion_lib.models.config.ModelConfig`;
 * ``normalisers.json``: the feature normalisers fitted on the training actors (``{"audio": state, "video": state}``);
 * ``model_<mode>.tflite``: optional fixed-window TFLite exports (``float16``, ``int8``, ...);
+* ``model.tflite``: the same model in float32 TFLite with a free time axis (any clip length; what ``predict`` runs,
+  without TensorFlow), and ``face_<backend>.tflite``: the face backend's network in TFLite when the backend has
+  one to export (``fer``), with the checksum of the network it was converted from;
 * ``manifest.json``: what each file is with its sha256 checksum, the feature extraction settings the model
   expects (face backend, audio feature set, frame rate) and free metadata (corpus, protocol, scores).
 
-:func:`save_bundle` writes one, :func:`load_bundle` reads and checks it. Every problem (missing or corrupt
-file, checksum mismatch, a model whose inputs do not fit the configuration) is a :class:`BundleError` naming
-the file.
+:func:`save_bundle` writes one, :func:`load_bundle` reads and checks it, :func:`add_lite_exports` adds the TFLite
+files to a bundle saved without them. Every problem (missing or corrupt file, checksum mismatch, a model whose inputs
+do not fit the configuration) is a :class:`BundleError` naming the file. The reading that needs no model
+(manifest, checksums, normalisers, extraction settings) is :mod:`emotion_lib.features.manifest`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from emotion_lib import __version__
+from emotion_lib.features.faces.registry import face_backend_spec, get_face_backend
+from emotion_lib.features.manifest import (  # noqa: F401  (BUNDLE_VERSION, read_manifest: this module's API too)
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    CONFIG_FILE,
+    LITE_MODEL_FILE,
+    MANIFEST,
+    NORMALISERS_FILE,
+    BundleError,
+    face_network_file,
+    read_bundle_features,
+    read_file,
+    read_manifest,
+    sha256,
+    verify_checksums,
+)
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.models.config import ModelConfig
-from emotion_lib.training.export import ModelFileError, expected_shapes, load_model
+from emotion_lib.training.export import ModelFileError, expected_shapes, load_model, to_tflite_any_length
+from emotion_lib.utils import atomic_write_bytes
 
-BUNDLE_FORMAT = "emotion_lib model bundle"
-BUNDLE_VERSION = 1
-MANIFEST = "manifest.json"
 MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-NORMALISERS_FILE = "normalisers.json"
-
-
-class BundleError(ModelFileError):
-    """A model bundle is missing, incomplete, corrupt, or its model does not fit its configuration."""
 
 
 @dataclass
@@ -60,6 +72,10 @@ class ModelBundle:
     exports: dict[str, Path] = field(default_factory=dict)
     """TFLite exports by mode (``float16``, ``int8``)."""
     metadata: dict[str, Any] = field(default_factory=dict)
+    lite_model: Path | None = None
+    """The float32 any-length TFLite model (``model.tflite``), when the bundle has one."""
+    face_network: dict[str, Any] = field(default_factory=dict)
+    """The TFLite face network (``file``, ``backend``, ``options``, ``source_sha256``), when there is one."""
 
 
 def tflite_name(mode: str) -> str:
@@ -81,6 +97,7 @@ def save_bundle(
     exports: Mapping[str, bytes] | None = None,
     metadata: Mapping[str, Any] | None = None,
     model_file: str = MODEL_FILE,
+    lite: bool = True,
 ) -> Path:
     """Write a model bundle folder at ``path`` and return it.
 
@@ -94,6 +111,7 @@ def save_bundle(
         exports: TFLite flatbuffers by mode (``export_tflite_models``).
         metadata: JSON-serialisable facts to keep, e.g. ``{"corpus": ..., "protocol": ...}``.
         model_file: the name of the ``.keras`` file inside the bundle (recorded in the manifest).
+        lite: also write the TFLite files ``predict`` runs without TensorFlow (:func:`lite_exports`).
     """
     path = Path(path)
     if not model_file.endswith(".keras") or Path(model_file).name != model_file:
@@ -108,6 +126,8 @@ def save_bundle(
     tmp.mkdir(parents=True)
     try:
         _write_files(tmp, model, config, states, extraction, exports or {}, metadata or {}, model_file)
+        if lite:
+            _add_files(tmp, *lite_exports(model, extraction))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -139,7 +159,7 @@ def _write_files(
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
         "emotion_lib": __version__,
-        "files": {name: {"role": role, "sha256": _sha256(folder / name)} for name, role in roles.items()},
+        "files": {name: {"role": role, "sha256": sha256(folder / name)} for name, role in roles.items()},
         "model": model_file,
         "exports": {mode: tflite_name(mode) for mode in exports},
         "extraction": dataclasses.asdict(extraction),
@@ -148,26 +168,59 @@ def _write_files(
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def read_manifest(path: Path | str) -> dict[str, Any]:
-    """The manifest of the bundle at ``path`` (cheap: no model is loaded, no checksum computed)."""
-    path = Path(path)
-    manifest_path = path / MANIFEST
-    if not path.is_dir():
-        raise BundleError(
-            f"model bundle not found: {path}. Train and save one first "
-            "(notebook 04 writes reports/models/<corpus>_fusion/)"
-        )
-    if not manifest_path.is_file():
-        raise BundleError(f"{path} is not a model bundle: {MANIFEST} is missing")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as error:
-        raise BundleError(f"cannot read the bundle manifest {manifest_path}: {error}") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT or "files" not in manifest:
-        raise BundleError(f"{manifest_path} is not a model bundle manifest")
-    if manifest.get("version", 0) > BUNDLE_VERSION:
-        raise BundleError(f"{manifest_path}: bundle version {manifest['version']} is newer than this library's")
-    return manifest
+def lite_exports(model: keras.Model, extraction: ExtractionConfig) -> tuple[dict[str, tuple[bytes, str]], dict]:
+    """The TFLite files that let ``predict`` run without TensorFlow, and their manifest entries.
+
+    ``model.tflite`` is ``model`` in float32 with a free time axis (:func:`to_tflite_any_length`: any clip length,
+    agreeing with Keras to float rounding). When the face backend of ``extraction`` has a network to export
+    (a ``network()`` method, e.g. ``fer``), ``face_<backend>.tflite`` is its TFLite copy, recorded with the checksum of
+    the network file it was converted from (``predict`` uses it only while the installed network is that file).
+
+    Returns:
+        ``({file name: (flatbuffer, role)}, {manifest key: entry})``.
+    """
+    files = {LITE_MODEL_FILE: (to_tflite_any_length(model), "TFLite model (float32, any clip length)")}
+    entries: dict[str, Any] = {"lite_model": LITE_MODEL_FILE}
+    name = extraction.video_backend
+    if name and hasattr(face_backend_spec(name).backend, "network"):
+        backend = face_backend_spec(name).backend
+        options = tuple(sorted(dict(extraction.backend_options).items()))
+        entry = {
+            "file": face_network_file(name),
+            "backend": name,
+            "options": dict(options),
+            "source": backend.network_name(),
+            "source_sha256": sha256(backend.network_source()),
+        }
+        flatbuffer = _face_network(name, options, entry["source_sha256"])
+        files[entry["file"]] = (flatbuffer, f"TFLite {name} face network")
+        entries["face_network"] = entry
+    return files, entries
+
+
+@lru_cache(maxsize=4)
+def _face_network(name: str, options: tuple[tuple[str, Any], ...], source_sha256: str) -> bytes:
+    """The TFLite copy of a face backend's network, converted once per process and network file (``source_sha256``
+    keys the cache; the copy does not depend on the emotion model)."""
+    return to_tflite_any_length(get_face_backend(name, **dict(options)).network(), batch=None)
+
+
+def _add_files(folder: Path, files: Mapping[str, tuple[bytes, str]], entries: Mapping[str, Any]) -> None:
+    """Write ``files`` into the bundle ``folder`` and list them (checksums) and ``entries`` in its manifest."""
+    manifest = read_manifest(folder)
+    for name, (flatbuffer, role) in files.items():
+        atomic_write_bytes(folder / name, flatbuffer)
+        manifest["files"][name] = {"role": role, "sha256": sha256(folder / name)}
+    manifest.update(entries)
+    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+
+
+def add_lite_exports(path: Path | str) -> Path:
+    """Add the TFLite files of :func:`lite_exports` to the bundle at ``path``, converted from its Keras model
+    (checked first; the other files are left as they are, the manifest lists the new ones with their checksums)."""
+    bundle = load_bundle(path)
+    _add_files(bundle.path, *lite_exports(bundle.model, bundle.extraction))
+    return bundle.path
 
 
 def load_bundle(path: Path | str, compile: bool = False) -> ModelBundle:
@@ -178,30 +231,28 @@ def load_bundle(path: Path | str, compile: bool = False) -> ModelBundle:
     """
     path = Path(path)
     manifest = read_manifest(path)
-    verify_checksums(path, manifest)
-    config = _read(path / CONFIG_FILE, ModelConfig.load)
-    states = _read(path / NORMALISERS_FILE, lambda p: json.loads(p.read_text()))
-    normalisers = _read(path / NORMALISERS_FILE, lambda _: {k: Normaliser.from_state(s) for k, s in states.items()})
-    extraction = _read(path / MANIFEST, lambda _: ExtractionConfig(**manifest["extraction"]))
+    features = read_bundle_features(path, manifest)
+    config = read_file(path / CONFIG_FILE, ModelConfig.load)
     model_path = path / manifest.get("model", MODEL_FILE)
     try:
         model = load_model(model_path, compile=compile)
     except ModelFileError as error:
         raise BundleError(str(error)) from error
     check_model_fits(model, config, model_path)
+    states = {name: normaliser.state() for name, normaliser in features.normalisers.items()}
     check_normalisers_fit(states, config, path / NORMALISERS_FILE)
     exports = {mode: path / name for mode, name in manifest.get("exports", {}).items()}
-    return ModelBundle(path, model, config, normalisers, extraction, exports, manifest.get("metadata", {}))
-
-
-def verify_checksums(path: Path, manifest: Mapping[str, Any]) -> None:
-    """Raise :class:`BundleError` naming the first listed file that is missing or differs from its checksum."""
-    for name, entry in manifest["files"].items():
-        file = path / name
-        if not file.is_file():
-            raise BundleError(f"model bundle {path} is incomplete: {file} ({entry.get('role', 'file')}) is missing")
-        if _sha256(file) != entry.get("sha256"):
-            raise BundleError(f"{file} does not match its checksum in {path / MANIFEST}: changed or corrupt")
+    return ModelBundle(
+        path,
+        model,
+        config,
+        features.normalisers,
+        features.extraction,
+        exports,
+        features.metadata,
+        features.lite_model,
+        features.face_network,
+    )
 
 
 def check_model_fits(model: keras.Model, config: ModelConfig, where: Path) -> None:
@@ -232,19 +283,3 @@ def check_normalisers_fit(states: Mapping[str, Mapping[str, Any]], config: Model
             raise BundleError(
                 f"{where}: the {modality} normaliser has {len(state['mean'])} features but the model expects {width}"
             )
-
-
-def _read(file: Path, reader: Any) -> Any:
-    """``reader(file)``, with any parse error turned into a :class:`BundleError` naming ``file``."""
-    try:
-        return reader(file)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise BundleError(f"cannot read {file}: {type(error).__name__}: {error}") from error
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,8 +1,10 @@
 """Saving, loading and exporting trained models: ``.keras`` with shape checks, TFLite float16 / int8.
 
 ``load_model`` gives a clear error for a missing or corrupt file; ``check_inputs`` names the expected and
-received shapes when inputs do not fit the model. TFLite exports have a fixed window (one real-time
+received shapes when inputs do not fit the model. :func:`to_tflite` exports have a fixed window (one real-time
 window, ``ModelConfig.window_*_frames``); :class:`TFLiteRunner` runs them with the same input dict as Keras.
+:func:`to_tflite_any_length` exports any Keras network in float32 with its free axes kept (clips of any length, what
+``predict`` runs without TensorFlow).
 """
 
 from __future__ import annotations
@@ -17,16 +19,13 @@ import tensorflow as tf
 
 import emotion_lib.models.layers  # noqa: F401  (registers the custom layers for deserialisation)
 import emotion_lib.models.losses  # noqa: F401
+from emotion_lib.features.tflite import LiteModel, ModelFileError
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.fusion import build_model
 from emotion_lib.sequences.data import SequenceData, fixed_window
 from emotion_lib.utils import atomic_write_bytes
 
 TFLITE_MODES = ("float32", "float16", "int8")
-
-
-class ModelFileError(RuntimeError):
-    """A model file is missing, not a model, or cannot be read."""
 
 
 class InputShapeError(ValueError):
@@ -166,35 +165,38 @@ def to_tflite(
     return converter.convert()
 
 
-class TFLiteRunner:
-    """Runs a TFLite export on one window: ``runner(inputs) -> probabilities (1, n_classes)``."""
+class TFLiteRunner(LiteModel):
+    """Runs a TFLite export on one window: ``runner(inputs) -> probabilities (1, n_classes)``, after checking the
+    input shapes; TensorFlow's interpreter (the one the exports were checked with when written)."""
 
     def __init__(self, model: bytes | Path | str, num_threads: int = 1):
-        if isinstance(model, (str, Path)):
-            path = Path(model)
-            if not path.is_file():
-                raise ModelFileError(f"TFLite model not found: {path}")
-            model = path.read_bytes()
-        try:
-            self.interpreter = tf.lite.Interpreter(model_content=model, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelFileError(f"cannot read TFLite model: {error}") from error
-        self.inputs = {_input_name(d["name"]): d for d in self.interpreter.get_input_details()}
-        self.shapes = {name: tuple(int(s) for s in d["shape"]) for name, d in self.inputs.items()}
-        self.output = self.interpreter.get_output_details()[0]["index"]
+        super().__init__(model, num_threads, runtime="tensorflow")
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         check_inputs(self.shapes, inputs)
-        for name, detail in self.inputs.items():
-            self.interpreter.set_tensor(detail["index"], np.asarray(inputs[name], np.float32))
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output)
+        return super().__call__(inputs)
 
 
-def _input_name(tensor_name: str) -> str:
-    """``serving_default_audio_mask:0`` -> ``audio_mask``."""
-    return tensor_name.split(":")[0].removeprefix("serving_default_")
+def to_tflite_any_length(model: keras.Model, batch: int | None = 1) -> bytes:
+    """A float32 TFLite flatbuffer of ``model`` keeping its free axes (e.g. the time axis): any clip length runs.
+
+    The variables are frozen into constants first (the LSTM while loops cannot read variables in TFLite), so
+    nothing is unrolled and the outputs agree with Keras to float rounding. ``batch`` fixes the batch axis (``None``
+    keeps it free, e.g. for a face network embedding every face of a clip at once).
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    shapes = expected_shapes(model)
+    specs = [tf.TensorSpec((batch, *shape[1:]), tf.float32, name=name) for name, shape in shapes.items()]
+    names = [spec.name for spec in specs]
+    single = len(model.inputs) == 1 and not isinstance(model.input, dict)
+
+    @tf.function(input_signature=specs)
+    def serve(*tensors):
+        return {"output": model(tensors[0] if single else dict(zip(names, tensors)), training=False)}
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
 
 
 def write_tflite(data: bytes, path: Path | str) -> Path:
