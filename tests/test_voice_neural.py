@@ -106,3 +106,14 @@ def test_saving_a_bundle_of_a_model_with_an_utterance_input_is_refused(tmp_path)
     with pytest.raises(BundleError, match="utterance"):
         save_bundle(tmp_path / "bundle", build_model(config), config, {"audio": normaliser}, ExtractionConfig())
     assert not (tmp_path / "bundle").exists()
+
+
+def test_cross_validation_needs_utterance_vectors_exactly_when_the_recipe_has_that_input():
+    from emotion_lib.evaluation.neural_cv import neural_cross_validation
+
+    frames = [np.zeros((4, 3), np.float32)] * 6
+    labels, actors, folds = ["anger"] * 6, list("aabbcc"), [["a"], ["b"], ["c"]]
+    with pytest.raises(ValueError, match="utterance vectors are needed exactly when utterance_features is set"):
+        neural_cross_validation(CANDIDATES["egemaps_utterance"], frames, labels, actors, folds)
+    with pytest.raises(ValueError, match="utterance_features is set \\(it is ''\\)"):
+        neural_cross_validation(CANDIDATES["base"], frames, labels, actors, folds, utterance=np.zeros((6, 2)))

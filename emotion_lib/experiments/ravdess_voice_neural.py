@@ -79,10 +79,11 @@ sequence branch (about 600 training clips per fold), the model with the statisti
 the model with a second input of openSMILE functionals per clip (eGeMAPS, 88, or ComParE, 6373), normalised per
 speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2."""
 
-VOICE_RECIPE: ModelConfig = CANDIDATES["base"]
+VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: base 58.1 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects :data:`VOICE_FRAME_SET` frames,
-per-speaker normalised (``audio_dim`` is set from the features)."""
+3 seeds: compare_utterance 63.0 %, base 58.1 %, egemaps_utterance 54.9 %, base_statistics 54.2 %, statistics 45.8 %
+UA); it expects :data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals,
+normalised per speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
 SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
@@ -104,6 +105,12 @@ def _utterances(clips: pd.DataFrame, ctx: Context, config: ModelConfig, corpus: 
     if list(kept["clip_id"]) != list(clips["clip_id"]):
         raise RuntimeError(f"{config.utterance_features} functionals are missing for some {corpus} clips")
     return rows
+
+
+def _inputs(config: ModelConfig) -> str:
+    """What the recipe reads, for descriptions: the frames and, with the utterance input, its functionals."""
+    utterance = f" + {config.utterance_features} functionals per clip" if config.utterance_features else ""
+    return f"{VOICE_FRAME_SET} frames{utterance}"
 
 
 def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
@@ -167,7 +174,7 @@ def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict
             for seed in ctx.seeds
         }
         result = over_seeds(lambda seed: per_seed[seed], ctx.seeds)
-        description = f"recipe candidate {name!r} on {VOICE_FRAME_SET} frames (inner folds of outer fold 0)"
+        description = f"recipe candidate {name!r} on {_inputs(config)} (inner folds of outer fold 0)"
         extra = {"role": "selection", "candidate": name, "config": dataclasses.asdict(config)}
         rows.append(
             record_result(
@@ -202,10 +209,12 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
         for seed in ctx.seeds
     }
     minutes = (time.perf_counter() - started) / 60
+    functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
     protocol = (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
         "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        "per-speaker normalisation of the frame features; the recipe was chosen by ravdess_voice_neural_selection "
+        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
+        "ravdess_voice_neural_selection "
         f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
         f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
     )
@@ -217,7 +226,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
             protocol,
             folds,
             over_seeds(lambda s: per_seed[s], ctx.seeds),
-            f"voice recipe on {VOICE_FRAME_SET} frames, each seed a model (fold x seed mean)",
+            f"voice recipe on {_inputs(config)}, each seed a model (fold x seed mean)",
             {"role": "variant", **extra},
         )
     ]
@@ -229,7 +238,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
             protocol,
             folds,
             ensemble,
-            f"voice recipe on {VOICE_FRAME_SET} frames, seed ensemble (mean probabilities of "
+            f"voice recipe on {_inputs(config)}, seed ensemble (mean probabilities of "
             f"{len(ctx.seeds)} seeds counted as one neural model)",
             {"role": "system", **extra},
         )
@@ -298,7 +307,7 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
         f"test on the {len(test_speakers)} SAVEE speakers (out of corpus), per-speaker normalisation without labels; "
         f"seed ensemble of {len(ctx.seeds)} seeds; metrics per SAVEE speaker"
     )
-    description = f"voice recipe on {VOICE_FRAME_SET} frames, RAVDESS -> SAVEE, seed ensemble"
+    description = f"voice recipe on {_inputs(config)}, RAVDESS -> SAVEE, seed ensemble"
     extra = {"role": "system", "config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET}
     return record_result(
         ctx, f"{GROUP}/savee/speaker", GROUP, "ravdess->savee", protocol, [test_speakers], result, description, extra
