@@ -196,6 +196,19 @@ def _record(ctx: Context, name: str, protocol: str, folds, result: CVResult, des
     return record_result(ctx, f"{GROUP}/{name}", GROUP, "ravdess", protocol, folds, result, description, extra)
 
 
+def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes: float) -> str:
+    """The protocol text of the record run's cross-validation rows."""
+    functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
+    return (
+        f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
+        "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
+        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
+        "ravdess_voice_neural_selection "
+        f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
+        f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
+    )
+
+
 def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> list:
     """The recipe over the outer folds x seeds: single seeds, the seed ensemble, its fusion with the baselines."""
     frames = _frames(clips, ctx, "RAVDESS")
@@ -209,15 +222,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
         for seed in ctx.seeds
     }
     minutes = (time.perf_counter() - started) / 60
-    functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
-    protocol = (
-        f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
-        "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
-        "ravdess_voice_neural_selection "
-        f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
-        f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
-    )
+    protocol = _protocol(ctx, folds, config, minutes)
     extra = {"config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET, "minutes": round(minutes, 1)}
     rows = [
         _record(
