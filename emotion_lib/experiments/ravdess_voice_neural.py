@@ -72,12 +72,19 @@ CANDIDATES: dict[str, ModelConfig] = {
     "compare_utterance": RAVDESS_NEURAL_BASE.replace(
         utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-3
     ),
+    "compare_utterance_l2": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-2
+    ),
+    "compare_utterance_small": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
+    ),
 }
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
 sequence branch (about 600 training clips per fold), the model with the statistics and nothing else changed, and
 the model with a second input of openSMILE functionals per clip (eGeMAPS, 88, or ComParE, 6373), normalised per
-speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2."""
+speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2 (for ComParE
+also with 10x the L2, and with 16 instead of 64 units)."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
