@@ -88,9 +88,10 @@ also with 10x the L2, and with 16 instead of 64 units)."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: compare_utterance 63.0 %, base 58.1 %, egemaps_utterance 54.9 %, base_statistics 54.2 %, statistics 45.8 %
-UA); it expects :data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals,
-normalised per speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
+3 seeds: compare_utterance 63.0 %, compare_utterance_l2 61.8 %, base 58.1 %, egemaps_utterance 54.9 %,
+compare_utterance_small 54.9 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects :data:`VOICE_FRAME_SET`
+frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per speaker across the speaker's
+clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
 SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
