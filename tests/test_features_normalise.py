@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from emotion_lib.features.normalise import Normaliser
+from emotion_lib.features.normalise import Normaliser, normalise_utterances
 
 
 def sequences(offsets, seed=0, dim=3):
@@ -61,3 +61,21 @@ def test_state_round_trip_and_errors():
         Normaliser("speaker").fit(train)
     with pytest.raises(ValueError, match="mode"):
         Normaliser("per-clip")
+
+
+def test_utterance_vectors_are_standardised_per_speaker_and_a_lone_clip_gets_the_training_statistics():
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([rng.normal(5.0, 2.0, (4, 3)), rng.normal(-3.0, 0.5, (5, 3)), [[1.0, 2.0, 3.0]]])
+    speakers = ["a"] * 4 + ["b"] * 5 + ["c"]
+    fit_rows = np.array([True] * 4 + [False] * 6)  # only speaker a trains
+    out = normalise_utterances(vectors, speakers, fit_rows)
+    for rows in (slice(0, 4), slice(4, 9)):  # each speaker centred and scaled on their own clips, no labels
+        np.testing.assert_allclose(out[rows].mean(axis=0), 0.0, atol=1e-6)
+        np.testing.assert_allclose(out[rows].std(axis=0), 1.0, atol=1e-5)
+    a_mean, a_std = vectors[:4].mean(axis=0), vectors[:4].std(axis=0)
+    np.testing.assert_allclose(out[9], (vectors[9] - a_mean) / a_std, rtol=1e-5)  # one clip: global fallback
+    np.testing.assert_allclose(
+        normalise_utterances(vectors, speakers, fit_rows, "global"), (vectors - a_mean) / a_std, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="one speaker per row"):
+        normalise_utterances(vectors, speakers[:-1])

@@ -149,6 +149,26 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
         ModelConfig.load(tmp_path / "nothere.json")
 
 
+def test_the_utterance_input_is_off_by_default_and_when_on_feeds_the_classifier():
+    config = ModelConfig(**TINY, modalities=("audio",))
+    assert config.input_groups == ("audio",)
+    assert {t.name.split(":")[0] for t in build_model(config).inputs} == {"audio", "audio_mask"}
+    on = config.replace(utterance_features="eGeMAPSv02", utterance_dim=3, utterance_units=4, utterance_l2=1e-3)
+    assert on.input_groups == ("audio", "utterance") and ModelConfig.from_json(on.to_json()) == on
+    model = build_model(on)
+    assert model.get_layer("utterance_dense").kernel.shape == (3, 4) and model.name.endswith("_utterance")
+    assert len(model.losses) == 1  # the utterance Dense kernel's L2 penalty (config.l2 is 0)
+    inputs = random_clips(2, seed=1, audio_dim=5, video_dim=4).make_batch([0, 1], ("audio",))
+    vectors = np.array([[0.5, -1.0, 2.0], [0.5, -1.0, 2.0]], np.float32)
+    first = _run(model, {**inputs, "utterance": vectors})
+    second = _run(model, {**inputs, "utterance": -vectors})
+    assert np.allclose(first.sum(axis=1), 1.0) and not np.allclose(first, second)
+    with pytest.raises(ValueError, match="utterance_dim is 0: set it to the width"):
+        build_model(config.replace(utterance_features="eGeMAPSv02"))
+    with pytest.raises(ValueError, match="the model has no audio input"):
+        ModelConfig(modalities=("video",), utterance_features="eGeMAPSv02")
+
+
 def test_every_ablation_variant_gets_a_config_and_video_variants_skip_without_video():
     base = ModelConfig(**TINY)
     rows = ablation_variants(base)

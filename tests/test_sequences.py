@@ -113,6 +113,36 @@ def test_fixed_window_cuts_and_pads_to_the_export_shape():
     assert window["video"].shape == (1, 8, 4) and window["video_mask"][0, 5:].sum() == 0
 
 
+def test_utterance_vectors_follow_their_clips_into_subsets_batches_datasets_and_windows():
+    data = random_clips(7, seed=4, audio_dim=3, video_dim=4)
+    utterance = np.arange(14, dtype=np.float32).reshape(7, 2)
+    with_vectors = SequenceData(data.audio, data.labels, data.names, data.video, data.video_masks, utterance=utterance)
+    assert with_vectors.utterance_dim == 2 and data.utterance_dim == 0
+    part = with_vectors.subset([5, 1])
+    np.testing.assert_array_equal(part.utterance, utterance[[5, 1]])
+    batch = part.make_batch([1, 0], ("audio", "utterance"))
+    assert set(batch) == {"audio", "audio_mask", "utterance"}
+    np.testing.assert_array_equal(batch["utterance"], utterance[[1, 5]])
+    assert "utterance" not in with_vectors.make_batch([0])  # only when the model asks for it
+    for inputs, labels, _ in with_vectors.dataset(3, ("audio", "utterance"), seed=0).as_numpy_iterator():
+        rows = [int(np.flatnonzero((utterance == row).all(1))[0]) for row in inputs["utterance"]]
+        np.testing.assert_array_equal(labels.argmax(1), with_vectors.labels[rows])
+    window = fixed_window(part.make_batch([0], ("audio", "utterance")), audio_frames=10, video_frames=2)
+    np.testing.assert_array_equal(window["utterance"], utterance[[5]])
+    with pytest.raises(FeatureValueError, match="these clips have no utterance vectors"):
+        data.make_batch([0], ("audio", "utterance"))
+
+
+def test_bad_utterance_vectors_are_rejected_naming_the_clip():
+    data = random_clips(3, seed=5, audio_dim=3, video_dim=4)
+    poisoned = np.zeros((3, 2), np.float32)
+    poisoned[1, 0] = np.nan
+    with pytest.raises(FeatureValueError, match=f"clip {data.names[1]}: utterance features contain 1 NaN"):
+        SequenceData(data.audio, data.labels, data.names, utterance=poisoned)
+    with pytest.raises(FeatureValueError, match=r"must be a \(3 clips, features\) array, got shape \(2, 2\)"):
+        SequenceData(data.audio, data.labels, data.names, utterance=np.zeros((2, 2)))
+
+
 def _clips_and_features():
     """Six clips of four actors, the last without cached features; odd clips have no video."""
     import pandas as pd

@@ -205,3 +205,23 @@ def test_train_prints_one_line_per_epoch_when_asked_and_progress_changes_no_numb
         assert shown.history[key] == quiet.history[key]
     for a, b in zip(shown.model.weights, quiet.model.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_model_with_an_utterance_input_trains_and_predicts_from_the_clips_vectors(tmp_path):
+    from emotion_lib.sequences.data import SequenceData
+    from emotion_lib.training.trainer import predict_data
+
+    clips = random_clips(12, seed=0, audio_dim=5, video_dim=4, no_video_every=1)
+    vectors = np.eye(6, dtype=np.float32)[clips.labels] * 3.0
+    data = SequenceData(clips.audio, clips.labels, clips.names, utterance=vectors)
+    config = ModelConfig(**TINY, modalities=("audio",), epochs=1, utterance_features="test", utterance_dim=6)
+    result = train(config, data, data, tmp_path / "run", tensorboard_dir=tmp_path / "tb", progress=False)
+    probabilities = predict_data(result.model, data)
+    assert probabilities.shape == (12, 6) and np.isfinite(result.history["loss"]).all()
+    moved = SequenceData(clips.audio, clips.labels, clips.names, utterance=np.roll(vectors, 1, axis=1))
+    assert not np.allclose(predict_data(result.model, moved), probabilities)  # the vectors reach the model
+    with pytest.raises(ValueError, match=r"training utterance vectors \(test\) have 0 columns"):
+        train(config, clips, data, tmp_path / "other")
+    assert same_model_config(
+        {k: v for k, v in json.loads(ModelConfig().to_json()).items() if "utterance" not in k}, ModelConfig()
+    )

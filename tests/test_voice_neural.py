@@ -12,6 +12,7 @@ from emotion_lib.experiments.ravdess_voice_neural import (
     per_speaker_result,
     seed_ensemble,
 )
+from emotion_lib.models.config import ModelConfig
 
 LABELS = ["anger", "sadness"]
 
@@ -69,3 +70,50 @@ def test_statistic_sets_match_numpy_and_the_slope_of_a_ramp():
         0.0,
         3.0,
     ]
+
+
+def test_the_utterance_candidates_are_the_base_with_speaker_normalised_functionals_beside_it():
+    for name, features in (("egemaps_utterance", "eGeMAPSv02"), ("compare_utterance", "ComParE_2016")):
+        config = CANDIDATES[name]
+        assert config.utterance_features == features and config.input_groups == ("audio", "utterance")
+        defaults = ModelConfig()
+        unchanged = config.replace(
+            **{
+                f: getattr(defaults, f)
+                for f in ("utterance_features", "utterance_units", "utterance_dropout", "utterance_l2")
+            }
+        )
+        assert unchanged == CANDIDATES["base"]
+
+
+def test_saving_a_bundle_of_a_model_with_an_utterance_input_is_refused(tmp_path):
+    from emotion_lib.features.normalise import Normaliser
+    from emotion_lib.features.store import ExtractionConfig
+    from emotion_lib.models.fusion import build_model
+    from emotion_lib.training.bundle import BundleError, save_bundle
+
+    config = ModelConfig(
+        modalities=("audio",),
+        audio_dim=3,
+        conv_filters=4,
+        rnn_units=2,
+        attention_units=2,
+        dense_units=4,
+        utterance_features="eGeMAPSv02",
+        utterance_dim=2,
+    )
+    normaliser = Normaliser("global").fit([np.random.default_rng(0).normal(size=(5, 3))])
+    with pytest.raises(BundleError, match="utterance"):
+        save_bundle(tmp_path / "bundle", build_model(config), config, {"audio": normaliser}, ExtractionConfig())
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_cross_validation_needs_utterance_vectors_exactly_when_the_recipe_has_that_input():
+    from emotion_lib.evaluation.neural_cv import neural_cross_validation
+
+    frames = [np.zeros((4, 3), np.float32)] * 6
+    labels, actors, folds = ["anger"] * 6, list("aabbcc"), [["a"], ["b"], ["c"]]
+    with pytest.raises(ValueError, match="utterance vectors are needed exactly when utterance_features is set"):
+        neural_cross_validation(CANDIDATES["egemaps_utterance"], frames, labels, actors, folds)
+    with pytest.raises(ValueError, match="utterance_features is set \\(it is ''\\)"):
+        neural_cross_validation(CANDIDATES["base"], frames, labels, actors, folds, utterance=np.zeros((6, 2)))

@@ -21,7 +21,7 @@ import numpy as np
 
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.metrics import classification_metrics
-from emotion_lib.features.normalise import Normaliser
+from emotion_lib.features.normalise import Normaliser, normalise_utterances
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
@@ -109,9 +109,11 @@ def cross_validate_fold(
     normalise: str,
     classes: list[str],
     name: str = "neural",
+    utterance: np.ndarray | None = None,
 ) -> FoldScores:
     """Train on the actors outside test fold ``fold`` and its validation fold (:func:`validation_fold` with
-    ``config.seed``), stop early on the validation actors, predict the test fold once (logged as ``name``)."""
+    ``config.seed``), stop early on the validation actors, predict the test fold once (logged as ``name``).
+    ``utterance`` vectors (one per clip) are normalised like the frames (:func:`normalise_utterances`)."""
     test = np.isin(actors, folds[fold])
     validation_actors = folds[validation_fold(len(folds), fold, config.seed)]
     validation = np.isin(actors, validation_actors)
@@ -123,6 +125,7 @@ def cross_validate_fold(
         np.array([classes.index(label) for label in labels]),
         [f"{actor}/{i}" for i, actor in enumerate(actors)],
         n_classes=len(classes),
+        utterance=None if utterance is None else normalise_utterances(utterance, actors, train_rows, normalise),
     )
     outcome = train_fold(
         config,
@@ -159,6 +162,7 @@ def neural_cross_validation(
     class_order: Sequence[str] = EMOTIONS,
     name: str = "neural",
     fold_indices: Sequence[int] | None = None,
+    utterance: np.ndarray | None = None,
 ) -> CVResult:
     """Actor-grouped CV of ``config`` (with ``seed``) on frame-level features; out-of-fold predictions pooled.
 
@@ -167,7 +171,8 @@ def neural_cross_validation(
     Normalisation statistics come from the training actors (``'speaker'``: each actor's own clips, no labels).
     ``fold_indices`` restricts the test folds (the others are still used for training and validation);
     only their clips are scored. ``chosen_params`` holds, per fold, the validation actors, the early-stopping
-    epoch and the validation-actor UA.
+    epoch and the validation-actor UA. ``utterance`` (one vector per clip, e.g. functionals) feeds the model's
+    utterance input; it is required exactly when ``config.utterance_features`` is set.
     """
     labels, actors = np.asarray(labels).astype(str), np.asarray(actors).astype(str)
     classes = list(class_order)
@@ -176,11 +181,17 @@ def neural_cross_validation(
         raise ValueError(f"labels {unknown} are not in the class order {classes}")
     folds = [sorted(str(a) for a in fold) for fold in folds]
     config = config.replace(seed=seed, n_classes=len(classes), audio_dim=int(np.asarray(audio[0]).shape[1]))
+    if bool(config.utterance_features) != (utterance is not None):
+        raise ValueError(
+            f"utterance vectors are needed exactly when utterance_features is set (it is {config.utterance_features!r})"
+        )
+    if utterance is not None:
+        config = config.replace(utterance_dim=int(np.asarray(utterance).shape[1]))
     proba = np.full((len(labels), len(classes)), np.nan)
     fold_of = np.full(len(labels), -1)
     fold_metrics, chosen = [], []
     for fold in range(len(folds)) if fold_indices is None else fold_indices:
-        scores = cross_validate_fold(config, audio, labels, actors, folds, fold, normalise, classes, name)
+        scores = cross_validate_fold(config, audio, labels, actors, folds, fold, normalise, classes, name, utterance)
         proba[scores.test] = scores.proba
         fold_of[scores.test] = fold
         fold_metrics.append(scores.metrics)

@@ -36,6 +36,7 @@ from emotion_lib.experiments.common import (
     Context,
     actor_folds,
     audio_features,
+    audio_functionals,
     neural_seeds,
     over_seeds,
     record_result,
@@ -65,15 +66,35 @@ CANDIDATES: dict[str, ModelConfig] = {
     ),
     "base": RAVDESS_NEURAL_BASE,
     "base_statistics": RAVDESS_NEURAL_BASE.replace(input_statistics=("mean", "std", "max", "min")),
+    "egemaps_utterance": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="eGeMAPSv02", utterance_units=32, utterance_dropout=0.2, utterance_l2=1e-3
+    ),
+    "compare_utterance": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-3
+    ),
+    "compare_utterance_l2": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-2
+    ),
+    "compare_utterance_l2_long": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-2, epochs=50
+    ),
+    "compare_utterance_small": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
+    ),
 }
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
-sequence branch (about 600 training clips per fold), and the model with the statistics and nothing else changed."""
+sequence branch (about 600 training clips per fold), the model with the statistics and nothing else changed, and
+the model with a second input of openSMILE functionals per clip (eGeMAPS, 88, or ComParE, 6373), normalised per
+speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2 (for ComParE
+also with 10x the L2, with it and 50 instead of 30 epochs, and with 16 instead of 64 units)."""
 
-VOICE_RECIPE: ModelConfig = CANDIDATES["base"]
+VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: base 58.1 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects :data:`VOICE_FRAME_SET` frames,
-per-speaker normalised (``audio_dim`` is set from the features)."""
+3 seeds: compare_utterance 63.0 %, compare_utterance_l2 61.8 %, compare_utterance_l2_long 60.0 %, base 58.1 %,
+egemaps_utterance 54.9 %, compare_utterance_small 54.9 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects
+:data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per
+speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
 SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
@@ -85,6 +106,22 @@ def _frames(clips: pd.DataFrame, ctx: Context, corpus: str) -> list[np.ndarray]:
     if list(kept["clip_id"]) != list(clips["clip_id"]):
         raise RuntimeError(f"{VOICE_FRAME_SET} frame features are missing for some {corpus} clips")
     return frames
+
+
+def _utterances(clips: pd.DataFrame, ctx: Context, config: ModelConfig, corpus: str) -> np.ndarray | None:
+    """The per-clip functionals ``config.utterance_features`` (``None`` when that input is off), unnormalised."""
+    if not config.utterance_features:
+        return None
+    rows, kept = audio_functionals(clips, config.utterance_features, ctx.cache_dir)
+    if list(kept["clip_id"]) != list(clips["clip_id"]):
+        raise RuntimeError(f"{config.utterance_features} functionals are missing for some {corpus} clips")
+    return rows
+
+
+def _inputs(config: ModelConfig) -> str:
+    """What the recipe reads, for descriptions: the frames and, with the utterance input, its functionals."""
+    utterance = f" + {config.utterance_features} functionals per clip" if config.utterance_features else ""
+    return f"{VOICE_FRAME_SET} frames{utterance}"
 
 
 def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
@@ -130,6 +167,7 @@ def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict
     rows = []
     for name in names or CANDIDATES:
         config = CANDIDATES[name]
+        utterance = _utterances(clips, ctx, config, "RAVDESS")
         per_seed = {
             seed: neural_cross_validation(
                 _quick(config, ctx),
@@ -142,11 +180,12 @@ def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict
                 EMOTIONS,
                 f"selection_{name}",
                 tested,
+                None if utterance is None else utterance[training],
             )
             for seed in ctx.seeds
         }
         result = over_seeds(lambda seed: per_seed[seed], ctx.seeds)
-        description = f"recipe candidate {name!r} on {VOICE_FRAME_SET} frames (inner folds of outer fold 0)"
+        description = f"recipe candidate {name!r} on {_inputs(config)} (inner folds of outer fold 0)"
         extra = {"role": "selection", "candidate": name, "config": dataclasses.asdict(config)}
         rows.append(
             record_result(
@@ -168,23 +207,33 @@ def _record(ctx: Context, name: str, protocol: str, folds, result: CVResult, des
     return record_result(ctx, f"{GROUP}/{name}", GROUP, "ravdess", protocol, folds, result, description, extra)
 
 
-def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> list:
-    """The recipe over the outer folds x seeds: single seeds, the seed ensemble, its fusion with the baselines."""
-    frames = _frames(clips, ctx, "RAVDESS")
-    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
-    started = time.perf_counter()
-    per_seed = {
-        seed: neural_cross_validation(config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe")
-        for seed in ctx.seeds
-    }
-    minutes = (time.perf_counter() - started) / 60
-    protocol = (
+def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes: float) -> str:
+    """The protocol text of the record run's cross-validation rows."""
+    functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
+    return (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
         "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        "per-speaker normalisation of the frame features; the recipe was chosen by ravdess_voice_neural_selection "
+        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
+        "ravdess_voice_neural_selection "
         f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
         f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
     )
+
+
+def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> list:
+    """The recipe over the outer folds x seeds: single seeds, the seed ensemble, its fusion with the baselines."""
+    frames = _frames(clips, ctx, "RAVDESS")
+    utterance = _utterances(clips, ctx, config, "RAVDESS")
+    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
+    started = time.perf_counter()
+    per_seed = {
+        seed: neural_cross_validation(
+            config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe", utterance=utterance
+        )
+        for seed in ctx.seeds
+    }
+    minutes = (time.perf_counter() - started) / 60
+    protocol = _protocol(ctx, folds, config, minutes)
     extra = {"config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET, "minutes": round(minutes, 1)}
     rows = [
         _record(
@@ -193,7 +242,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
             protocol,
             folds,
             over_seeds(lambda s: per_seed[s], ctx.seeds),
-            f"voice recipe on {VOICE_FRAME_SET} frames, each seed a model (fold x seed mean)",
+            f"voice recipe on {_inputs(config)}, each seed a model (fold x seed mean)",
             {"role": "variant", **extra},
         )
     ]
@@ -205,7 +254,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
             protocol,
             folds,
             ensemble,
-            f"voice recipe on {VOICE_FRAME_SET} frames, seed ensemble (mean probabilities of "
+            f"voice recipe on {_inputs(config)}, seed ensemble (mean probabilities of "
             f"{len(ctx.seeds)} seeds counted as one neural model)",
             {"role": "system", **extra},
         )
@@ -245,6 +294,9 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
     if ctx.quick:
         savee = savee.iloc[::20].reset_index(drop=True)
     frames = _frames(clips, ctx, "RAVDESS") + _frames(savee, ctx, "SAVEE")
+    utterance = _utterances(clips, ctx, config, "RAVDESS")
+    if utterance is not None:
+        utterance = np.vstack([utterance, _utterances(savee, ctx, config, "SAVEE")])
     labels = np.concatenate([clips["emotion"].to_numpy(dtype=object), savee["emotion"].to_numpy(dtype=object)])
     speakers = np.concatenate([("ravdess:" + clips["actor"]).to_numpy(), ("savee:" + savee["actor"]).to_numpy()])
     test_speakers = sorted(set(speakers[len(clips) :]))
@@ -261,6 +313,7 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
             EMOTIONS,
             "voice_recipe_savee",
             [len(all_folds) - 1],
+            utterance,
         )
         for seed in ctx.seeds
     }
@@ -270,7 +323,7 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
         f"test on the {len(test_speakers)} SAVEE speakers (out of corpus), per-speaker normalisation without labels; "
         f"seed ensemble of {len(ctx.seeds)} seeds; metrics per SAVEE speaker"
     )
-    description = f"voice recipe on {VOICE_FRAME_SET} frames, RAVDESS -> SAVEE, seed ensemble"
+    description = f"voice recipe on {_inputs(config)}, RAVDESS -> SAVEE, seed ensemble"
     extra = {"role": "system", "config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET}
     return record_result(
         ctx, f"{GROUP}/savee/speaker", GROUP, "ravdess->savee", protocol, [test_speakers], result, description, extra

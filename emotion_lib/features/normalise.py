@@ -6,6 +6,7 @@
 normalised with the global training statistics unless :meth:`Normaliser.adapt` is given that speaker's own
 *unlabelled* features (label-free speaker adaptation, which must be stated when reporting results).
 Masked frames (video frames without a face) are left out of every statistic and come out as zeros.
+:func:`normalise_utterances` does the same for one vector per clip (functionals), per speaker across clips.
 """
 
 from __future__ import annotations
@@ -104,3 +105,33 @@ class Normaliser:
         normaliser.mean_, normaliser.std_ = np.asarray(state["mean"]), np.asarray(state["std"])
         normaliser.speaker_stats_ = {s: (np.asarray(m), np.asarray(d)) for s, (m, d) in state["speakers"].items()}
         return normaliser
+
+
+def normalise_utterances(
+    vectors: np.ndarray,
+    speakers: Sequence[str],
+    fit_rows: np.ndarray | None = None,
+    mode: str = "speaker",
+    min_clips: int = 2,
+) -> np.ndarray:
+    """Standardise per-clip utterance vectors ``(n, D)`` column by column, without labels.
+
+    ``mode='speaker'``: each speaker's clips with that speaker's own mean and standard deviation across their clips
+    (the normalisation the classical baselines apply to functionals); a speaker with fewer than ``min_clips`` clips
+    gets the global statistics of the ``fit_rows`` clips (default all; the training clips in a CV fold).
+    ``mode='global'``: every clip with those global statistics. Returns float32 ``(n, D)``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"normalisation mode must be one of {', '.join(MODES)}, got {mode!r}")
+    vectors = np.asarray(vectors, dtype=np.float64)
+    speakers = np.asarray([str(s) for s in speakers])
+    if vectors.ndim != 2 or len(speakers) != len(vectors):
+        raise ValueError(f"need one speaker per row of a (clips, features) array: {len(speakers)}, {vectors.shape}")
+    fit = np.arange(len(vectors)) if fit_rows is None else np.flatnonzero(fit_rows)
+    out = Normaliser("global").fit([vectors[fit]]).transform(vectors)
+    if mode == "speaker":
+        for speaker in dict.fromkeys(speakers):
+            rows = np.flatnonzero(speakers == speaker)
+            if len(rows) >= min_clips:
+                out[rows] = Normaliser("global").fit([vectors[rows]]).transform(vectors[rows])
+    return out

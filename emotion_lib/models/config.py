@@ -39,6 +39,13 @@ class ModelConfig:
     input_statistics: tuple[str, ...] = ()  # e.g. ("mean", "std"): masked statistics of the audio input frames
     statistics_dropout: float = 0.0  # dropout on those statistics before they join the pooled sequence
     l2: float = 0.0  # L2 penalty on the kernels of the dense layers
+    # a second audio input: one utterance vector per clip (e.g. openSMILE functionals), normalised per speaker in
+    # the data pipeline; off while utterance_features is "" (then no such input exists)
+    utterance_features: str = ""  # what the vector is, e.g. "eGeMAPSv02" functionals (read by the data pipeline)
+    utterance_dim: int = 0  # its width (set from the features, like audio_dim)
+    utterance_units: int = 32  # Dense units (ReLU) on the vector before it joins the pooled sequences
+    utterance_dropout: float = 0.0  # dropout on the vector before that Dense layer
+    utterance_l2: float = 0.0  # L2 penalty on that Dense layer's kernel
     modality_dropout: float = 0.2
     # training
     learning_rate: float = 1e-3
@@ -79,9 +86,20 @@ class ModelConfig:
             raise ValueError(f"input_statistics must be a subset of {STATISTICS}, got {self.input_statistics}")
         if self.input_statistics and "audio" not in self.modalities:
             raise ValueError("input_statistics are statistics of the audio frames: the model has no audio input")
+        if self.utterance_features and "audio" not in self.modalities:
+            raise ValueError("utterance_features describe the audio of a clip: the model has no audio input")
+        if self.utterance_dim < 0 or self.utterance_units < 1:
+            raise ValueError(
+                f"utterance_dim must be >= 0 and utterance_units >= 1, got {self.utterance_dim}, {self.utterance_units}"
+            )
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
+
+    @property
+    def input_groups(self) -> tuple[str, ...]:
+        """The model's input groups: its modalities, then ``"utterance"`` when the utterance input is on."""
+        return self.modalities + (("utterance",) if self.utterance_features else ())
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -3,7 +3,8 @@
 Audio branch: masked causal Conv1D -> BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
 Video branch: BiLSTM (or Transformer encoder) -> temporal attention (or masked mean).
 Optional cross-modal attention between the two sequences; then concatenation (plus a face-present flag and,
-with ``input_statistics``, masked statistics of the audio input frames) -> Dense + BatchNorm + Dropout ->
+with ``input_statistics``, masked statistics of the audio input frames; with ``utterance_features``, a Dense
+projection of the per-clip utterance vector, input ``utterance``) -> Dense + BatchNorm + Dropout ->
 softmax over the six classes. Audio-only and video-only models come from the same builder (``modalities``).
 Inputs are named ``audio``, ``audio_mask``, ``video``, ``video_mask``.
 """
@@ -56,6 +57,24 @@ def _classifier(pooled: list, config: ModelConfig):
     )(x)
 
 
+def _utterance_dim(config: ModelConfig) -> int:
+    if config.utterance_dim < 1:
+        raise ValueError(
+            f"utterance_features={config.utterance_features!r} is on but utterance_dim is {config.utterance_dim}: "
+            "set it to the width of the utterance vectors"
+        )
+    return config.utterance_dim
+
+
+def _utterance_branch(vector, config: ModelConfig):
+    """Dropout -> Dense + ReLU (L2 ``config.utterance_l2``) on the per-clip utterance vector."""
+    x = layers.Dropout(config.utterance_dropout, name="utterance_dropout")(vector)
+    regulariser = keras.regularizers.L2(config.utterance_l2) if config.utterance_l2 > 0 else None
+    return layers.Dense(
+        config.utterance_units, activation="relu", kernel_regularizer=regulariser, name="utterance_dense"
+    )(x)
+
+
 def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
     """The (uncompiled) fusion, audio-only or video-only model described by ``config``.
 
@@ -102,6 +121,9 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
             inputs["audio"], inputs["audio_mask"]
         )
         pooled.append(layers.Dropout(config.statistics_dropout, name="statistics_dropout")(statistics))
+    if config.utterance_features:
+        inputs["utterance"] = keras.Input((_utterance_dim(config),), name="utterance")
+        pooled.append(_utterance_branch(inputs["utterance"], config))
     outputs = _classifier(pooled, config)
     name = (
         "_".join(config.modalities)
@@ -109,6 +131,7 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
         + f"_{config.encoder}"
         + ("_meanpool" if config.pooling == "mean" else "")
         + ("_stats" if config.input_statistics else "")
+        + ("_utterance" if config.utterance_features else "")
     )
     return keras.Model(inputs, outputs, name=name)
 

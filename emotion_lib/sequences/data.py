@@ -5,6 +5,8 @@ A clip is an audio LLD array ``(Ta, Da)``, optionally face embeddings ``(Tv, Dv)
 clips of similar length are batched together so little padding is wasted. Model inputs are float arrays
 ``audio (B, Ta, Da)``, ``audio_mask (B, Ta)``, ``video (B, Tv, Dv)``, ``video_mask (B, Tv)`` (1 = real frame).
 A clip without video gets one all-masked video step, which the model treats as a missing modality.
+Optionally each clip also has one utterance vector ``(Du,)`` (e.g. functionals, normalised per speaker across clips
+before they get here), batched as ``utterance (B, Du)`` when the input group ``"utterance"`` is asked for.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class SequenceData:
     """Validated per-clip features and labels; makes padded batches and tf.data datasets.
 
     ``video`` is ``None`` (audio-only corpus) or a list with one ``(Tv, Dv)`` array or ``None`` per clip.
+    ``utterance`` is ``None`` or one utterance vector per clip ``(n, Du)``.
     Construction rejects NaN/inf values and wrong shapes, naming the clip, so nothing bad is trained on.
     """
 
@@ -81,6 +84,7 @@ class SequenceData:
     video_masks: list[np.ndarray | None] | None = None
     video_dim: int | None = None
     n_classes: int = len(EMOTIONS)
+    utterance: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.audio)
@@ -97,6 +101,7 @@ class SequenceData:
             bad = int(np.flatnonzero((self.labels < 0) | (self.labels >= self.n_classes))[0])
             raise FeatureValueError(f"clip {self.names[bad]}: label {self.labels[bad]} outside 0..{self.n_classes - 1}")
         self.audio = [self._check(a, name, "audio") for a, name in zip(self.audio, self.names)]
+        self.utterance = None if self.utterance is None else self._check_utterance(self.utterance)
         self.audio_dim = self.audio[0].shape[1] if n else 0
         dims = {v.shape[1] for v in self.video if v is not None}
         if self.video_dim is None:
@@ -121,12 +126,29 @@ class SequenceData:
                     )
                 self.video_masks[i] = mask
 
+    def _check_utterance(self, utterance: np.ndarray) -> np.ndarray:
+        utterance = np.asarray(utterance, dtype=np.float32)
+        if utterance.ndim != 2 or len(utterance) != len(self.audio) or utterance.shape[1] == 0:
+            raise FeatureValueError(
+                f"utterance vectors must be a ({len(self.audio)} clips, features) array, got shape {utterance.shape}"
+            )
+        for row, name in zip(utterance, self.names):
+            self._check(row[None, :], name, "utterance")
+        return utterance
+
+    @property
+    def utterance_dim(self) -> int:
+        """Width of the utterance vectors (0 without them)."""
+        return 0 if self.utterance is None else int(self.utterance.shape[1])
+
     def validate(self) -> None:
         """Re-check every array for NaN/inf (arrays are mutable); raise ``FeatureValueError`` naming the clip."""
         for name, audio, video in zip(self.names, self.audio, self.video):
             self._check(audio, name, "audio")
             if video is not None:
                 self._check(video, name, "video")
+        if self.utterance is not None:
+            self._check_utterance(self.utterance)
 
     @staticmethod
     def _check(array: np.ndarray, name: str, what: str) -> np.ndarray:
@@ -158,6 +180,7 @@ class SequenceData:
             [self.video_masks[i] for i in idx],
             self.video_dim,
             self.n_classes,
+            None if self.utterance is None else self.utterance[idx],
         )
 
     def has_video(self) -> np.ndarray:
@@ -171,7 +194,10 @@ class SequenceData:
         augment: Augmenter | None = None,
         rng: np.random.Generator | None = None,
     ) -> dict[str, np.ndarray]:
-        """Model inputs for the clips at ``indices``, padded to their longest clip."""
+        """Model inputs for the clips at ``indices``, padded to their longest clip.
+
+        ``modalities`` are the input groups to make (``"audio"``, ``"video"``, ``"utterance"``).
+        """
         audio, video, masks = [], [], []
         for i in indices:
             a, v, m = self.audio[i], self.video[i], self.video_masks[i]
@@ -185,6 +211,10 @@ class SequenceData:
             inputs["audio"], inputs["audio_mask"] = pad_sequences(audio, self.audio_dim)
         if "video" in modalities:
             inputs["video"], inputs["video_mask"] = pad_sequences(video, self.video_dim or 1, masks=masks)
+        if "utterance" in modalities:
+            if self.utterance is None:
+                raise FeatureValueError("the model has an utterance input but these clips have no utterance vectors")
+            inputs["utterance"] = self.utterance[np.asarray(indices, dtype=np.int64)]
         return inputs
 
     def lengths(self) -> np.ndarray:
@@ -230,6 +260,8 @@ class SequenceData:
         if "video" in modalities:
             spec["video"] = tf.TensorSpec((None, None, self.video_dim or 1), tf.float32)
             spec["video_mask"] = tf.TensorSpec((None, None), tf.float32)
+        if "utterance" in modalities:
+            spec["utterance"] = tf.TensorSpec((None, self.utterance_dim), tf.float32)
         signature = (spec, tf.TensorSpec((None, self.n_classes), tf.float32), tf.TensorSpec((None,), tf.float32))
         data = tf.data.Dataset.from_generator(
             lambda: self.batches(batch_size, modalities, seed, epoch, augment, class_weights),
@@ -239,7 +271,8 @@ class SequenceData:
 
 
 def fixed_window(inputs: dict[str, np.ndarray], audio_frames: int, video_frames: int) -> dict[str, np.ndarray]:
-    """Cut or zero-pad a batch of model inputs to a fixed window (the shape of the TFLite exports)."""
+    """Cut or zero-pad a batch of model inputs to a fixed window (the shape of the TFLite exports); utterance
+    vectors pass unchanged."""
     out = {}
     for key, length in (("audio", audio_frames), ("video", video_frames)):
         if key not in inputs:
@@ -248,6 +281,8 @@ def fixed_window(inputs: dict[str, np.ndarray], audio_frames: int, video_frames:
         pad = length - x.shape[1]
         out[key] = np.pad(x, ((0, 0), (0, pad), (0, 0))).astype(np.float32)
         out[f"{key}_mask"] = np.pad(m, ((0, 0), (0, pad))).astype(np.float32)
+    if "utterance" in inputs:
+        out["utterance"] = inputs["utterance"].astype(np.float32)
     return out
 
 

@@ -81,6 +81,11 @@ def _check_data(data: SequenceData, config: ModelConfig, role: str) -> None:
         raise ValueError(
             f"{role} video features have {data.video_dim} columns; ModelConfig.video_dim is {config.video_dim}"
         )
+    if config.utterance_features and data.utterance_dim != config.utterance_dim:
+        raise ValueError(
+            f"{role} utterance vectors ({config.utterance_features}) have {data.utterance_dim} columns; "
+            f"ModelConfig.utterance_dim is {config.utterance_dim}"
+        )
 
 
 def data_fingerprint(*datasets: SequenceData) -> str:
@@ -89,12 +94,14 @@ def data_fingerprint(*datasets: SequenceData) -> str:
     for data in datasets:
         for name, label, audio, video in zip(data.names, data.labels, data.audio, data.video):
             digest.update(f"{name}|{label}|{audio.shape}|{None if video is None else video.shape};".encode())
+        if data.utterance is not None:
+            digest.update(data.utterance.tobytes())
     return digest.hexdigest()[:16]
 
 
 def predict_data(model: keras.Model, data: SequenceData, batch_size: int = 64) -> np.ndarray:
     """Class probabilities ``(n_clips, n_classes)`` for every clip of ``data``, in its order."""
-    modalities = tuple(name for name in ("audio", "video") if name in model.input)
+    modalities = tuple(name for name in ("audio", "video", "utterance") if name in model.input)
     probs = np.zeros((len(data), data.n_classes), np.float32)
     for idx in bucket_batches(data.lengths(), batch_size):
         probs[idx] = np.asarray(model(data.make_batch(idx, modalities), training=False))
@@ -213,7 +220,7 @@ class _Epochs:
         self.model.optimizer.learning_rate.assign(lr)
         train_ds = self.train_data.dataset(
             self.batch_size,
-            config.modalities,
+            config.input_groups,
             seed=config.seed,
             epoch=epoch,
             augment=self.augment,
@@ -257,7 +264,7 @@ def _epochs(
         else None
     )
     sample_weights = class_weights if config.imbalance == "class_weight" else None
-    val_ds = val_data.dataset(hardware.batch_size, config.modalities).apply(
+    val_ds = val_data.dataset(hardware.batch_size, config.input_groups).apply(
         tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
     )
     return _Epochs(model, config, train_data, val_ds, hardware.batch_size, augment, sample_weights, callbacks, verbose)
