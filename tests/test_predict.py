@@ -299,9 +299,9 @@ def test_the_shipped_face_network_copy_gives_the_keras_features():
     from emotion_lib.features.video import read_frames
 
     network = read_bundle_features(PRETRAINED_DIR / "face").face_network
-    assert network["backend"] == "fer" and network["options"] == {"output": "features"}
+    assert network["backend"] == "fer" and network["options"] == {"output": "probabilities"}
     frames = list(read_frames(ANGER, 5.0)[0][:12])
-    lite, keras = FerBackend("features", lite_model=network["file"]), FerBackend("features")
+    lite, keras = FerBackend("probabilities", lite_model=network["file"]), FerBackend("probabilities")
     (lite_embeddings, lite_mask), (embeddings, mask) = lite.embed(frames), keras.embed(frames)
     assert lite_mask.tolist() == mask.tolist() and mask.sum() >= 10
     np.testing.assert_allclose(lite_embeddings, embeddings, atol=1e-4)
