@@ -46,3 +46,12 @@ def ravdess_faces_dir() -> Path:
 @pytest.fixture(scope="session")
 def ckplus_dir() -> Path:
     return _shared("ckplus48")
+
+
+@pytest.fixture(scope="session")
+def real_feature_cache(tmp_path_factory) -> Path:
+    """One feature cache for the session's smoke runs on the real clips (the end-to-end test's quick run and notebook
+    05 under nbval): entries are keyed by corpus, clip and extraction settings, so the later run reads the real
+    clips' features the earlier one extracted instead of extracting them again. The one generated corpus in it is
+    the notebooks' smoke corpus: two generated corpora may share clip names, so no other test may use it."""
+    return tmp_path_factory.mktemp("real_feature_cache")

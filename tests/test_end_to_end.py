@@ -87,10 +87,11 @@ def test_assert_unseen_rejects_a_test_actor_among_the_training_speakers():
 
 # ------------------------------------------------------------------------------------- on the real clips
 @pytest.fixture(scope="module")
-def quick_run(shared_data, tmp_path_factory):
-    """The quick end-to-end run (a handful of clips, 1 epoch) with a fresh cache, metrics file and reports."""
+def quick_run(shared_data, real_feature_cache, tmp_path_factory):
+    """The quick end-to-end run (a handful of clips, 1 epoch) with the session's real-clip feature cache (empty
+    before the first run of the session) and a fresh metrics file and reports folder."""
     root = tmp_path_factory.mktemp("end_to_end")
-    ctx = Context(data_dir=shared_data, cache_dir=root / "cache", metrics_path=root / "metrics.json", quick=True)
+    ctx = Context(data_dir=shared_data, cache_dir=real_feature_cache, metrics_path=root / "metrics.json", quick=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(paths, "REPORTS_DIR", root / "reports")
         rows = run_end_to_end(ctx)

@@ -8,7 +8,9 @@ current code of ``notebooks/`` (else ``make reproduce QUICK=1`` is due), so the 
 
 The run repeats the smoke run's settings (``EMOTION_QUICK=1``, the 36-clip corpus of the ``data-quick`` target)
 with a temporary corpus, feature cache and reports folder (``EMOTION_SYNTHETIC``, ``EMOTION_CACHE``,
-``EMOTION_REPORTS``), so it never touches the repository's ``data/`` or ``reports/``. The notebooks share that
+``EMOTION_REPORTS``), so it never touches the repository's ``data/`` or ``reports/``. The feature cache is the
+session's ``real_feature_cache`` (``tests/conftest.py``), which the end-to-end test fills with the real clips'
+features first. The notebooks share that
 folder, as in ``make reproduce``: notebook 04 saves the model that 05 evaluates and 06 streams.
 """
 
@@ -48,15 +50,16 @@ def _code_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def smoke_env(tmp_path_factory) -> dict[str, str]:
-    """The environment of the smoke run, with a freshly generated corpus in a temporary folder."""
+def smoke_env(tmp_path_factory, real_feature_cache) -> dict[str, str]:
+    """The environment of the smoke run, with a freshly generated corpus in a temporary folder and the session's
+    real-clip feature cache (notebook 05's smoke run on the real clips reads what the end-to-end test extracted)."""
     root = tmp_path_factory.mktemp("smoke")
     corpus = generate_corpus(root / "synthetic", **SMOKE_CORPUS, workers=2, progress=False)
     return {
         **os.environ,
         "EMOTION_QUICK": "1",
         "EMOTION_SYNTHETIC": str(corpus),
-        "EMOTION_CACHE": str(root / "cache"),
+        "EMOTION_CACHE": str(real_feature_cache),
         "EMOTION_REPORTS": str(root / "reports"),
     }
 
