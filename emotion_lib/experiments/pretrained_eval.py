@@ -11,8 +11,7 @@ normalisers, prediction. Recorded as ``pretrained/<model>/<test set>/<input>`` i
 - ``av`` (the late fusion) and ``av-branched`` (the original design's branched model) on the 50 audio-visual clips
   with both modalities, audio only and video only (the other one masked).
 
-The 6-class UA of the face model counts neutral clips it cannot name (CK+ has no neutral); ``extra`` also holds
-its UA over the five CK+ classes.
+For the face model ``extra`` also holds its UA without the neutral clips (over the five classes CK+ has).
 """
 
 from __future__ import annotations
