@@ -229,8 +229,8 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="av",
-        metavar="voice|face|av|PATH",
-        help="voice, face, av (the pretrained models in models/) or the PATH of a model bundle folder",
+        metavar="NAME|PATH",
+        help="a pretrained model: a bundle folder of models/ (voice, face, av, av-branched), or a bundle's PATH",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (one object per file)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import runpy
 import shutil
@@ -18,6 +19,7 @@ from emotion_lib.cli import main
 from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
 from emotion_lib.experiments import pretrained, training_run
+from emotion_lib.experiments.end_to_end_data import AV_EXTRACTION
 from emotion_lib.experiments.pretrained import (
     HELD_OUT,
     RECIPES,
@@ -29,6 +31,8 @@ from emotion_lib.experiments.pretrained import (
     voice_clips,
 )
 from emotion_lib.experiments.pretrained_eval import CHECKS, bundle_sides, figures_table, load_shipped
+from emotion_lib.inference.predictor import pretrained_names, resolve_model
+from emotion_lib.models.config import ModelConfig
 from emotion_lib.paths import PRETRAINED_DIR, REPO_ROOT
 from emotion_lib.sequences.data import random_clips
 from emotion_lib.training import trainer
@@ -142,7 +146,7 @@ def test_the_script_and_console_script_run_the_train_command(monkeypatch):
 
 # ------------------------------------------------------------------------------------------- recipes
 def test_every_recipe_is_valid_and_holds_out_the_test_actors():
-    assert set(RECIPES) == {"voice", "face", "av"} == set(CHECKS)
+    assert set(RECIPES) == {"voice", "face", "av", "av-branched"} == set(CHECKS)
     for name, recipe in RECIPES.items():
         validate_recipe(name, recipe)
         for corpus, actors in HELD_OUT.items():
@@ -150,6 +154,17 @@ def test_every_recipe_is_valid_and_holds_out_the_test_actors():
     face = RECIPES["face"]
     assert face.face_features == "fer_probabilities" and face.extraction.backend_kwargs()["output"] == "probabilities"
     assert face.head is not None and RECIPES["av"].audio_expert == "voice" and RECIPES["voice"].head is None
+    branched = RECIPES["av-branched"]  # the original design's model: both branches trained on pseudo-pairs
+    assert branched.head is None and branched.config == ModelConfig(modalities=("audio", "video"))
+    assert branched.extraction == AV_EXTRACTION and branched.face_features == "fer_features"
+
+
+def test_every_recipe_is_a_train_choice_and_a_predict_model_name():
+    parser = argparse.ArgumentParser()
+    training_run.add_arguments(parser)
+    assert parser.parse_args(["--recipe", "av-branched"]).recipe == "av-branched"
+    for name in RECIPES:
+        assert name in pretrained_names() and resolve_model(name) == PRETRAINED_DIR / name
 
 
 @pytest.mark.parametrize(
@@ -207,6 +222,8 @@ def test_the_committed_bundles_load_verify_and_predict(name):
     trained = RECIPES[name].head is None  # a fixed head (face, av) trains nothing and has no TFLite export
     assert read_manifest(bundle.path)["model"] == TRAINED_MODEL_FILE and ("int8" in bundle.exports) == trained
     assert not (bundle.path / trainer.CHECKPOINT).exists()
+    for corpus, actors in HELD_OUT.items():
+        assert set(actors) <= set(bundle.metadata["held_out"][corpus])
     sides = bundle_sides(bundle)
     voice_sides = {"train", "validation"} if trained or name == "av" else set()  # av holds the voice model
     wanted = voice_sides | (set() if trained else {"selection"})

@@ -13,7 +13,9 @@ configuration, normalisers, an int8 TFLite export for a trained model, and the m
   and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
   nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
 - ``av``: late fusion of the shipped ``voice`` model and the ``face`` head (a product of their probabilities,
-  equal weights), so it answers with one modality too.
+  equal weights), so it answers with one modality too;
+- ``av-branched``: the original design's branched audio-visual model (both branches, concatenation, modality
+  dropout), trained on unpaired real data (RAVDESS voices and CK+ faces as class-matched pseudo-pairs).
 
 Every shipped model holds out RAVDESS actor 01 and CREMA-D actors 1001 and 1002 (the clips that measure them):
 :func:`assert_held_out` raises when one of them is on the training, validation or selection side. Early stopping
@@ -38,6 +40,7 @@ from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.splits import folds_for
 from emotion_lib.experiments.common import Context, cached_features
 from emotion_lib.experiments.end_to_end_data import (
+    AV_EXTRACTION,
     VALIDATION_FOLD,
     VOICE_EXTRACTION,
     assert_unseen,
@@ -124,6 +127,13 @@ RECIPES: dict[str, Recipe] = {
         face_features="fer_probabilities",
         head=FACE_HEAD,
         audio_expert="voice",
+    ),
+    "av-branched": Recipe(
+        kind="av",
+        description="branched audio-visual model (both branches + fusion, modality dropout) trained on unpaired real "
+        "data: RAVDESS voices of actors 02-18 and CK+ faces as class-matched pseudo-pairs and faces alone",
+        config=ModelConfig(modalities=("audio", "video")),
+        extraction=AV_EXTRACTION,
     ),
 }
 """Name -> :class:`Recipe` of the shipped models (``models/<name>/``)."""

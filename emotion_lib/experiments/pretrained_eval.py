@@ -1,4 +1,4 @@
-"""Small checks of the shipped models (``models/voice``, ``models/face``, ``models/av``) on held-out real clips.
+"""Small checks of the shipped models (``models/voice``, ``face``, ``av``, ``av-branched``) on held-out real clips.
 
 Not benchmarks: each test set is one actor (RAVDESS actor 01: 44 audio clips and the 44 face videos of the same
 sentences; CREMA-D actor 1001: 6 audio-visual clips), whom no shipped model saw in training or validation. The
@@ -8,10 +8,10 @@ normalisers, prediction. Recorded as ``pretrained/<model>/<test set>/<input>`` i
 
 - ``face`` on the RAVDESS actor-01 face videos and the CREMA-D 1001 videos (video only);
 - ``voice`` on RAVDESS actor 01's audio clips and the CREMA-D 1001 clips (audio only);
-- ``av`` on the 50 audio-visual clips with both modalities, audio only and video only (the other one masked).
+- ``av`` (the late fusion) and ``av-branched`` (the original design's branched model) on the 50 audio-visual clips
+  with both modalities, audio only and video only (the other one masked).
 
-The 6-class UA of the face model counts neutral clips it cannot name (CK+ has no neutral); ``extra`` also holds
-its UA over the five CK+ classes.
+For the face model ``extra`` also holds its UA without the neutral clips (over the five classes CK+ has).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from emotion_lib.training.trainer import predict_data
 LOG = logging.getLogger(__name__)
 
 GROUP = "pretrained"
+AV_CHECKS = (("ravdess-faces", "ravdess_actor01", tuple(INPUT_MODES)), ("crema-d", "crema_d_1001", tuple(INPUT_MODES)))
+"""The checks of an audio-visual model: both test sets, each with both modalities, audio only and video only."""
 CHECKS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "face": (("ravdess-faces", "ravdess_actor01", ("video",)), ("crema-d", "crema_d_1001", ("video",))),
     "voice": (("ravdess", "ravdess_actor01", ("audio",)), ("crema-d", "crema_d_1001", ("audio",))),
-    "av": (
-        ("ravdess-faces", "ravdess_actor01", tuple(INPUT_MODES)),
-        ("crema-d", "crema_d_1001", tuple(INPUT_MODES)),
-    ),
+    "av": AV_CHECKS,
+    "av-branched": AV_CHECKS,
 }
 """Shipped model -> (corpus of the test clips, test set name, input modes) it is checked on."""
 
@@ -101,7 +101,7 @@ def _record(ctx: Context, model: str, test_set: str, corpus: str, mode: str, tab
     """Record the predictions ``table`` (clip_id, actor, emotion, predicted, confidence) of one check."""
     metrics = classification_metrics(table["emotion"], table["predicted"], EMOTIONS)
     n, actors = len(table), sorted(table["actor"].astype(str).unique())
-    masked = model == "av" and mode != "audio_video"
+    masked = RECIPES[model].kind == "av" and mode != "audio_video"
     given = " + ".join(INPUT_MODES[mode]) + (" (the other modality masked)" if masked else "")
     extra = {
         "n_clips": n,
@@ -167,7 +167,7 @@ def bundle_sides(bundle: ModelBundle) -> pd.DataFrame:
 
 
 def run_pretrained(ctx: Context) -> list[dict]:
-    """Check the three shipped models on the held-out actors and record the results (group ``pretrained``)."""
+    """Check every shipped model of :data:`CHECKS` on the held-out actors; record the results (group ``pretrained``)."""
     rows = []
     for model in CHECKS:
         rows += check_model(ctx, model)

@@ -78,7 +78,7 @@ def train_recipe(
     sequences its choices were made on (:mod:`emotion_lib.experiments.pretrained_heads`).
 
     Args:
-        name: ``voice``, ``face`` or ``av``.
+        name: a key of :data:`RECIPES` (``voice``, ``face``, ``av``, ``av-branched``).
         ctx: where the real data and the feature cache are (default: ``../shared/data``, ``EMOTION_CACHE``);
             ``ctx.quick`` trains on a handful of clips (a smoke run, not a model to ship).
         output_dir: the bundle folder (default ``PRETRAINED_DIR / name``).
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     fusion) and write a model bundle: model_best.keras, config.json, normalisers.json, model_int8.tflite and
     manifest.json with checksums. Validation actors (early stopping) and test actors are speaker-independent.
     A killed run started again with the same options resumes from its last finished epoch. --recipe trains
-    one of the shipped real-data models (models/voice, models/face, models/av) from ../shared/data."""
+    one of the shipped real-data models (the choices of --recipe, into models/<recipe>/) from ../shared/data."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model_options = {"--corpus": args.corpus, "--modalities": args.modalities, "--encoder": args.encoder}
     model_options["--loss"] = args.loss

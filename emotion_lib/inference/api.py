@@ -43,8 +43,8 @@ def predict(
     Args:
         path_or_paths: one file or several: audio (WAV, FLAC, MP3), video (MP4, FLV, ...; a video without an audio
             track gives the face alone) or a still image with one face (PNG, JPG).
-        model: ``"voice"``, ``"face"``, ``"av"`` (the pretrained bundles in ``models/``), the path of a model bundle
-            folder or ``.keras`` file, or a loaded :class:`FilePredictor`.
+        model: a pretrained name (``"voice"``, ``"face"``, ``"av"``, ``"av-branched"``: any bundle folder of
+            ``models/``), the path of a model bundle folder or ``.keras`` file, or a loaded :class:`FilePredictor`.
         timeline: also give the probabilities over time (a sliding real-time window over the clip).
         cache: keep the loaded model for the next call.
 

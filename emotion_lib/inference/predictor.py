@@ -1,11 +1,11 @@
 """A model loaded once that answers files: :class:`FilePredictor` and the pretrained model names.
 
-The model is a pretrained name (``voice``, ``face``, ``av``: bundles in :data:`~emotion_lib.paths.PRETRAINED_DIR`),
-or the path of any model bundle folder, of a file inside one (``model.keras``, a TFLite export) or of a bare
-``.keras`` model. A bundle brings the feature extraction settings (openSMILE set, face backend, frame rate) and the
-normalisers fitted on its training actors; the file's features are extracted with those settings, normalised,
-padded and masked as in training, and run through the model. A modality the file lacks is masked (the models are
-trained with modality dropout).
+The model is a pretrained name (``voice``, ``face``, ``av``, ``av-branched``: the bundle folders of
+:data:`~emotion_lib.paths.PRETRAINED_DIR`), or the path of any model bundle folder, of a file inside one
+(``model.keras``, a TFLite export) or of a bare ``.keras`` model. A bundle brings the feature extraction settings
+(openSMILE set, face backend, frame rate) and the normalisers fitted on its training actors; the file's features are
+extracted with those settings, normalised, padded and masked as in training, and run through the model. A modality
+the file lacks is masked (the models are trained with modality dropout).
 
 A bundle with a float32 TFLite model (``model.tflite``, see :func:`~emotion_lib.training.bundle.lite_exports`) is
 run by the TFLite interpreter, with the bundle's TFLite copy of the face network when it has one: no Keras model is
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from emotion_lib.training.bundle import ModelBundle
 
 PRETRAINED_MODELS = {"voice": "the voice", "face": "the face", "av": "the voice + face"}
-"""The pretrained model names (folders of :data:`~emotion_lib.paths.PRETRAINED_DIR`) and what they read."""
+"""The main pretrained model names and what they read (a missing one names the command that trains it); every other
+bundle folder of :data:`~emotion_lib.paths.PRETRAINED_DIR` is a pretrained name too (:func:`pretrained_names`)."""
 TRAIN_COMMAND = "python -m emotion_lib train --recipe {name}"
 """The command that writes a pretrained model bundle (named in the error when one is missing)."""
 DEFAULT_WINDOW_FRAMES = 10
@@ -44,6 +45,12 @@ RUNTIMES = ("auto", "tflite", "keras")
 """``auto``: the bundle's TFLite model when it has one, else Keras; ``tflite``: only that; ``keras``: Keras."""
 
 
+def pretrained_names() -> list[str]:
+    """The pretrained model names: :data:`PRETRAINED_MODELS` and every folder of ``PRETRAINED_DIR`` with a bundle."""
+    folders = {path.parent.name for path in PRETRAINED_DIR.glob("*/manifest.json") if path.is_file()}
+    return [*PRETRAINED_MODELS, *sorted(folders - set(PRETRAINED_MODELS))]
+
+
 def resolve_model(model: str | Path) -> Path:
     """The path of a model: a pretrained name's bundle folder, else ``model`` itself.
 
@@ -51,7 +58,8 @@ def resolve_model(model: str | Path) -> Path:
         FileNotFoundError: a pretrained model that has not been trained yet (naming the folder and the command
             that trains it), or a path that does not exist.
     """
-    if str(model) in PRETRAINED_MODELS:
+    names = pretrained_names()
+    if str(model) in names:
         folder = PRETRAINED_DIR / str(model)
         if not (folder / "manifest.json").is_file():
             raise FileNotFoundError(
@@ -62,7 +70,7 @@ def resolve_model(model: str | Path) -> Path:
     path = Path(model)
     if not path.exists():
         raise FileNotFoundError(
-            f"model not found: {path} (give {', '.join(PRETRAINED_MODELS)} or the path of a model bundle folder)"
+            f"model not found: {path} (give {', '.join(names)} or the path of a model bundle folder)"
         )
     return path
 
