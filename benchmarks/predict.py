@@ -43,6 +43,7 @@ import numpy as np
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.inference import load_predictor, predict
+from emotion_lib.inference.predictor import pretrained_names
 from emotion_lib.paths import BENCHMARKS_DIR, PRETRAINED_DIR, REPO_ROOT, SAMPLES_DIR, shared_data_dir
 
 OUT = BENCHMARKS_DIR / "predict.json"
@@ -160,8 +161,9 @@ def agreement_clips() -> list[Path]:
     return samples + ravdess
 
 
-def agreement(models: tuple[str, ...] = ("voice", "face", "av")) -> dict:
-    """The TFLite route against the Keras route on :func:`agreement_clips`, per pretrained model."""
+def agreement(models: tuple[str, ...] = ()) -> dict:
+    """The TFLite route against the Keras route on :func:`agreement_clips`, per pretrained model (default: all)."""
+    models = models or tuple(pretrained_names())
     clips = agreement_clips()
     samples = sum(clip.suffix == ".flv" for clip in clips)
     result: dict = {"clips": {"crema-d samples": samples, "ravdess-faces actor 01": len(clips) - samples}, "models": {}}
@@ -200,7 +202,11 @@ def write(update: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="av", help="voice, face, av or a bundle folder (default: av)")
+    parser.add_argument(
+        "--model",
+        default="av",
+        help="a pretrained model name (voice, face, av, av-branched) or a bundle folder (default: av)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="warm calls timed")
     parser.add_argument("--agreement", action="store_true", help="compare the TFLite and Keras routes on real clips")
     args = parser.parse_args()
@@ -210,7 +216,7 @@ def main() -> None:
     load_at_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
         clip, clip_text = make_clip(Path(tmp))
-        pretrained = args.model in ("voice", "face", "av")
+        pretrained = args.model in pretrained_names()
         model_path = PRETRAINED_DIR / args.model if pretrained else Path(args.model)
         if (model_path / "manifest.json").is_file() or model_path.is_file():
             model_text = f"{model_path} ({'pretrained' if pretrained else 'given'})"
