@@ -34,7 +34,8 @@ class PartialSequenceData(SequenceData):
             part.video_masks,
             self.video_dim,
             self.n_classes,
-            self.audio_present[[int(i) for i in indices]],
+            part.utterance,
+            audio_present=self.audio_present[[int(i) for i in indices]],
         )
 
     def make_batch(
