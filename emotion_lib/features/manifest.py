@@ -5,6 +5,12 @@ A bundle folder (written by :func:`~emotion_lib.training.bundle.save_bundle`) li
 the fitted normalisers, the model configuration as plain values and, when the bundle carries them, the float32
 TFLite model for clips of any length (``model.tflite``) and a TFLite copy of the face backend's network. Every file is
 checked against its checksum first; every problem is a :class:`BundleError` naming the file.
+
+A model with the utterance input (``ModelConfig.utterance_features``: one vector per clip, e.g. ComParE_2016
+functionals) has a manifest entry ``utterance`` (:class:`UtteranceSpec`: the openSMILE feature set, the level and the
+width of the vector) and an ``utterance`` normaliser: the global statistics of the training clips' vectors. A new clip
+of a speaker never seen is normalised with those (the data pipeline of cross-validation normalises the vectors per
+speaker across that speaker's clips; a single new clip has no such statistics). Such a bundle is format version 2.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.features.tflite import ModelFileError
 
 BUNDLE_FORMAT = "emotion_lib model bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+"""The newest bundle format this library reads; a bundle records the lowest version that reads it (1 without the
+utterance input, 2 with it), so bundles without it stay readable by older versions of the library."""
 MANIFEST = "manifest.json"
 CONFIG_FILE = "config.json"
 NORMALISERS_FILE = "normalisers.json"
@@ -38,6 +46,51 @@ def face_network_file(backend: str) -> str:
     return f"face_{backend}.tflite"
 
 
+@dataclass(frozen=True)
+class UtteranceSpec:
+    """How the utterance vector of a new clip is computed (``manifest['utterance']``): openSMILE ``feature_set`` at
+    ``level`` (``functionals``: one row of statistics of the clip's audio), ``dim`` values wide; it is normalised
+    with the bundle's ``utterance`` normaliser (global statistics of the training clips' vectors)."""
+
+    feature_set: str
+    level: str = "functionals"
+    dim: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest entry."""
+        return {"feature_set": self.feature_set, "level": self.level, "dim": self.dim}
+
+    def check(self, config: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]], where: Path) -> None:
+        """Raise :class:`BundleError` naming ``where`` unless the model configuration (plain values) and the
+        normaliser states agree with this entry."""
+        wanted = (config.get("utterance_features"), config.get("utterance_dim"))
+        if wanted != (self.feature_set, self.dim):
+            raise BundleError(
+                f"{where}: the utterance entry says {self.feature_set} {self.level} ({self.dim} values) but the model "
+                f"configuration says utterance_features={wanted[0]!r}, utterance_dim={wanted[1]}"
+            )
+        if self.level != "functionals":
+            raise BundleError(f"{where}: utterance level {self.level!r}: only 'functionals' give one vector per clip")
+        if "utterance" not in states:
+            raise BundleError(f"{where}: the model has an utterance input but the bundle has no utterance normaliser")
+
+
+def check_normalisers_fit(states: Mapping[str, Mapping[str, Any]], config: Mapping[str, Any], where: Path) -> None:
+    """Raise :class:`BundleError` when a normaliser's width differs from the input it normalises (``config``: the
+    ``ModelConfig`` fields as plain values), or when it normalises an input the model does not have."""
+    inputs = tuple(config.get("modalities", ())) + (("utterance",) if config.get("utterance_features") else ())
+    for name, state in states.items():
+        width = config.get(f"{name}_dim")
+        if width is None:
+            raise BundleError(f"{where}: normaliser for unknown modality {name!r}")
+        if name == "utterance" and name not in inputs:
+            raise BundleError(f"{where}: an utterance normaliser but the model has no utterance input")
+        if name in inputs and len(state["mean"]) != width:
+            raise BundleError(
+                f"{where}: the {name} normaliser has {len(state['mean'])} features but the model expects {width}"
+            )
+
+
 @dataclass
 class BundleFeatures:
     """What a bundle says about its inputs (see :func:`read_bundle_features`); no model is loaded."""
@@ -52,6 +105,8 @@ class BundleFeatures:
     face_network: dict[str, Any] = field(default_factory=dict)
     """``manifest['face_network']``: ``file`` (a path here), ``backend``, ``options``, ``source_sha256``."""
     metadata: dict[str, Any] = field(default_factory=dict)
+    utterance: UtteranceSpec | None = None
+    """How the utterance vector of a new clip is computed, for a model with that input."""
 
 
 def read_manifest(path: Path | str) -> dict[str, Any]:
@@ -111,6 +166,8 @@ def read_bundle_features(path: Path | str, manifest: Mapping[str, Any] | None = 
     states = read_file(path / NORMALISERS_FILE, lambda p: json.loads(p.read_text()))
     normalisers = read_file(path / NORMALISERS_FILE, lambda _: {k: Normaliser.from_state(s) for k, s in states.items()})
     extraction = read_file(path / MANIFEST, lambda _: ExtractionConfig(**manifest["extraction"]))
+    check_normalisers_fit(states, config, path / NORMALISERS_FILE)
+    utterance = read_utterance(path, manifest, config, states)
     lite = manifest.get("lite_model")
     face_network = dict(manifest.get("face_network", {}))
     if face_network:
@@ -123,7 +180,25 @@ def read_bundle_features(path: Path | str, manifest: Mapping[str, Any] | None = 
         None if lite is None else path / lite,
         face_network,
         dict(manifest.get("metadata", {})),
+        utterance,
     )
+
+
+def read_utterance(
+    path: Path, manifest: Mapping[str, Any], config: Mapping[str, Any], states: Mapping[str, Any]
+) -> UtteranceSpec | None:
+    """The bundle's :class:`UtteranceSpec` (``None`` for a model without the utterance input), checked against its
+    configuration and normalisers."""
+    entry = manifest.get("utterance")
+    if entry is None:
+        if config.get("utterance_features"):
+            raise BundleError(
+                f"{path / MANIFEST}: the model has an utterance input but the manifest has no utterance entry"
+            )
+        return None
+    spec = read_file(path / MANIFEST, lambda _: UtteranceSpec(**entry))
+    spec.check(config, states, path / MANIFEST)
+    return spec
 
 
 def sha256(file: Path) -> str:

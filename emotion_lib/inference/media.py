@@ -5,6 +5,8 @@ an audio track the face alone; still images (PNG, JPG) one face frame. Features 
 extractors (:func:`~emotion_lib.features.audio.load_audio`, openSMILE, :func:`~emotion_lib.features.video.embed_video`
 and the face backend), with the extraction settings the model was trained on. A modality that a file lacks, that is
 silent or shows no face is left out with a note naming the file; a file that cannot be read raises an error naming it.
+A model with the utterance input also gets the openSMILE functionals of the file's whole audio (one vector), from
+the same decoded signal as the frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from emotion_lib.features.audio import AudioError, AudioFeatureExtractor, MediaWarning, check_media_file, load_audio
 
 if TYPE_CHECKING:
+    from emotion_lib.features.manifest import UtteranceSpec
     from emotion_lib.features.store import ExtractionConfig
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
@@ -72,6 +75,9 @@ class FileFeatures:
     """``(T,)`` True where a face was found."""
     notes: list[str] = field(default_factory=list)
     """Why a modality was left out, media warnings (truncated file, clipped samples)."""
+    utterance: np.ndarray | None = None
+    """The utterance vector ``(D,)`` of the file's whole audio, for a model with that input (``None`` when the voice
+    is left out)."""
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -84,11 +90,16 @@ class FileFeatureExtractor:
     ``modalities`` are the model's inputs (``audio``, ``video``); only those are extracted. The voice of a video is
     analysed in a worker thread while the faces are embedded. ``face_network`` is a bundle's TFLite copy of the face
     backend's network (``BundleFeatures.face_network``): it runs instead of the backend's own loading while the
-    installed network is the one it was converted from (else :attr:`notes` says why it is not used).
+    installed network is the one it was converted from (else :attr:`notes` says why it is not used). ``utterance``
+    (a bundle's :class:`~emotion_lib.features.manifest.UtteranceSpec`) also computes the utterance vector.
     """
 
     def __init__(
-        self, extraction: ExtractionConfig, modalities: tuple[str, ...], face_network: dict | None = None
+        self,
+        extraction: ExtractionConfig,
+        modalities: tuple[str, ...],
+        face_network: dict | None = None,
+        utterance: UtteranceSpec | None = None,
     ) -> None:
         self.extraction = extraction
         self.modalities = tuple(modalities)
@@ -98,6 +109,9 @@ class FileFeatureExtractor:
             if "audio" in modalities
             else None
         )
+        self.utterance = None
+        if utterance is not None and self.audio is not None:
+            self.utterance = AudioFeatureExtractor(utterance.feature_set, utterance.level)
         if "video" in modalities and not extraction.video_backend:
             raise InputFileError("the model has a face input but its extraction settings name no face backend")
         self.face = self._face_backend(face_network or {}) if "video" in modalities else None
@@ -124,8 +138,9 @@ class FileFeatureExtractor:
         return get_face_backend(name, **options)
 
     def dims(self) -> dict[str, int]:
-        """Feature width per extracted modality."""
-        return {name: extractor.dim for name, extractor in (("audio", self.audio), ("video", self.face)) if extractor}
+        """Feature width per extracted input (``audio``, ``video``, ``utterance``)."""
+        extractors = (("audio", self.audio), ("video", self.face), ("utterance", self.utterance))
+        return {name: extractor.dim for name, extractor in extractors if extractor}
 
     def extract(self, path: Path | str) -> FileFeatures:
         """The features of ``path``; raises (naming the file) when it cannot be read at all."""
@@ -143,24 +158,29 @@ class FileFeatureExtractor:
             finally:
                 if voice is not None:
                     wait([voice])
-            features.audio = None if voice is None else voice.result()
+            features.audio, features.utterance = (None, None) if voice is None else voice.result()
         features.notes[:0] = voice_notes
         features.notes += [str(w.message) for w in caught if issubclass(w.category, MediaWarning)]
         return features
 
-    def _audio(self, path: Path, kind: str, notes: list[str]) -> np.ndarray | None:
+    def _audio(self, path: Path, kind: str, notes: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The voice frames and, with the utterance input, the utterance vector; ``(None, None)`` with a note when
+        the voice is left out."""
         try:
             signal = load_audio(path)
         except AudioError as error:
             if kind == "audio":
                 raise
             notes.append(f"{error}; voice not used" if str(path) in str(error) else f"{path}: {error}; voice not used")
-            return None
+            return None, None
         rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64))))
         if rms < SILENCE_RMS:
             notes.append(f"{path}: silent audio (RMS {rms:.1e} < {SILENCE_RMS:g}); voice not used")
-            return None
-        return self.audio.extract(signal, name=str(path))
+            return None, None
+        frames = self.audio.extract(signal, name=str(path))
+        if self.utterance is None:
+            return frames, None
+        return frames, self.utterance.extract(signal, name=str(path)).reshape(-1)
 
     def _faces(self, path: Path, kind: str, notes: list[str]) -> tuple[np.ndarray | None, np.ndarray | None]:
         from emotion_lib.features.video import embed_video

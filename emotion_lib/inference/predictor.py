@@ -5,7 +5,10 @@ The model is a pretrained name (``voice``, ``face``, ``av``, ``av-branched``: th
 (``model.keras``, a TFLite export) or of a bare ``.keras`` model. A bundle brings the feature extraction settings
 (openSMILE set, face backend, frame rate) and the normalisers fitted on its training actors; the file's features are
 extracted with those settings, normalised, padded and masked as in training, and run through the model. A modality
-the file lacks is masked (the models are trained with modality dropout).
+the file lacks is masked (the models are trained with modality dropout). A model with the utterance input
+(``ModelConfig.utterance_features``) also gets the openSMILE functionals of the file's whole audio, normalised with the
+bundle's global statistics of the training clips' vectors (a single file of an unknown speaker has no statistics of
+its own); a file whose voice is left out (silent, no audio track) gets zeros there, i.e. the training mean.
 
 A bundle with a float32 TFLite model (``model.tflite``, see :func:`~emotion_lib.training.bundle.lite_exports`) is
 run by the TFLite interpreter, with the bundle's TFLite copy of the face network when it has one: no Keras model is
@@ -114,7 +117,8 @@ class FilePredictor:
         if self.bundle is None:
             self.notes = (f"{self.path} is not a model bundle: default extraction settings, features not normalised",)
         face_network = self.bundle.face_network if isinstance(self.bundle, BundleFeatures) else {}
-        self.features = FileFeatureExtractor(self.extraction, self.modalities, face_network)
+        utterance = self.bundle.utterance if self.bundle else None
+        self.features = FileFeatureExtractor(self.extraction, self.modalities, face_network, utterance)
         self.notes += tuple(self.features.notes)
         self._check_fits()
 
@@ -142,7 +146,7 @@ class FilePredictor:
                 f"could not load model{'' if str(self.path) in message else f' {self.path}'}: {message}"
             ) from error
         self.window_model = WindowModel(lite, input_shapes={name: shape[1:] for name, shape in lite.shapes.items()})
-        for modality in ("audio", "video"):
+        for modality in ("audio", "video", "utterance"):
             width, expected = self.window_model.feature_dim(modality), bundle.config.get(f"{modality}_dim")
             if width is not None and width != expected:
                 raise ModelInputError(
@@ -152,13 +156,19 @@ class FilePredictor:
         return bundle
 
     def _check_fits(self) -> None:
+        if self.window_model.feature_dim("utterance") is not None and self.features.utterance is None:
+            raise ModelInputError(
+                f"{self.path}: the model has an utterance input but no bundle manifest says how to compute it "
+                "(give the model's bundle folder)"
+            )
         for modality, dim in self.features.dims().items():
             expected = self.window_model.feature_dim(modality)
             if expected != dim:
+                extractor = self.features.utterance if modality == "utterance" else self.features.audio
                 source = (
-                    f"openSMILE {self.extraction.audio_feature_set} {self.extraction.audio_level}"
-                    if modality == "audio"
-                    else f"the {self.extraction.video_backend!r} face backend"
+                    f"the {self.extraction.video_backend!r} face backend"
+                    if modality == "video"
+                    else f"openSMILE {extractor.feature_set} {extractor.level}"
                 )
                 raise ModelInputError(
                     f"{self.path}: the model's {modality} input has {expected} features but {source} "
@@ -226,6 +236,8 @@ class FilePredictor:
             valid = np.ones(len(values), bool) if mask is None else np.asarray(mask, bool)
             inputs[modality] = np.where(valid[:, None], values, 0.0).astype(np.float32)[None]
             inputs[f"{modality}_mask"] = valid.astype(np.float32)[None]
+        if self.window_model.feature_dim("utterance") is not None:
+            inputs["utterance"] = self.utterance_input(features.utterance)
         fixed = {m: self.window_model.time_steps(m) for m in self.modalities}
         if any(steps is not None for steps in fixed.values()):  # a fixed-window export (TFLite): cut or pad
             from emotion_lib.sequences.data import fixed_window
@@ -233,6 +245,13 @@ class FilePredictor:
             lengths = {m: steps or inputs[m].shape[1] for m, steps in fixed.items()}
             inputs = fixed_window(inputs, lengths.get("audio", 1), lengths.get("video", 1))
         return inputs
+
+    def utterance_input(self, vector: np.ndarray | None) -> np.ndarray:
+        """The utterance input ``(1, D)``: ``vector`` normalised with the bundle's training statistics, or zeros (the
+        training mean) when the voice was left out."""
+        if vector is None:
+            return np.zeros((1, self.window_model.feature_dim("utterance")), np.float32)
+        return self.normalisers["utterance"].transform(np.asarray(vector)[None])
 
     def probabilities(self, features: FileFeatures) -> np.ndarray:
         """Class probabilities of a file's features, in :data:`~emotion_lib.labels.EMOTIONS` order."""

@@ -3,7 +3,8 @@
 The clip is replayed through a :class:`~emotion_lib.realtime.predictor.StreamingPredictor` built on the already
 loaded model (no smoothing, so each row is one window's own probabilities). A video is replayed frame by frame
 (:func:`~emotion_lib.realtime.replay.run_clip`); an audio file is fed in steps of one face-frame period, as a
-microphone would be."""
+microphone would be. For a model with the utterance input each row's utterance vector is the functionals of that
+window's audio (what the streaming predictor feeds live), not of the whole clip (what the file's own answer uses)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 def streaming_predictor(predictor: FilePredictor) -> StreamingPredictor:
     """A streaming predictor sharing ``predictor``'s model, extractors, normalisers and extraction settings."""
-    audio = predictor.features.audio
+    audio, utterance = predictor.features.audio, predictor.features.utterance
     return StreamingPredictor(
         predictor.window_model,
         predictor.window_frames,
@@ -32,6 +33,7 @@ def streaming_predictor(predictor: FilePredictor) -> StreamingPredictor:
         smoothing=0.0,
         normalisers=predictor.normalisers,
         extraction=predictor.extraction,
+        utterance=None if utterance is None else utterance.extract,
     )
 
 

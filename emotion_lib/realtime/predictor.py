@@ -4,6 +4,9 @@ The window holds ``window_size`` face-embedding frames sampled at ``video_fps`` 
 on) and the audio low-level descriptors (100 frames/s) covering the same seconds. Each sampled camera frame
 updates the window and the prediction; the other camera frames cost nothing. A frame without a face keeps
 its place and is masked; silence is flagged. Bad models give a :class:`ModelInputError` naming the shapes.
+A model with the utterance input gets the openSMILE functionals of the window's audio (the last window's seconds of
+microphone samples), normalised with the bundle's training statistics; zeros (the training mean) while that audio is
+silent, shorter than openSMILE's minimum or absent (LLDs pushed directly).
 :meth:`StreamingPredictor.from_path` opens a model bundle folder with its normalisers and extraction settings.
 """
 
@@ -23,6 +26,7 @@ from emotion_lib.labels import EMOTIONS
 from emotion_lib.realtime.window import ModelInputError, WindowModel, load_streaming_model
 
 if TYPE_CHECKING:
+    from emotion_lib.features.manifest import UtteranceSpec
     from emotion_lib.features.store import ExtractionConfig
 
 AUDIO_FRAME_RATE = 100.0
@@ -87,6 +91,9 @@ class StreamingPredictor:
     frames with :meth:`push_frame` (timestamps in seconds) and microphone samples with :meth:`push_audio`;
     :meth:`update` does both and returns a :class:`Prediction` whenever a sampled frame changed the window.
     ``smoothing`` in [0, 1) is the weight of the previous probabilities in an exponential moving average.
+    ``utterance`` is the utterance vector's extractor for a model with that input: a callable
+    ``(signal, sample_rate) -> (1, D)``, or a bundle's :class:`~emotion_lib.features.manifest.UtteranceSpec` (its
+    openSMILE extractor is created on first use).
     """
 
     def __init__(
@@ -102,6 +109,7 @@ class StreamingPredictor:
         silence_rms: float = 1e-3,
         normalisers: Mapping[str, Any] | None = None,
         extraction: ExtractionConfig | None = None,
+        utterance: AudioExtractor | UtteranceSpec | None = None,
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be at least 1, got {window_size}")
@@ -122,6 +130,7 @@ class StreamingPredictor:
         self.normalisers = dict(normalisers or {})
         self._face_backend = self.extraction.video_backend if face_backend is None else face_backend
         self._audio_extractor = audio_extractor
+        self._utterance = utterance
         self._audio_hop = max(160, int(audio_hop_s * SAMPLE_RATE))
         self._context = 1600  # 0.1 s of audio before each hop so the LLD filters are warmed up
         self._lock = threading.Lock()  # push_audio may run in an AudioFeeder thread
@@ -137,7 +146,12 @@ class StreamingPredictor:
         """
         model, bundle = load_streaming_model(path)
         if bundle is not None:
-            for name, value in (("normalisers", bundle.normalisers), ("extraction", bundle.extraction)):
+            settings = {
+                "normalisers": bundle.normalisers,
+                "extraction": bundle.extraction,
+                "utterance": bundle.utterance,
+            }
+            for name, value in settings.items():
                 if kwargs.get(name) is None:
                     kwargs[name] = value
         return cls(model, window_size, **kwargs)
@@ -159,6 +173,8 @@ class StreamingPredictor:
         self._pending = np.zeros(0, np.float32)
         self._context_audio = np.zeros(self._context, np.float32)
         self._audio_seen = False
+        self._audio_pushes = 0
+        self._utterance_cache: tuple[int, np.ndarray] | None = None
         self._next_due: float | None = None
         self._smoothed: np.ndarray | None = None
         self._last_face = False
@@ -193,6 +209,17 @@ class StreamingPredictor:
             ).extract
         return self._audio_extractor
 
+    @property
+    def utterance_extractor(self) -> AudioExtractor:
+        """The utterance vector's extractor (created on first use from a bundle's utterance entry)."""
+        if self._utterance is None:
+            raise ModelInputError("the model has an utterance input but no utterance extractor was given or saved")
+        if not callable(self._utterance):
+            from emotion_lib.features.audio import AudioFeatureExtractor
+
+            self._utterance = AudioFeatureExtractor(self._utterance.feature_set, self._utterance.level).extract
+        return self._utterance
+
     # ---- audio -------------------------------------------------------------------------------------------
     def push_audio(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int:
         """Append microphone samples (mono or (n, channels)); returns how many LLD frames were added."""
@@ -210,6 +237,7 @@ class StreamingPredictor:
             signal = resample_poly(signal, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
         signal = np.nan_to_num(signal, nan=0.0, posinf=0.0, neginf=0.0)
         self._audio_seen = True
+        self._audio_pushes += 1
         keep = int(self.window_seconds * SAMPLE_RATE)
         self._recent_audio = np.concatenate([self._recent_audio, signal])[-keep:]
         self._pending = np.concatenate([self._pending, signal])
@@ -302,7 +330,27 @@ class StreamingPredictor:
                 audio[0, : len(rows)] = np.stack(rows)
                 mask[0, : len(rows)] = 1.0
             inputs["audio"], inputs["audio_mask"] = audio, mask
+        if self.model.feature_dim("utterance") is not None:
+            inputs["utterance"] = self.utterance_input()
         return inputs
+
+    def utterance_input(self) -> np.ndarray:
+        """The utterance input ``(1, D)``: the functionals of the window's audio, normalised; zeros (the training
+        mean) while that audio is silent, too short for openSMILE or absent. Computed once per new audio."""
+        if self._utterance_cache is not None and self._utterance_cache[0] == self._audio_pushes:
+            return self._utterance_cache[1]
+        vector = np.zeros((1, self.model.feature_dim("utterance")), np.float32)
+        recent = self._recent_audio
+        if recent.size and not self.silent:
+            try:
+                vector = np.asarray(self.utterance_extractor(recent, SAMPLE_RATE), np.float32).reshape(1, -1)
+            except ValueError:  # too short, or no finite functionals: the window has no utterance vector yet
+                pass
+            else:
+                if "utterance" in self.normalisers:
+                    vector = self.normalisers["utterance"].transform(vector)
+        self._utterance_cache = (self._audio_pushes, vector)
+        return vector
 
     @property
     def silent(self) -> bool:

@@ -20,7 +20,8 @@ from emotion_lib.paths import MODELS_DIR, PRETRAINED_DIR
 if TYPE_CHECKING:
     from emotion_lib.training.bundle import ModelBundle
 
-MODEL_INPUTS = ("audio", "audio_mask", "video", "video_mask")
+MODEL_INPUTS = ("audio", "audio_mask", "video", "video_mask", "utterance")
+"""The named inputs a model may have (``utterance``: one vector per clip or window, beside the audio frames)."""
 
 
 class ModelInputError(ValueError):
@@ -62,6 +63,9 @@ class WindowModel:
             shape = self.input_shapes.get(name)
             if shape is not None and (len(shape) != 2 or shape[1] is None):
                 raise ModelInputError(f"model input {name!r} has shape {shape}; expected (time, features)")
+        shape = self.input_shapes.get("utterance")
+        if shape is not None and (len(shape) != 1 or shape[0] is None):
+            raise ModelInputError(f"model input 'utterance' has shape {shape}; expected (features,)")
         self._call = self._compile(model) if keras_model else model
 
     @staticmethod
@@ -71,9 +75,10 @@ class WindowModel:
         return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
 
     def feature_dim(self, modality: str) -> int | None:
-        """Feature width the model expects for ``audio`` or ``video``; None when it has no such branch."""
+        """Feature width the model expects for ``audio``, ``video`` or ``utterance``; None when it has no such
+        input."""
         shape = self.input_shapes.get(modality)
-        return None if shape is None else int(shape[1])
+        return None if shape is None else int(shape[-1])
 
     def time_steps(self, modality: str) -> int | None:
         shape = self.input_shapes.get(modality)

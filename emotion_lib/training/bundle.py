@@ -5,13 +5,16 @@ A bundle (e.g. ``reports/models/synthetic_fusion/``) holds
 * ``model.keras``: the trained model (another name when saved with ``model_file``, e.g. ``model_best.keras`` of
   the training command; the manifest names it);
 * ``config.json``: its :class:`~emotion_lib.models.config.ModelConfig`;
-* ``normalisers.json``: the feature normalisers fitted on the training actors (``{"audio": state, "video": state}``);
+* ``normalisers.json``: the feature normalisers fitted on the training actors (``{"audio": state, "video": state}``;
+  a model with the utterance input also has ``"utterance"``: the global statistics of the training clips' vectors);
 * ``model_<mode>.tflite``: optional fixed-window TFLite exports (``float16``, ``int8``, ...);
 * ``model.tflite``: the same model in float32 TFLite with a free time axis (any clip length; what ``predict`` runs,
   without TensorFlow), and ``face_<backend>.tflite``: the face backend's network in TFLite when the backend has
   one to export (``fer``), with the checksum of the network it was converted from;
 * ``manifest.json``: what each file is with its sha256 checksum, the feature extraction settings the model
-  expects (face backend, audio feature set, frame rate) and free metadata (corpus, protocol, scores).
+  expects (face backend, audio feature set, frame rate), for a model with the utterance input how its vector is
+  computed (``utterance``: :class:`~emotion_lib.features.manifest.UtteranceSpec`) and free metadata (corpus,
+  protocol, scores).
 
 :func:`save_bundle` writes one, :func:`load_bundle` reads and checks it, :func:`add_lite_exports` adds the TFLite
 files to a bundle saved without them. Every problem (missing or corrupt file, checksum mismatch, a model whose inputs
@@ -42,6 +45,7 @@ from emotion_lib.features.manifest import (  # noqa: F401  (BUNDLE_VERSION, read
     MANIFEST,
     NORMALISERS_FILE,
     BundleError,
+    UtteranceSpec,
     face_network_file,
     read_bundle_features,
     read_file,
@@ -49,6 +53,7 @@ from emotion_lib.features.manifest import (  # noqa: F401  (BUNDLE_VERSION, read
     sha256,
     verify_checksums,
 )
+from emotion_lib.features.manifest import check_normalisers_fit as check_state_widths
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.models.config import ModelConfig
@@ -76,6 +81,8 @@ class ModelBundle:
     """The float32 any-length TFLite model (``model.tflite``), when the bundle has one."""
     face_network: dict[str, Any] = field(default_factory=dict)
     """The TFLite face network (``file``, ``backend``, ``options``, ``source_sha256``), when there is one."""
+    utterance: UtteranceSpec | None = None
+    """How the utterance vector of a new clip is computed, for a model with that input."""
 
 
 def tflite_name(mode: str) -> str:
@@ -106,7 +113,8 @@ def save_bundle(
         model: the trained Keras model; its inputs must fit ``config``.
         config: the model's configuration.
         normalisers: fitted :class:`Normaliser` objects or their ``state()`` dicts, by modality
-            (what ``load_corpus_sequences`` returns).
+            (what ``load_corpus_sequences`` returns); a model with the utterance input needs ``"utterance"``, a
+            global normaliser fitted on the training clips' vectors (what a new clip of an unknown speaker gets).
         extraction: the feature extraction settings the model was trained on.
         exports: TFLite flatbuffers by mode (``export_tflite_models``).
         metadata: JSON-serialisable facts to keep, e.g. ``{"corpus": ..., "protocol": ...}``.
@@ -119,6 +127,8 @@ def save_bundle(
     check_model_fits(model, config, path / model_file)
     states = {name: n.state() if isinstance(n, Normaliser) else dict(n) for name, n in normalisers.items()}
     check_normalisers_fit(states, config, path / NORMALISERS_FILE)
+    if config.utterance_features:
+        utterance_spec(config).check(dataclasses.asdict(config), states, path / NORMALISERS_FILE)
     if path.exists() and not (is_bundle(path) or (path.is_dir() and not any(path.iterdir()))):
         raise BundleError(f"{path} exists and is not a model bundle: refusing to replace it")
     tmp = path.with_name(f".{path.name}.tmp")
@@ -157,7 +167,7 @@ def _write_files(
         roles[tflite_name(mode)] = f"TFLite export ({mode}, one fixed window)"
     manifest = {
         "format": BUNDLE_FORMAT,
-        "version": BUNDLE_VERSION,
+        "version": 2 if config.utterance_features else 1,
         "emotion_lib": __version__,
         "files": {name: {"role": role, "sha256": sha256(folder / name)} for name, role in roles.items()},
         "model": model_file,
@@ -165,7 +175,15 @@ def _write_files(
         "extraction": dataclasses.asdict(extraction),
         "metadata": dict(metadata),
     }
+    if config.utterance_features:
+        manifest["utterance"] = utterance_spec(config).to_dict()
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def utterance_spec(config: ModelConfig) -> UtteranceSpec:
+    """The manifest's utterance entry of a model with the utterance input: ``config.utterance_features``
+    functionals, ``config.utterance_dim`` wide (what the data pipeline feeds it)."""
+    return UtteranceSpec(config.utterance_features, "functionals", config.utterance_dim)
 
 
 def lite_exports(model: keras.Model, extraction: ExtractionConfig) -> tuple[dict[str, tuple[bytes, str]], dict]:
@@ -252,19 +270,21 @@ def load_bundle(path: Path | str, compile: bool = False) -> ModelBundle:
         features.metadata,
         features.lite_model,
         features.face_network,
+        features.utterance,
     )
 
 
 def check_model_fits(model: keras.Model, config: ModelConfig, where: Path) -> None:
-    """Raise :class:`BundleError` unless the model's inputs are the configuration's modalities and widths."""
+    """Raise :class:`BundleError` unless the model's inputs are the configuration's input groups and widths."""
     shapes = expected_shapes(model)
     wanted = {name for modality in config.modalities for name in (modality, f"{modality}_mask")}
+    wanted |= {"utterance"} if config.utterance_features else set()
     if set(shapes) != wanted:
         raise BundleError(
-            f"{where}: the model has inputs {sorted(shapes)} but its configuration's modalities "
-            f"{list(config.modalities)} need {sorted(wanted)}"
+            f"{where}: the model has inputs {sorted(shapes)} but its configuration's input groups "
+            f"{list(config.input_groups)} need {sorted(wanted)}"
         )
-    for modality in config.modalities:
+    for modality in config.input_groups:
         width = getattr(config, f"{modality}_dim")
         if shapes[modality][-1] != width:
             raise BundleError(
@@ -274,12 +294,6 @@ def check_model_fits(model: keras.Model, config: ModelConfig, where: Path) -> No
 
 
 def check_normalisers_fit(states: Mapping[str, Mapping[str, Any]], config: ModelConfig, where: Path) -> None:
-    """Raise :class:`BundleError` when a normaliser's width differs from the configuration's feature width."""
-    for modality, state in states.items():
-        width = getattr(config, f"{modality}_dim", None)
-        if width is None:
-            raise BundleError(f"{where}: normaliser for unknown modality {modality!r}")
-        if modality in config.modalities and len(state["mean"]) != width:
-            raise BundleError(
-                f"{where}: the {modality} normaliser has {len(state['mean'])} features but the model expects {width}"
-            )
+    """Raise :class:`BundleError` when a normaliser's width differs from the configuration's feature width, or when
+    it normalises an input the model does not have (utterance)."""
+    check_state_widths(states, dataclasses.asdict(config), where)

@@ -2,7 +2,8 @@
 
 ``load_model`` gives a clear error for a missing or corrupt file; ``check_inputs`` names the expected and
 received shapes when inputs do not fit the model. :func:`to_tflite` exports have a fixed window (one real-time
-window, ``ModelConfig.window_*_frames``); :class:`TFLiteRunner` runs them with the same input dict as Keras.
+window, ``ModelConfig.window_*_frames``, and the clip's utterance vector for a model with that input);
+:class:`TFLiteRunner` runs them with the same input dict as Keras.
 :func:`to_tflite_any_length` exports any Keras network in float32 with its free axes kept (clips of any length, what
 ``predict`` runs without TensorFlow).
 """
@@ -118,11 +119,12 @@ def predict(model: keras.Model, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _window_spec(model: keras.Model, config: ModelConfig) -> list[tf.TensorSpec]:
+    """Batch-1 input specs of one window; the utterance vector (one per clip) keeps its width alone."""
     lengths = {"audio": config.window_audio_frames, "video": config.window_video_frames}
     specs = []
     for name, shape in expected_shapes(model).items():
-        modality = name.replace("_mask", "")
-        specs.append(tf.TensorSpec((1, lengths[modality], *shape[2:]), tf.float32, name=name))
+        dims = shape[1:] if name == "utterance" else (lengths[name.replace("_mask", "")], *shape[2:])
+        specs.append(tf.TensorSpec((1, *dims), tf.float32, name=name))
     return specs
 
 
@@ -206,10 +208,11 @@ def write_tflite(data: bytes, path: Path | str) -> Path:
 
 
 def clip_windows(data: SequenceData, config: ModelConfig, limit: int | None = None) -> list[dict[str, np.ndarray]]:
-    """One fixed window (the start of each clip, zero-padded) per clip, as batch-1 model inputs."""
+    """One fixed window (the start of each clip, zero-padded) per clip, as batch-1 model inputs (with the clip's
+    utterance vector when the model has that input)."""
     count = len(data) if limit is None else min(limit, len(data))
     return [
-        fixed_window(data.make_batch([i], config.modalities), config.window_audio_frames, config.window_video_frames)
+        fixed_window(data.make_batch([i], config.input_groups), config.window_audio_frames, config.window_video_frames)
         for i in range(count)
     ]
 
