@@ -128,3 +128,28 @@ def test_fixed_window_and_int8_exports_take_the_utterance_vector(trained, data):
         runner = TFLiteRunner(exports[mode])
         assert runner.shapes["utterance"] == (1, 7) and runner.shapes["audio"] == (1, 24, 5)
         np.testing.assert_allclose(np.concatenate([runner(w) for w in windows]), reference, atol=tolerance)
+
+
+def test_the_late_fusion_av_model_feeds_the_vector_to_its_voice_model(trained, data, tmp_path):
+    """``av`` fuses the shipped voice model late with the face head: a voice model with the utterance input makes the
+    fused model take it too (bundle, normaliser, TFLite); without a face the answer is the voice model's."""
+    from emotion_lib.models.late_fusion import build_late_fusion
+    from emotion_lib.models.probability_head import ProbabilityHead
+    from emotion_lib.training.export import to_tflite_any_length
+
+    model, normalisers = trained
+    fused = build_late_fusion(model, ProbabilityHead().build())
+    config = CONFIG.replace(modalities=("audio", "video"), video_dim=7)
+    extraction = ExtractionConfig(
+        audio_feature_set="ComParE_2016", video_backend="fer", backend_options={"output": "probabilities"}
+    )
+    bundle = load_bundle(save_bundle(tmp_path / "av", fused, config, normalisers, extraction, lite=False))
+    assert bundle.utterance == UtteranceSpec("ComParE_2016", "functionals", 7)
+    lite = LiteModel(to_tflite_any_length(bundle.model))
+    one = data.make_batch([2], CONFIG.input_groups)
+    faces = np.random.default_rng(4).dirichlet(np.ones(7), (1, 5)).astype(np.float32)
+    for face_mask in (np.zeros((1, 5), np.float32), np.ones((1, 5), np.float32)):
+        inputs = {**one, "video": faces, "video_mask": face_mask}
+        np.testing.assert_allclose(lite(inputs), predict(bundle.model, inputs), atol=1e-5)
+    no_face = {**one, "video": faces, "video_mask": np.zeros((1, 5), np.float32)}
+    np.testing.assert_allclose(predict(bundle.model, no_face), predict(model, one), atol=1e-5)

@@ -9,6 +9,12 @@ configuration, normalisers, an int8 TFLite export for a trained model, and the m
 
 - ``voice``: eGeMAPSv02 frame features (openSMILE), audio branch alone, on every real voice corpus here
   (RAVDESS actors 02-18, SAVEE, CREMA-D without actors 1001/1002);
+- ``voice-utterance``: the same corpora with the voice study's recipe
+  (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`: ComParE_2016 frames and, as the utterance
+  input, the clip's ComParE_2016 functionals); frames and functionals are normalised with the global statistics of
+  the training clips (what a single new clip of an unknown speaker gets), not per speaker as in its cross-validation.
+  Written to ``models/voice-utterance``; the ``voice`` entry of :data:`RECIPES` names the recipe the shipped
+  ``voice`` model is trained with (:data:`VOICE_EGEMAPS` or :data:`VOICE_UTTERANCE`);
 - ``face``: the FER2013 network's own 7 class probabilities per frame (the ``fer`` backend), pooled over the clip
   and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
   nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
@@ -38,7 +44,7 @@ import pandas as pd
 from emotion_lib.data.clips import RAVDESS_ACTORS, ravdess_speech_clips
 from emotion_lib.data.corpora import load_corpus
 from emotion_lib.data.splits import folds_for
-from emotion_lib.experiments.common import Context, cached_features
+from emotion_lib.experiments.common import Context, audio_functionals, cached_features
 from emotion_lib.experiments.end_to_end_data import (
     AV_EXTRACTION,
     VALIDATION_FOLD,
@@ -47,6 +53,7 @@ from emotion_lib.experiments.end_to_end_data import (
     training_data,
 )
 from emotion_lib.experiments.ravdess_neural import RAVDESS_NEURAL_BASE
+from emotion_lib.experiments.ravdess_voice_neural import VOICE_FRAME_SET, VOICE_RECIPE
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import emotion_index
@@ -98,15 +105,31 @@ class Recipe:
     """The audio model's weight in that late fusion (the face head's is ``1 - audio_weight``)."""
 
 
+VOICE_EGEMAPS = Recipe(
+    kind="voice",
+    description="audio branch (Conv1D -> BiLSTM -> attention) on eGeMAPSv02 frame features, ravdess_neural's "
+    "configuration, trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors 1001/1002)",
+    config=RAVDESS_NEURAL_BASE,
+    extraction=VOICE_EXTRACTION,
+    voice_corpora=("ravdess", "savee", "crema-d"),
+)
+"""The recipe of the shipped ``voice`` model: eGeMAPSv02 frames, ``ravdess_neural``'s configuration."""
+VOICE_UTTERANCE = Recipe(
+    kind="voice",
+    description=f"audio branch (Conv1D -> BiLSTM -> attention) on {VOICE_FRAME_SET} frame features with the clip's "
+    f"{VOICE_RECIPE.utterance_features} functionals as a second input (Dropout -> Dense), the voice study's recipe "
+    "(ravdess_voice_neural VOICE_RECIPE), trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors "
+    "1001/1002); frames and functionals normalised with the training clips' global statistics",
+    config=VOICE_RECIPE,
+    extraction=ExtractionConfig(audio_feature_set=VOICE_FRAME_SET, video_backend=None),
+    voice_corpora=("ravdess", "savee", "crema-d"),
+)
+"""The voice study's recipe (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`) on the shipped
+``voice`` model's corpora: ComParE_2016 frames and the clip's ComParE_2016 functionals (the utterance input)."""
+
 RECIPES: dict[str, Recipe] = {
-    "voice": Recipe(
-        kind="voice",
-        description="audio branch (Conv1D -> BiLSTM -> attention) on eGeMAPSv02 frame features, ravdess_neural's "
-        "configuration, trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors 1001/1002)",
-        config=RAVDESS_NEURAL_BASE,
-        extraction=VOICE_EXTRACTION,
-        voice_corpora=("ravdess", "savee", "crema-d"),
-    ),
+    "voice": VOICE_EGEMAPS,
+    "voice-utterance": VOICE_UTTERANCE,
     "face": Recipe(
         kind="face",
         description="the FER2013 network's own 7 class probabilities per frame (fer backend), surprise counted as "
@@ -229,19 +252,39 @@ def voice_data(ctx: Context, recipe: Recipe) -> RecipeData:
     LOG.info("voice features of %d clips (extracted into %s on first use, then cached)", len(clips), ctx.cache_dir)
     features, clips = cached_features(clips, recipe.extraction, ctx.cache_dir)
     clips = clips[[len(features[c].audio) > 0 for c in clips["clip_id"]]].reset_index(drop=True)
+    vectors = utterance_vectors(ctx, recipe, clips)
+    clips = clips[clips["clip_id"].isin(vectors)].reset_index(drop=True) if vectors else clips
     val = validation_mask(clips)
-    normaliser = Normaliser("global").fit([features[c].audio for c in clips.loc[~val, "clip_id"]])
+    normalisers = {"audio": Normaliser("global").fit([features[c].audio for c in clips.loc[~val, "clip_id"]])}
+    if vectors:
+        normalisers["utterance"] = Normaliser("global").fit(
+            [np.vstack([vectors[c] for c in clips.loc[~val, "clip_id"]])]
+        )
 
     def side(chosen: np.ndarray) -> SequenceData:
         part = clips[chosen]
+        utterance = None
+        if vectors:
+            utterance = normalisers["utterance"].transform(np.vstack([vectors[c] for c in part["clip_id"]]))
         return SequenceData(
-            [normaliser.transform(features[c].audio) for c in part["clip_id"]],
+            [normalisers["audio"].transform(features[c].audio) for c in part["clip_id"]],
             [emotion_index(e) for e in part["emotion"]],
             [f"{corpus}:{c}" for corpus, c in zip(part["corpus"], part["clip_id"])],
+            utterance=utterance,
         )
 
     sides = clips[["corpus", "actor"]].assign(side=np.where(val, "validation", "train")).drop_duplicates()
-    return RecipeData(side(~val), side(val), {"audio": normaliser}, sides.reset_index(drop=True))
+    return RecipeData(side(~val), side(val), normalisers, sides.reset_index(drop=True))
+
+
+def utterance_vectors(ctx: Context, recipe: Recipe, clips: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``{clip_id: functionals (D,)}`` of the recipe's utterance input (empty when it has none), through the
+    shared feature cache (extracted on first use; a clip whose functionals fail is left out and reported)."""
+    if not recipe.config.utterance_features:
+        return {}
+    LOG.info("%s functionals of %d clips (cached)", recipe.config.utterance_features, len(clips))
+    rows, kept = audio_functionals(clips, recipe.config.utterance_features, ctx.cache_dir)
+    return dict(zip(kept["clip_id"], rows))
 
 
 def _faces_only(data: PartialSequenceData) -> SequenceData:
@@ -275,6 +318,8 @@ def recipe_config(recipe: Recipe, data: RecipeData, epochs: int | None = None, s
     changes: dict = {"seed": recipe.seed if seed is None else seed}
     if "audio" in recipe.config.modalities:
         changes["audio_dim"] = data.train.audio_dim
+    if recipe.config.utterance_features:
+        changes["utterance_dim"] = data.train.utterance_dim
     if "video" in recipe.config.modalities:
         changes["video_dim"] = data.train.video_dim
     if epochs is not None:

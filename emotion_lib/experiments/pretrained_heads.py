@@ -20,7 +20,9 @@ from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.face_model import face_sequences
 from emotion_lib.experiments.pretrained import Recipe, assert_held_out, default_output
+from emotion_lib.features.manifest import read_bundle_features
 from emotion_lib.features.normalise import Normaliser
+from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.models.late_fusion import build_late_fusion
@@ -62,7 +64,7 @@ def head_model(
         expert = load_bundle(default_output(recipe.audio_expert))
         sides = pd.concat([pd.DataFrame(expert.metadata["actors"]), sides], ignore_index=True)
         model = build_late_fusion(expert.model, model, recipe.audio_weight)
-        normalisers = {"audio": expert.normalisers["audio"]}
+        normalisers = {name: expert.normalisers[name] for name in ("audio", "utterance") if name in expert.normalisers}
         extra["late_fusion"] = {
             "audio_model": f"models/{recipe.audio_expert}",
             "audio_model_sha256": read_manifest(expert.path)["files"][read_manifest(expert.path)["model"]]["sha256"],
@@ -72,6 +74,19 @@ def head_model(
         metadata["licence"] = f"{expert.metadata.get('licence', '')}; the face head: {HEAD_LICENCE}"
     assert_held_out(sides, recipe.held_out)
     metadata["actors"] = sides.astype(str).to_dict("records")
-    dims = {"audio_dim": expert.config.audio_dim} if recipe.audio_expert is not None else {}
+    dims = {}
+    if recipe.audio_expert is not None:
+        dims = {name: getattr(expert.config, name) for name in ("audio_dim", "utterance_features", "utterance_dim")}
     config = recipe.config.replace(seed=recipe.seed, extra=extra, **dims)
     return model, config, normalisers, metadata
+
+
+def head_extraction(recipe: Recipe) -> ExtractionConfig:
+    """The extraction settings of a head recipe's bundle: the recipe's, with the audio feature set and level of its
+    ``audio_expert`` bundle (the voice model's frames), so the fused model is fed what its voice model was."""
+    if recipe.audio_expert is None:
+        return recipe.extraction
+    expert = read_bundle_features(default_output(recipe.audio_expert)).extraction
+    return dataclasses.replace(
+        recipe.extraction, audio_feature_set=expert.audio_feature_set, audio_level=expert.audio_level
+    )
