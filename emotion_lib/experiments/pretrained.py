@@ -13,8 +13,8 @@ configuration, normalisers, an int8 TFLite export for a trained model, and the m
   (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`: ComParE_2016 frames and, as the utterance
   input, the clip's ComParE_2016 functionals); frames and functionals are normalised with the global statistics of
   the training clips (what a single new clip of an unknown speaker gets), not per speaker as in its cross-validation.
-  Written to ``models/voice-utterance``; the ``voice`` entry of :data:`RECIPES` names the recipe the shipped
-  ``voice`` model is trained with (:data:`VOICE_EGEMAPS` or :data:`VOICE_UTTERANCE`);
+  A candidate (:data:`CANDIDATE_RECIPES`), not shipped: the ``voice`` entry of :data:`RECIPES` names the recipe the
+  shipped ``voice`` model is trained with (:data:`VOICE_EGEMAPS`; :data:`VOICE_UTTERANCE` to switch);
 - ``face``: the FER2013 network's own 7 class probabilities per frame (the ``fer`` backend), pooled over the clip
   and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
   nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
@@ -129,7 +129,6 @@ VOICE_UTTERANCE = Recipe(
 
 RECIPES: dict[str, Recipe] = {
     "voice": VOICE_EGEMAPS,
-    "voice-utterance": VOICE_UTTERANCE,
     "face": Recipe(
         kind="face",
         description="the FER2013 network's own 7 class probabilities per frame (fer backend), surprise counted as "
@@ -160,6 +159,9 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 """Name -> :class:`Recipe` of the shipped models (``models/<name>/``)."""
+CANDIDATE_RECIPES: dict[str, Recipe] = {"voice-utterance": VOICE_UTTERANCE}
+"""Recipes of models not shipped (yet): ``train --recipe <name>`` writes ``models/<name>/`` unless ``--output-dir``
+says otherwise; shipping one is pointing a :data:`RECIPES` entry at it (``"voice": VOICE_UTTERANCE``)."""
 
 
 @dataclass
@@ -359,10 +361,11 @@ def default_output(name: str) -> Path:
 
 
 def recipe(name: str) -> Recipe:
-    """The recipe ``name`` (a ``ValueError`` lists the known ones)."""
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; expected one of {', '.join(RECIPES)}")
-    return RECIPES[name]
+    """The recipe ``name`` of :data:`RECIPES` or :data:`CANDIDATE_RECIPES` (a ``ValueError`` lists the known ones)."""
+    known = {**CANDIDATE_RECIPES, **RECIPES}
+    if name not in known:
+        raise ValueError(f"unknown recipe {name!r}; expected one of {', '.join(known)}")
+    return known[name]
 
 
 def replace_recipe(name: str, **changes) -> Recipe:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.pretrained import (
+    CANDIDATE_RECIPES,
     RECIPES,
     TRAINED_MODEL_FILE,
     default_output,
@@ -78,7 +79,8 @@ def train_recipe(
     sequences its choices were made on (:mod:`emotion_lib.experiments.pretrained_heads`).
 
     Args:
-        name: a key of :data:`RECIPES` (``voice``, ``face``, ``av``, ``av-branched``).
+        name: a key of :data:`RECIPES` (``voice``, ``face``, ``av``, ``av-branched``) or of
+            :data:`~emotion_lib.experiments.pretrained.CANDIDATE_RECIPES` (``voice-utterance``).
         ctx: where the real data and the feature cache are (default: ``../shared/data``, ``EMOTION_CACHE``);
             ``ctx.quick`` trains on a handful of clips (a smoke run, not a model to ship).
         output_dir: the bundle folder (default ``PRETRAINED_DIR / name``).
@@ -183,7 +185,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "a recipe: models/<recipe>/)",
     )
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="feature cache (EMOTION_CACHE)")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="train a shipped model instead")
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES | CANDIDATE_RECIPES),
+        default=None,
+        help="train a shipped model (or a candidate) instead",
+    )
     parser.add_argument("--quick", action="store_true", help="with --recipe: a handful of clips (smoke run)")
 
 
