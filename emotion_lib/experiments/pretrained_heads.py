@@ -20,7 +20,6 @@ from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.face_model import face_sequences
 from emotion_lib.experiments.pretrained import Recipe, assert_held_out, default_output
-from emotion_lib.features.manifest import read_bundle_features
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import EMOTIONS
@@ -62,6 +61,7 @@ def head_model(
     model, normalisers = recipe.head.build(), {}
     if recipe.audio_expert is not None:
         expert = load_bundle(default_output(recipe.audio_expert))
+        check_expert_audio(name, recipe, expert.extraction)
         sides = pd.concat([pd.DataFrame(expert.metadata["actors"]), sides], ignore_index=True)
         model = build_late_fusion(expert.model, model, recipe.audio_weight)
         normalisers = {name: expert.normalisers[name] for name in ("audio", "utterance") if name in expert.normalisers}
@@ -81,12 +81,13 @@ def head_model(
     return model, config, normalisers, metadata
 
 
-def head_extraction(recipe: Recipe) -> ExtractionConfig:
-    """The extraction settings of a head recipe's bundle: the recipe's, with the audio feature set and level of its
-    ``audio_expert`` bundle (the voice model's frames), so the fused model is fed what its voice model was."""
-    if recipe.audio_expert is None:
-        return recipe.extraction
-    expert = read_bundle_features(default_output(recipe.audio_expert)).extraction
-    return dataclasses.replace(
-        recipe.extraction, audio_feature_set=expert.audio_feature_set, audio_level=expert.audio_level
-    )
+def check_expert_audio(name: str, recipe: Recipe, expert: ExtractionConfig) -> None:
+    """Raise ``ValueError`` unless the audio expert's bundle was trained on the audio features ``recipe`` extracts
+    (the fused model is fed what its voice model was)."""
+    given = (recipe.extraction.audio_feature_set, recipe.extraction.audio_level)
+    if (expert.audio_feature_set, expert.audio_level) != given:
+        raise ValueError(
+            f"recipe {name!r} extracts {' '.join(given)} audio features but its {recipe.audio_expert!r} bundle "
+            f"({default_output(recipe.audio_expert)}) was trained on {expert.audio_feature_set} {expert.audio_level}: "
+            f"train {recipe.audio_expert!r} with the shipped recipe (SHIPPED_VOICE) first"
+        )

@@ -27,7 +27,7 @@ from emotion_lib.experiments.pretrained import (
     recipe_metadata,
     validation_ua,
 )
-from emotion_lib.experiments.pretrained_heads import head_extraction, head_model
+from emotion_lib.experiments.pretrained_heads import head_model
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.options import positive_int
@@ -92,9 +92,8 @@ def train_recipe(
     output_dir = Path(output_dir) if output_dir else default_output(name)
     if chosen.head is not None:  # a fixed head: nothing to train, no TFLite export (a mean and a 7x6 map)
         model, config, normalisers, metadata = head_model(name, chosen, ctx)
-        extraction = head_extraction(chosen)
         path = save_bundle(
-            output_dir, model, config, normalisers, extraction, metadata=metadata, model_file=TRAINED_MODEL_FILE
+            output_dir, model, config, normalisers, chosen.extraction, metadata=metadata, model_file=TRAINED_MODEL_FILE
         )
         LOG.info("bundle written to %s (CK+ UA %.3f, nothing trained)", path, metadata["selection_ua_ckplus"])
         return path

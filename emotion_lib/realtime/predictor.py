@@ -146,11 +146,8 @@ class StreamingPredictor:
         """
         model, bundle = load_streaming_model(path)
         if bundle is not None:
-            settings = {
-                "normalisers": bundle.normalisers,
-                "extraction": bundle.extraction,
-                "utterance": bundle.utterance,
-            }
+            settings = {"normalisers": bundle.normalisers, "extraction": bundle.extraction}
+            settings["utterance"] = bundle.utterance
             for name, value in settings.items():
                 if kwargs.get(name) is None:
                     kwargs[name] = value
