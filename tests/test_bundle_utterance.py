@@ -153,3 +153,26 @@ def test_the_late_fusion_av_model_feeds_the_vector_to_its_voice_model(trained, d
         np.testing.assert_allclose(lite(inputs), predict(bundle.model, inputs), atol=1e-5)
     no_face = {**one, "video": faces, "video_mask": np.zeros((1, 5), np.float32)}
     np.testing.assert_allclose(predict(bundle.model, no_face), predict(model, one), atol=1e-5)
+
+
+def test_the_shipped_model_checks_feed_the_normalised_vectors_or_zeros_without_a_voice(bundle_path, trained, data):
+    """``evaluate --only pretrained`` gives a bundle with the utterance input its clips' vectors, normalised with the
+    bundle's statistics; with the voice masked, zeros (the training mean), as ``predict`` does."""
+    import pandas as pd
+
+    from emotion_lib.experiments.pretrained_eval import bundle_inputs
+    from emotion_lib.features.store import ClipFeatures
+    from emotion_lib.training.trainer import predict_data
+
+    model, normalisers = trained
+    bundle = load_bundle(bundle_path)
+    clips = pd.DataFrame({"clip_id": ["a", "b"], "emotion": ["anger", "fear"]})
+    features = {name: ClipFeatures(data.audio[i], None, None) for i, name in enumerate(clips["clip_id"])}
+    raw = np.random.default_rng(5).normal(5.0, 2.0, (2, 7))
+    voice = bundle_inputs(bundle, clips, features, ("audio",), raw)
+    np.testing.assert_allclose(voice.utterance, normalisers["utterance"].transform(raw), rtol=1e-6)
+    for i, probabilities in enumerate(predict_data(bundle.model, voice)):
+        audio = normalisers["audio"].transform(data.audio[i])[None]
+        one = {"audio": audio, "audio_mask": np.ones(audio.shape[:2], np.float32), "utterance": voice.utterance[[i]]}
+        np.testing.assert_allclose(probabilities, predict(model, one)[0], atol=1e-5)
+    assert np.all(bundle_inputs(bundle, clips, features, ("video",), raw).utterance == 0.0)
