@@ -66,8 +66,8 @@ lint: setup  ## ruff lint and format check, layout rules (import graph, lengths)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
-test: setup lint  ## lint, then the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup lint  ## lint, then the whole test suite (the 25 slowest tests are listed at the end)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
 evaluate: setup  ## the real-data experiments and the generated results table

@@ -132,10 +132,15 @@ def jupyterlab(lab_root):
         log.close()
 
 
-def _shutdown_kernels(base: str, token: str) -> None:
+def _shutdown_kernels(base: str, token: str, keep: str = "") -> None:
+    """Shut down every kernel but the one of the notebook named ``keep`` (if any)."""
     try:
+        sessions = json.load(urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5))
+        kept = {s["kernel"]["id"] for s in sessions if s.get("kernel") and Path(s.get("path", "")).name == keep}
         kernels = json.load(urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5))
         for kernel in kernels:
+            if kernel["id"] in kept:
+                continue
             request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
             urllib.request.urlopen(request, timeout=10)
     except OSError:
@@ -159,12 +164,14 @@ BASE_FLAGS = [
 def notebook_page(base: str, token: str, flags: list[str], capture: str):
     """Headless Chromium with ``flags`` showing notebook 06 for ``capture`` in JupyterLab with all its cells run.
 
-    Each page has a workspace of its own (no notebook of an earlier test reopens next to it), and its kernel
-    is shut down after it.
+    Each page has a workspace of its own (no notebook of an earlier test reopens next to it) and a browser of its
+    own. The kernel of the page's notebook stays up after the page: the next page of the same notebook runs every
+    cell again in it (imports and TensorFlow's start-up are paid once); other notebooks' kernels are shut down.
     """
     from playwright.sync_api import sync_playwright
 
     workspace = f"{capture}-{secrets.token_hex(4)}"
+    _shutdown_kernels(base, token, keep=_notebook_name(capture))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
         try:
@@ -182,7 +189,6 @@ def notebook_page(base: str, token: str, flags: list[str], capture: str):
             yield page
         finally:
             browser.close()
-            _shutdown_kernels(base, token)
 
 
 def _wait_or_show_panel(page, condition: str, arg: str, timeout_ms: int = 120_000) -> None:

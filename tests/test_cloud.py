@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -410,7 +411,7 @@ def test_entry_script_runs_a_train_command_and_publishes_its_output_folder(tmp_p
 
 
 @pytest.mark.slow
-def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
+def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path, corpus_4_actors):
     """A simulated ``/opt/ml`` under ``tmp_path`` (the corpus and cache channels, the checkpoint folder, the model
     folder) and the entry script run as SageMaker runs it: a process with SageMaker's environment and the
     hyperparameters as ``--name value`` arguments."""
@@ -418,11 +419,9 @@ def test_entry_point_trains_one_epoch_in_the_sagemaker_layout(tmp_path):
 
     if "train" not in COMMANDS:
         pytest.skip("the `train` command is not on this branch yet (python -m emotion_lib train); merge it first")
-    from emotion_lib.data.synthetic import generate_corpus
-
     opt = tmp_path / "opt" / "ml"
     # 4 actors (test, validation and two training actors) and the voice only: the layout is under test, not the model
-    corpus = generate_corpus(opt / "input" / "data" / "train", seed=0, n_actors=4, clips_per_emotion=1, workers=1)
+    corpus = Path(shutil.copytree(corpus_4_actors, opt / "input" / "data" / "train"))
     (opt / "input" / "data" / "cache").mkdir()
     env = _aws_environment(None, credentials=False) | {
         "SM_CHANNEL_TRAIN": str(corpus),

@@ -23,7 +23,6 @@ from test_features_media import face_frame, truncate, write_audio, write_video
 from emotion_lib.cli import main as cli_main
 from emotion_lib.data.clips import subset_clips
 from emotion_lib.data.corpora import load_corpus
-from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.features import store
 from emotion_lib.features.cache import CacheEntryError, read_entry
 from emotion_lib.features.faces import FACE_BACKENDS, BackendUnavailable, FaceBackendSpec
@@ -42,10 +41,8 @@ DLIB_2FPS = ExtractionConfig(video_backend="dlib", fps=2.0)
 
 
 @pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory) -> Path:
-    return generate_corpus(
-        tmp_path_factory.mktemp("synthetic"), seed=0, n_actors=3, clips_per_emotion=1, workers=1, progress=False
-    )
+def corpus_dir(corpus_3_actors) -> Path:
+    return corpus_3_actors
 
 
 @pytest.fixture(scope="module")

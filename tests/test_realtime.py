@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
-from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.labels import EMOTIONS, colour_bgr
 from emotion_lib.paths import SAMPLE_CLIP
 from emotion_lib.realtime.predictor import StreamingPredictor
@@ -342,7 +341,7 @@ def test_app_reports_missing_model_and_missing_camera(tmp_path, model, capsys, m
     assert "--headless --output" in capsys.readouterr().err
 
 
-def test_the_demos_default_to_the_shipped_real_model_and_the_real_sample(tmp_path):
+def test_the_demos_default_to_the_shipped_real_model_and_the_real_sample(tmp_path, corpus_3_actors):
     from emotion_lib.paths import MODELS_DIR
     from emotion_lib.realtime.replay import demo_clip
     from emotion_lib.realtime.window import DEMO_MODEL, demo_model_path
@@ -352,8 +351,7 @@ def test_the_demos_default_to_the_shipped_real_model_and_the_real_sample(tmp_pat
     assert demo_model_path(tmp_path / "m") == tmp_path / "m"
     assert demo_clip("") == (SAMPLE_CLIP, None, "anger")
     assert demo_clip("x.mp4", "synthetic") == (Path("x.mp4"), None, None)
-    corpus = generate_corpus(tmp_path / "corpus", n_actors=3, clips_per_emotion=1, workers=1, progress=False)
-    video, audio, label = demo_clip("", "synthetic", "synthetic", str(corpus), seed=1)
+    video, audio, label = demo_clip("", "synthetic", "synthetic", str(corpus_3_actors), seed=1)
     assert video.is_file() and audio is not None and audio.is_file() and label in EMOTIONS
 
 

@@ -32,7 +32,6 @@ from opensmile.core.lib import OpenSMILE
 from test_features_media import face_frame, needs_ffmpeg, truncate, write_video
 
 from emotion_lib.data.corpora import load_corpus
-from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.features.cache import CacheEntryError, read_entry
 from emotion_lib.features.events import EVENTS_VARIABLE, PAUSE_VARIABLE, RESUME
 from emotion_lib.features.smile import CONFIG_ROOT, SmileEngine, lean_config
@@ -60,10 +59,8 @@ BAD_AT_EXTRACTION = ("1090_DFA_NEU_XX", "1090_DFA_SAD_XX", "1090_IEO_ANG_XX")
 
 
 @pytest.fixture(scope="module")
-def synthetic_dir(tmp_path_factory) -> Path:
-    return generate_corpus(
-        tmp_path_factory.mktemp("synthetic"), n_actors=3, clips_per_emotion=1, workers=1, progress=False
-    )
+def synthetic_dir(corpus_3_actors) -> Path:
+    return corpus_3_actors
 
 
 def add_bad_entries(root: Path) -> None:

@@ -53,12 +53,10 @@ def pipeline(corpus: str, cache: str, out: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_rerun_in_a_fresh_process_gives_identical_features_predictions_and_metrics(tmp_path):
+def test_a_rerun_in_a_fresh_process_gives_identical_features_predictions_and_metrics(tmp_path, corpus_4_actors):
     from test_reliability import assert_same_entries
 
-    from emotion_lib.data.synthetic import generate_corpus
-
-    corpus = generate_corpus(tmp_path / "corpus", n_actors=6, clips_per_emotion=1, workers=1, progress=False)
+    corpus = corpus_4_actors  # the test, validation and two training actors of the committed split (24 clips)
     runs = {}
     for run in ("first", "second"):  # side by side: two processes that share nothing but the corpus
         (tmp_path / run).mkdir()
@@ -73,7 +71,7 @@ def test_a_rerun_in_a_fresh_process_gives_identical_features_predictions_and_met
             process.kill()  # a no-op for a process that has ended
     first, second = (sorted((tmp_path / run / "cache" / "synthetic").iterdir()) for run in ("first", "second"))
     assert len(first) == len(second) == 1 and first[0].name == second[0].name  # one configuration key
-    assert len(list(first[0].glob("*.npz"))) == 36
+    assert len(list(first[0].glob("*.npz"))) == 24
     assert_same_entries(second[0], first[0])
     probabilities = [np.load(tmp_path / run / "probabilities.npy") for run in ("first", "second")]
     assert probabilities[0].tobytes() == probabilities[1].tobytes()

@@ -43,9 +43,9 @@ def test_crema_d_layout_has_crema_d_size_and_every_prefix_is_the_same_corpus(tmp
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory) -> Path:
-    """18 generated clips (3 actors x 6 emotions), never damaged."""
-    return generate_corpus(tmp_path_factory.mktemp("pristine"), n_actors=3, clips_per_emotion=1, progress=False)
+def pristine(corpus_3_actors) -> Path:
+    """18 generated clips (3 actors x 6 emotions), never damaged (the session's corpus: damaged only as a copy)."""
+    return corpus_3_actors
 
 
 @pytest.mark.slow

@@ -16,7 +16,6 @@ import pytest
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib import cli
 from emotion_lib.cli import main
-from emotion_lib.data.synthetic import generate_corpus
 from emotion_lib.evaluation.records import METRICS_PATH, load_metrics
 from emotion_lib.experiments import pretrained, training_run
 from emotion_lib.experiments.end_to_end_data import AV_EXTRACTION
@@ -44,11 +43,11 @@ SHIPPED_LIMIT_BYTES = 20 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A 4-actor synthetic corpus (one test, one validation, two training actors; 24 clips) and a cache."""
+def tiny(tmp_path_factory, corpus_4_actors):
+    """The session's 4-actor synthetic corpus (one test, one validation, two training actors; 24 clips) and a
+    cache of this module's own."""
     root = tmp_path_factory.mktemp("train_cli")
-    corpus = generate_corpus(root / "corpus", n_actors=4, clips_per_emotion=1, workers=1)
-    return corpus, root / "cache", root
+    return corpus_4_actors, root / "cache", root
 
 
 def _train_args(tiny, output, epochs: int = 2) -> list[str]:

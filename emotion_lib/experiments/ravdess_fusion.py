@@ -78,27 +78,28 @@ def fusion_variants(
 
 
 def run_ravdess_fusion(ctx: Context) -> list[dict]:
-    """Clip-level fusion on RAVDESS actors 01-18: OpenFace AUs (face) + eGeMAPS functionals (voice)."""
+    """Clip-level fusion on RAVDESS actors 01-18: OpenFace AUs (face) + eGeMAPS functionals (voice). With
+    ``ctx.quick``: 8 clips per actor, 3 outer folds of 6 actors and 2 inner folds (the nested selection's cost grows
+    with the square of the inner folds)."""
     clips = ravdess_speech_clips(ctx.data_dir, subset=8 if ctx.quick else 0)
+    inner_folds = 2 if ctx.quick else ctx.inner_folds
     aus, clips = load_openface_aus(Path(ctx.data_dir) / "ravdess-openface-au.csv", clips)
     voice, kept = audio_functionals(clips, "eGeMAPSv02", ctx.cache_dir)
     aus = aus[clips["clip_id"].isin(kept["clip_id"]).to_numpy()]
     labels, actors = kept["emotion"].to_numpy(), kept["actor"].to_numpy()
-    folds = actor_folds("ravdess", actors)
+    folds = actor_folds("ravdess", actors, n_folds=3 if ctx.quick else None)
     protocol = (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18 (clip level), inner "
-        f"{ctx.inner_folds}-fold actor-grouped model selection"
+        f"{inner_folds}-fold actor-grouped model selection"
     )
     out = []
     for norm in NORMALISATIONS:
         face, audio = (
             (speaker_normalise(aus, actors), speaker_normalise(voice, actors)) if norm == "speaker" else (aus, voice)
         )
-        for variant, (x, factory) in fusion_variants(face, audio, ctx.inner_folds).items():
+        for variant, (x, factory) in fusion_variants(face, audio, inner_folds).items():
             result = over_seeds(
-                lambda seed: grouped_cross_validation(
-                    factory(seed), x, labels, actors, folds, ctx.inner_folds, EMOTIONS
-                ),
+                lambda seed: grouped_cross_validation(factory(seed), x, labels, actors, folds, inner_folds, EMOTIONS),
                 ctx.seeds,
             )
             modality = "face" if variant.startswith("face") else "voice" if variant.startswith("voice") else "fusion"
