@@ -22,7 +22,7 @@ from tiny_models import TINY_MODEL
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.evaluation.metrics import NO_DIFFERENCE, aggregate, classification_metrics, paired_comparison
-from emotion_lib.evaluation.reports import results_markdown
+from emotion_lib.evaluation.reports import paired_against, results_markdown
 from emotion_lib.experiments import ablations, run_cache
 from emotion_lib.experiments.ablations import ablation_plan, ablation_variants, run_ablations, summarise_ablations
 from emotion_lib.labels import EMOTIONS
@@ -125,6 +125,23 @@ def test_results_table_reports_a_difference_within_the_noise_as_no_difference():
     assert "| worse |" in rows["g/modalities/audio"]
     assert "not paired" in rows["g/old"]
     assert "95 % interval" in table
+
+
+def test_a_seed_ensemble_pairs_with_a_baseline_fold_by_fold_but_not_across_other_folds():
+    folds = [["01", "02"], ["03", "04"], ["05", "06"]]
+
+    def record(runs: list[float], seeds: list[int], folds: list) -> dict:
+        return {"folds": folds, "seeds": seeds, "metrics": aggregate([scores(ua) for ua in runs])}
+
+    experiments = {
+        "ensemble": record([0.75, 0.83, 0.67], [0, 1, 2], folds),
+        "ridge": record([0.5, 0.58, 0.42], [0], folds),
+        "other_folds": record([0.5, 0.58, 0.42], [0], folds[::-1]),
+        "per_seed": record([0.5, 0.58, 0.42, 0.5, 0.58, 0.42], [0, 1], folds),
+    }
+    assert paired_against(experiments, "ensemble", "ridge")["n"] == 3
+    assert paired_against(experiments, "ensemble", "other_folds") == "not paired (other folds or seeds)"
+    assert paired_against(experiments, "per_seed", "ridge") == "not paired (other folds or seeds)"
 
 
 def tiny_splits() -> dict:

@@ -23,14 +23,19 @@ def paired_against(
     experiments: Mapping[str, Mapping[str, Any]], name: str, reference: str | None
 ) -> dict[str, Any] | str:
     """:func:`~emotion_lib.evaluation.metrics.paired_comparison` of the per-run UA of experiment ``name`` with
-    ``reference``'s, or why there is none: both must have recorded per-run values over the same folds and seeds."""
+    ``reference``'s, or why there is none. Both must have recorded per-run values over the same folds, and either
+    the same seeds (runs are folds x seeds) or one value per fold each (e.g. a seed ensemble, one model per fold,
+    against a deterministic baseline: the pairs are the folds)."""
     if not reference or name not in experiments or reference not in experiments:
         return "-"
     ours, theirs = experiments[name], experiments[reference]
     values, others = (record["metrics"].get("runs", {}).get("ua") for record in (ours, theirs))
     if not values or not others:
         return "not paired (no per-run values recorded)"
-    if len(values) != len(others) or any(ours.get(key) != theirs.get(key) for key in ("folds", "seeds")):
+    folds = ours.get("folds")
+    one_per_fold = isinstance(folds, list) and len(values) == len(others) == len(folds)
+    same_seeds = len(values) == len(others) and ours.get("seeds") == theirs.get("seeds")
+    if folds != theirs.get("folds") or not (one_per_fold or same_seeds):
         return "not paired (other folds or seeds)"
     return paired_comparison(values, others)
 
