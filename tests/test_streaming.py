@@ -206,3 +206,33 @@ def test_training_on_a_stream_gives_the_model_and_metrics_of_training_in_memory(
     np.testing.assert_allclose(
         predict_data(runs["own"].model, own["test"]), predict_data(reference.model, memory["test"]), atol=1e-4
     )
+
+
+def test_load_corpus_sequences_streams_the_clips_it_would_hold_and_extracts_absent_ones(monkeypatch, tmp_path):
+    from emotion_lib.data import corpora, splits
+    from emotion_lib.features import store
+    from emotion_lib.sequences.corpus import load_corpus_sequences
+
+    clips = write_cache(tmp_path)
+    extracted = []
+
+    def extract(table, config, cache_dir):
+        for record in table.to_dict("records"):
+            if not config.clip_path(cache_dir, record).exists():
+                extracted.append(record["clip_id"])
+                write_entry(config.clip_path(cache_dir, record), _entry(np.ones((7, 5), np.float32), None, None))
+        return "extracted"
+
+    monkeypatch.setattr(corpora, "load_corpus", lambda corpus, folder: (clips.drop(columns="split"), None))
+    monkeypatch.setattr(splits, "attach_splits", lambda table, seed: table.assign(split=clips["split"]))
+    monkeypatch.setattr(store, "extract_features", extract)
+    options = dict(extraction=CONFIG, cache_dir=tmp_path, extract_missing=True)
+    with pytest.warns(UserWarning, match="corrupt.npz"):
+        table, stream, states = load_corpus_sequences("savee", str(tmp_path), stream=True, **options)
+    assert extracted == ["never_extracted"] and isinstance(stream["train"], CachedSequenceData)
+    with pytest.warns(UserWarning, match="corrupt.npz"):
+        memory_table, memory, memory_states = load_corpus_sequences("savee", str(tmp_path), **options)
+    assert extracted == ["never_extracted"]  # the cache is complete (but for the corrupt entry): nothing more
+    assert table.equals(memory_table) and "never_extracted" in table["clip_id"].tolist()
+    assert {k: v.names for k, v in stream.items()} == {k: v.names for k, v in memory.items()}
+    assert_same_states(states, memory_states)
