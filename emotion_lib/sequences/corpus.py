@@ -84,10 +84,11 @@ def load_corpus_sequences(
     batch's clips from the cache when the batch is made (:func:`~emotion_lib.sequences.stream.stream_split_sequences`):
     training memory is then bounded by a few batches, not by the corpus. The same clips, batches and model, the
     normalisation statistics equal up to float rounding. In memory stays the default because a stream reads and
-    verifies the cache again every epoch: one epoch of the default model cost 1.18x the CPU time at 1,000 clips and
-    1.30x at 7,442 (first epochs; ``reports/benchmarks/training_memory.json``), for a peak memory of 0.85 GB instead
-    of 1.27 GB at 7,442 clips. With ``extract_missing`` a stream extracts when an entry file is absent (a corrupt
-    entry is skipped with a warning, not extracted again).
+    verifies the cache again every epoch: an epoch of the default model after the first cost 1.41x the CPU time at
+    1,000 clips (8.5 s against 6.0 s; first epochs, tracing included: 1.18x at 1,000 clips, 1.30x at 7,442; see
+    ``reports/benchmarks/training_memory.json``), for a peak memory of 0.85 GB instead of 1.27 GB at 7,442 clips.
+    With ``extract_missing`` a stream extracts when an entry file is absent (a corrupt entry is skipped with a
+    warning, not extracted again).
     """
     from emotion_lib.data.clips import subset_clips
     from emotion_lib.data.corpora import load_corpus
