@@ -86,7 +86,7 @@ def load_corpus_sequences(
     normalisation statistics equal up to float rounding. In memory stays the default because a stream reads and
     verifies the cache again every epoch: an epoch of the default model after the first cost 1.41x the CPU time at
     1,000 clips (8.5 s against 6.0 s; first epochs, tracing included: 1.18x at 1,000 clips, 1.30x at 7,442; see
-    ``reports/benchmarks/training_memory.json``), for a peak memory of 0.85 GB instead of 1.27 GB at 7,442 clips.
+    ``reports/benchmarks/training_memory.json``), for a peak RSS of 0.99 GB instead of 1.42 GB at 7,442 clips.
     With ``extract_missing`` a stream extracts when an entry file is absent (a corrupt entry is skipped with a
     warning, not extracted again).
     """
