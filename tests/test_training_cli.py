@@ -118,7 +118,12 @@ def test_a_killed_run_resumes_and_ends_like_an_uninterrupted_one(tiny, trained, 
 
 @pytest.mark.parametrize(
     "extra",
-    [["--recipe", "voice", "--corpus", "ravdess"], ["--recipe", "av", "--loss", "focal"], ["--quick"]],
+    [
+        ["--recipe", "voice", "--corpus", "ravdess"],
+        ["--recipe", "av", "--loss", "focal"],
+        ["--quick"],
+        ["--recipe", "voice", "--stream"],
+    ],
 )
 def test_options_that_do_not_go_together_are_refused(extra, tmp_path, capsys):
     assert main(["train", "--output-dir", str(tmp_path / "out"), *extra]) == 2

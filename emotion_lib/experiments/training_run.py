@@ -119,18 +119,26 @@ def train_corpus(
     output_dir: Path | str = DEFAULT_OUTPUT,
     cache_dir: Path | str = CACHE_DIR,
     checkpoint_dir: Path | str | None = None,
+    stream: bool = False,
 ) -> Path:
     """Train ``config`` on a corpus (committed speaker-independent splits) and write the bundle to ``output_dir``.
 
     Features are extracted into the cache first when missing (eGeMAPSv02 LLDs; dlib face embeddings at 5 frames/s
     when ``config`` has the video branch). The bundle's metadata holds the test actors' UA (a synthetic corpus'
-    numbers are not emotion-recognition accuracy).
+    numbers are not emotion-recognition accuracy). ``stream`` reads each batch's clips from the cache instead of
+    holding every clip's features (the same model; memory bounded by a few batches).
     """
     from emotion_lib.sequences.corpus import load_corpus_sequences
 
     extraction = ExtractionConfig(video_backend="dlib" if "video" in config.modalities else None)
     clips, splits, states = load_corpus_sequences(
-        corpus, str(data_dir), seed=config.seed, extraction=extraction, cache_dir=cache_dir, extract_missing=True
+        corpus,
+        str(data_dir),
+        seed=config.seed,
+        extraction=extraction,
+        cache_dir=cache_dir,
+        extract_missing=True,
+        stream=stream,
     )
     missing = [name for name in ("train", "validation") if name not in splits]
     if missing:
@@ -191,6 +199,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train a shipped model (or a candidate) instead",
     )
     parser.add_argument("--quick", action="store_true", help="with --recipe: a handful of clips (smoke run)")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="read each batch's clips from the feature cache instead of holding the corpus's features in memory "
+        "(the same model; for corpora whose features do not fit in memory)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -207,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--recipe sets the data and the model: {', '.join(given)} cannot be combined with it")
     if args.quick and not args.recipe:
         raise ValueError("--quick applies to --recipe only (for a small corpus run, give a small --data-dir)")
+    if args.stream and args.recipe:
+        raise ValueError("--stream applies to --corpus training only (a recipe loads its own data)")
     if args.recipe:
         ctx = Context(data_dir=args.data_dir or shared_data_dir(), cache_dir=args.cache_dir, quick=args.quick)
         path = train_recipe(args.recipe, ctx, args.output_dir, args.epochs, args.seed)
@@ -220,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed or 0,
         )
         data_dir = args.data_dir or (SYNTHETIC_DIR if corpus == "synthetic" else shared_data_dir() / corpus)
-        path = train_corpus(corpus, data_dir, config, args.output_dir or DEFAULT_OUTPUT, args.cache_dir)
+        output_dir = args.output_dir or DEFAULT_OUTPUT
+        path = train_corpus(corpus, data_dir, config, output_dir, args.cache_dir, stream=args.stream)
     print(f"model bundle written to {path}")
     return 0

@@ -107,6 +107,70 @@ class Normaliser:
         return normaliser
 
 
+class RunningMoments:
+    """Count, mean and summed squared deviations of feature rows, merged one block of rows at a time in float64
+    (Chan, Golub and LeVeque's pairwise update), so the statistics of many sequences need no concatenation."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.m2: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray) -> None:
+        """Merge the rows ``(n, D)`` of one block (no rows: nothing changes)."""
+        rows = np.asarray(rows, dtype=np.float64)
+        if not len(rows):
+            return
+        n, mean = len(rows), rows.mean(axis=0)
+        m2 = np.square(rows - mean).sum(axis=0)
+        if self.count == 0:
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + np.square(delta) * (self.count * n / total)
+        self.count = total
+
+    def stats(self, eps: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, standard deviation floored at eps)`` of every row merged, as :class:`Normaliser` uses them."""
+        if not self.count:
+            raise ValueError("no unmasked frames to compute normalisation statistics from")
+        return self.mean, np.maximum(np.sqrt(self.m2 / self.count), eps)
+
+
+class StreamingFit:
+    """Fits a :class:`Normaliser` one training sequence at a time, holding only running moments: one set for all
+    frames and, in ``'speaker'`` mode, one per speaker. Gives :meth:`Normaliser.fit`'s statistics up to float
+    rounding without holding the sequences."""
+
+    def __init__(self, mode: str = "global", eps: float = 1e-6) -> None:
+        self.template = Normaliser(mode, eps)
+        self.total = RunningMoments()
+        self.speakers: dict[str, RunningMoments] = {}
+        self.sequences = 0
+
+    def add(self, x: np.ndarray, speaker: str | None = None, mask: np.ndarray | None = None) -> None:
+        """Merge one sequence ``(T, D)`` (its rows where ``mask`` is True) spoken by ``speaker``."""
+        rows = np.asarray(x, dtype=np.float64)
+        rows = rows if mask is None else rows[np.asarray(mask, bool)]
+        self.total.add(rows)
+        if self.template.mode == "speaker":
+            if speaker is None:
+                raise ValueError("mode='speaker' needs one speaker id per sequence")
+            self.speakers.setdefault(speaker, RunningMoments()).add(rows)
+        self.sequences += 1
+
+    def normaliser(self) -> Normaliser:
+        """The fitted :class:`Normaliser`."""
+        if not self.sequences:
+            raise ValueError("cannot fit a Normaliser on zero sequences")
+        fitted = Normaliser(self.template.mode, self.template.eps)
+        fitted.mean_, fitted.std_ = self.total.stats(fitted.eps)
+        fitted.speaker_stats_ = {speaker: moments.stats(fitted.eps) for speaker, moments in self.speakers.items()}
+        return fitted
+
+
 def normalise_utterances(
     vectors: np.ndarray,
     speakers: Sequence[str],

@@ -68,124 +68,85 @@ def bucket_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gener
     return batches
 
 
-@dataclass
-class SequenceData:
-    """Validated per-clip features and labels; makes padded batches and tf.data datasets.
+def check_features(array: np.ndarray, name: str, what: str) -> np.ndarray:
+    """``array`` as float32 when it is a non-empty ``(frames, features)`` array of finite values; otherwise raise
+    :class:`FeatureValueError` naming the clip ``name`` and the input ``what`` (``audio``, ``video``...)."""
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise FeatureValueError(
+            f"clip {name}: {what} features must be a non-empty (frames, features) array, got shape {array.shape}"
+        )
+    bad = ~np.isfinite(array)
+    if bad.any():
+        frame, column = np.argwhere(bad)[0]
+        raise FeatureValueError(
+            f"clip {name}: {what} features contain {int(bad.sum())} NaN/inf values "
+            f"(first at frame {frame}, feature {column}); refusing to use this clip"
+        )
+    return array
 
-    ``video`` is ``None`` (audio-only corpus) or a list with one ``(Tv, Dv)`` array or ``None`` per clip.
-    ``utterance`` is ``None`` or one utterance vector per clip ``(n, Du)``.
-    Construction rejects NaN/inf values and wrong shapes, naming the clip, so nothing bad is trained on.
+
+def feature_widths(
+    names: Sequence[str],
+    audio_shapes: Sequence[tuple[int, ...]],
+    video_shapes: Sequence[tuple[int, ...] | None],
+    video_dim: int | None = None,
+) -> tuple[int, int | None]:
+    """``(audio_dim, video_dim)`` shared by every clip (``video_dim`` given, or the one width of the clips with video,
+    0 without any); a clip with another width raises :class:`FeatureValueError` naming it."""
+    audio_dim = audio_shapes[0][1] if len(audio_shapes) else 0
+    dims = {shape[1] for shape in video_shapes if shape is not None}
+    if video_dim is None:
+        video_dim = dims.pop() if len(dims) == 1 else (0 if not dims else None)
+    for name, audio, video in zip(names, audio_shapes, video_shapes):
+        if audio[1] != audio_dim:
+            raise FeatureValueError(
+                f"clip {name}: audio has {audio[1]} features per frame, expected {audio_dim} like the other clips"
+            )
+        if video is not None and video[1] != video_dim:
+            raise FeatureValueError(f"clip {name}: video has {video[1]} features per frame, expected {video_dim}")
+    return audio_dim, video_dim
+
+
+def check_video(video: np.ndarray, mask: np.ndarray | None, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A clip's checked float32 video (:func:`check_features`) and boolean frame mask (all True when ``None``)."""
+    video = check_features(video, name, "video")
+    mask = np.ones(len(video), bool) if mask is None else np.asarray(mask, bool).reshape(-1)
+    if len(mask) != len(video):
+        raise FeatureValueError(f"clip {name}: video mask has {len(mask)} frames, video has {len(video)}")
+    return video, mask
+
+
+class ClipBatches:
+    """Padded, bucketed batches and tf.data epochs of labelled clips; a subclass says where a clip's arrays come from.
+
+    Subclasses provide :meth:`clip`, :meth:`lengths`, :meth:`shapes` and the attributes ``labels``, ``names``,
+    ``n_classes``, ``audio_dim``, ``video_dim`` and ``utterance`` (``None`` or ``(n, Du)``).
     """
 
-    audio: list[np.ndarray]
     labels: np.ndarray
     names: list[str]
-    video: list[np.ndarray | None] | None = None
-    video_masks: list[np.ndarray | None] | None = None
-    video_dim: int | None = None
-    n_classes: int = len(EMOTIONS)
-    utterance: np.ndarray | None = None
+    n_classes: int
+    audio_dim: int
+    video_dim: int | None
+    utterance: np.ndarray | None
 
-    def __post_init__(self):
-        n = len(self.audio)
-        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
-        self.names = [str(name) for name in self.names]
-        self.video = [None] * n if self.video is None else list(self.video)
-        self.video_masks = [None] * n if self.video_masks is None else list(self.video_masks)
-        if not len(self.labels) == len(self.names) == len(self.video) == len(self.video_masks) == n:
-            raise FeatureValueError(
-                f"{n} audio arrays but {len(self.labels)} labels, {len(self.names)} names, "
-                f"{len(self.video)} video arrays and {len(self.video_masks)} video masks"
-            )
-        if n and (self.labels.min() < 0 or self.labels.max() >= self.n_classes):
-            bad = int(np.flatnonzero((self.labels < 0) | (self.labels >= self.n_classes))[0])
-            raise FeatureValueError(f"clip {self.names[bad]}: label {self.labels[bad]} outside 0..{self.n_classes - 1}")
-        self.audio = [self._check(a, name, "audio") for a, name in zip(self.audio, self.names)]
-        self.utterance = None if self.utterance is None else self._check_utterance(self.utterance)
-        self.audio_dim = self.audio[0].shape[1] if n else 0
-        dims = {v.shape[1] for v in self.video if v is not None}
-        if self.video_dim is None:
-            self.video_dim = dims.pop() if len(dims) == 1 else (0 if not dims else None)
-        for i, name in enumerate(self.names):
-            if self.audio[i].shape[1] != self.audio_dim:
-                raise FeatureValueError(
-                    f"clip {name}: audio has {self.audio[i].shape[1]} features per frame, "
-                    f"expected {self.audio_dim} like the other clips"
-                )
-            if self.video[i] is not None:
-                self.video[i] = self._check(self.video[i], name, "video")
-                if self.video[i].shape[1] != self.video_dim:
-                    raise FeatureValueError(
-                        f"clip {name}: video has {self.video[i].shape[1]} features per frame, expected {self.video_dim}"
-                    )
-                mask = self.video_masks[i]
-                mask = np.ones(len(self.video[i]), bool) if mask is None else np.asarray(mask, bool).reshape(-1)
-                if len(mask) != len(self.video[i]):
-                    raise FeatureValueError(
-                        f"clip {name}: video mask has {len(mask)} frames, video has {len(self.video[i])}"
-                    )
-                self.video_masks[i] = mask
+    def clip(self, index: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Clip ``index``'s ``(audio, video or None, video mask or None)``, validated and normalised."""
+        raise NotImplementedError
 
-    def _check_utterance(self, utterance: np.ndarray) -> np.ndarray:
-        utterance = np.asarray(utterance, dtype=np.float32)
-        if utterance.ndim != 2 or len(utterance) != len(self.audio) or utterance.shape[1] == 0:
-            raise FeatureValueError(
-                f"utterance vectors must be a ({len(self.audio)} clips, features) array, got shape {utterance.shape}"
-            )
-        for row, name in zip(utterance, self.names):
-            self._check(row[None, :], name, "utterance")
-        return utterance
+    def lengths(self) -> np.ndarray:
+        """Audio frames per clip, used for bucketing."""
+        raise NotImplementedError
+
+    def shapes(self) -> list[tuple[tuple[int, ...], tuple[int, ...] | None]]:
+        """Per clip: the shape of its audio array and of its video array (``None`` without video)."""
+        raise NotImplementedError
 
     @property
     def utterance_dim(self) -> int:
         """Width of the utterance vectors (0 without them)."""
         return 0 if self.utterance is None else int(self.utterance.shape[1])
-
-    def validate(self) -> None:
-        """Re-check every array for NaN/inf (arrays are mutable); raise ``FeatureValueError`` naming the clip."""
-        for name, audio, video in zip(self.names, self.audio, self.video):
-            self._check(audio, name, "audio")
-            if video is not None:
-                self._check(video, name, "video")
-        if self.utterance is not None:
-            self._check_utterance(self.utterance)
-
-    @staticmethod
-    def _check(array: np.ndarray, name: str, what: str) -> np.ndarray:
-        array = np.asarray(array, dtype=np.float32)
-        if array.ndim != 2 or array.shape[0] == 0:
-            raise FeatureValueError(
-                f"clip {name}: {what} features must be a non-empty (frames, features) array, got shape {array.shape}"
-            )
-        bad = ~np.isfinite(array)
-        if bad.any():
-            frame, column = np.argwhere(bad)[0]
-            raise FeatureValueError(
-                f"clip {name}: {what} features contain {int(bad.sum())} NaN/inf values "
-                f"(first at frame {frame}, feature {column}); refusing to use this clip"
-            )
-        return array
-
-    def __len__(self) -> int:
-        return len(self.audio)
-
-    def subset(self, indices: Sequence[int]) -> SequenceData:
-        """The clips at ``indices`` as a new (re-validated) ``SequenceData``."""
-        idx = [int(i) for i in indices]
-        return SequenceData(
-            [self.audio[i] for i in idx],
-            self.labels[idx],
-            [self.names[i] for i in idx],
-            [self.video[i] for i in idx],
-            [self.video_masks[i] for i in idx],
-            self.video_dim,
-            self.n_classes,
-            None if self.utterance is None else self.utterance[idx],
-        )
-
-    def has_video(self) -> np.ndarray:
-        """Per clip: True when it has at least one frame with a face."""
-        return np.array([m is not None and bool(m.any()) for m in self.video_masks])
 
     def make_batch(
         self,
@@ -200,7 +161,7 @@ class SequenceData:
         """
         audio, video, masks = [], [], []
         for i in indices:
-            a, v, m = self.audio[i], self.video[i], self.video_masks[i]
+            a, v, m = self.clip(i)
             if augment is not None:
                 a, v, m = augment(a, v, m, rng)
             audio.append(a)
@@ -216,10 +177,6 @@ class SequenceData:
                 raise FeatureValueError("the model has an utterance input but these clips have no utterance vectors")
             inputs["utterance"] = self.utterance[np.asarray(indices, dtype=np.int64)]
         return inputs
-
-    def lengths(self) -> np.ndarray:
-        """Audio frames per clip, used for bucketing."""
-        return np.array([len(a) for a in self.audio])
 
     def batches(
         self,
@@ -268,6 +225,101 @@ class SequenceData:
             output_signature=signature,
         )
         return data.prefetch(2)
+
+
+@dataclass
+class SequenceData(ClipBatches):
+    """Validated per-clip features and labels; makes padded batches and tf.data datasets.
+
+    ``video`` is ``None`` (audio-only corpus) or a list with one ``(Tv, Dv)`` array or ``None`` per clip.
+    ``utterance`` is ``None`` or one utterance vector per clip ``(n, Du)``.
+    Construction rejects NaN/inf values and wrong shapes, naming the clip, so nothing bad is trained on.
+    """
+
+    audio: list[np.ndarray]
+    labels: np.ndarray
+    names: list[str]
+    video: list[np.ndarray | None] | None = None
+    video_masks: list[np.ndarray | None] | None = None
+    video_dim: int | None = None
+    n_classes: int = len(EMOTIONS)
+    utterance: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.audio)
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        self.names = [str(name) for name in self.names]
+        self.video = [None] * n if self.video is None else list(self.video)
+        self.video_masks = [None] * n if self.video_masks is None else list(self.video_masks)
+        if not len(self.labels) == len(self.names) == len(self.video) == len(self.video_masks) == n:
+            raise FeatureValueError(
+                f"{n} audio arrays but {len(self.labels)} labels, {len(self.names)} names, "
+                f"{len(self.video)} video arrays and {len(self.video_masks)} video masks"
+            )
+        if n and (self.labels.min() < 0 or self.labels.max() >= self.n_classes):
+            bad = int(np.flatnonzero((self.labels < 0) | (self.labels >= self.n_classes))[0])
+            raise FeatureValueError(f"clip {self.names[bad]}: label {self.labels[bad]} outside 0..{self.n_classes - 1}")
+        self.audio = [check_features(a, name, "audio") for a, name in zip(self.audio, self.names)]
+        self.utterance = None if self.utterance is None else self._check_utterance(self.utterance)
+        for i, name in enumerate(self.names):
+            if self.video[i] is not None:
+                self.video[i], self.video_masks[i] = check_video(self.video[i], self.video_masks[i], name)
+        video_shapes = [None if v is None else v.shape for v in self.video]
+        self.audio_dim, self.video_dim = feature_widths(
+            self.names, [a.shape for a in self.audio], video_shapes, self.video_dim
+        )
+
+    def _check_utterance(self, utterance: np.ndarray) -> np.ndarray:
+        utterance = np.asarray(utterance, dtype=np.float32)
+        if utterance.ndim != 2 or len(utterance) != len(self.audio) or utterance.shape[1] == 0:
+            raise FeatureValueError(
+                f"utterance vectors must be a ({len(self.audio)} clips, features) array, got shape {utterance.shape}"
+            )
+        for row, name in zip(utterance, self.names):
+            check_features(row[None, :], name, "utterance")
+        return utterance
+
+    def validate(self) -> None:
+        """Re-check every array for NaN/inf (arrays are mutable); raise ``FeatureValueError`` naming the clip."""
+        for name, audio, video in zip(self.names, self.audio, self.video):
+            check_features(audio, name, "audio")
+            if video is not None:
+                check_features(video, name, "video")
+        if self.utterance is not None:
+            self._check_utterance(self.utterance)
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def clip(self, index: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Clip ``index``'s ``(audio, video or None, video mask or None)`` as held."""
+        return self.audio[index], self.video[index], self.video_masks[index]
+
+    def lengths(self) -> np.ndarray:
+        """Audio frames per clip, used for bucketing."""
+        return np.array([len(a) for a in self.audio])
+
+    def shapes(self) -> list[tuple[tuple[int, ...], tuple[int, ...] | None]]:
+        """Per clip: the shape of its audio array and of its video array (``None`` without video)."""
+        return [(a.shape, None if v is None else v.shape) for a, v in zip(self.audio, self.video)]
+
+    def subset(self, indices: Sequence[int]) -> SequenceData:
+        """The clips at ``indices`` as a new (re-validated) ``SequenceData``."""
+        idx = [int(i) for i in indices]
+        return SequenceData(
+            [self.audio[i] for i in idx],
+            self.labels[idx],
+            [self.names[i] for i in idx],
+            [self.video[i] for i in idx],
+            [self.video_masks[i] for i in idx],
+            self.video_dim,
+            self.n_classes,
+            None if self.utterance is None else self.utterance[idx],
+        )
+
+    def has_video(self) -> np.ndarray:
+        """Per clip: True when it has at least one frame with a face."""
+        return np.array([m is not None and bool(m.any()) for m in self.video_masks])
 
 
 def fixed_window(inputs: dict[str, np.ndarray], audio_frames: int, video_frames: int) -> dict[str, np.ndarray]:

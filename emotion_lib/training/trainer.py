@@ -28,7 +28,7 @@ from emotion_lib.models.fusion import build_model
 from emotion_lib.models.losses import build_loss, class_frequency_weights
 from emotion_lib.paths import REPORTS_DIR
 from emotion_lib.sequences.augment import FeatureAugmenter
-from emotion_lib.sequences.data import SequenceData, bucket_batches
+from emotion_lib.sequences.data import ClipBatches, bucket_batches
 from emotion_lib.training.hardware import Hardware, configure_hardware
 from emotion_lib.utils import atomic_write_bytes, set_seed
 
@@ -69,7 +69,7 @@ def _reseed(model: keras.Model, seed: int, epoch: int) -> None:
         generator.state.assign(np.array([value, 0], dtype=generator.state.dtype))
 
 
-def _check_data(data: SequenceData, config: ModelConfig, role: str) -> None:
+def _check_data(data: ClipBatches, config: ModelConfig, role: str) -> None:
     if not len(data):
         raise ValueError(f"the {role} split is empty")
     data.validate()
@@ -88,18 +88,18 @@ def _check_data(data: SequenceData, config: ModelConfig, role: str) -> None:
         )
 
 
-def data_fingerprint(*datasets: SequenceData) -> str:
+def data_fingerprint(*datasets: ClipBatches) -> str:
     """A short hash of clip names, labels and array shapes, so a checkpoint is only resumed on the same data."""
     digest = hashlib.sha1()
     for data in datasets:
-        for name, label, audio, video in zip(data.names, data.labels, data.audio, data.video):
-            digest.update(f"{name}|{label}|{audio.shape}|{None if video is None else video.shape};".encode())
+        for name, label, (audio, video) in zip(data.names, data.labels, data.shapes()):
+            digest.update(f"{name}|{label}|{audio}|{video};".encode())
         if data.utterance is not None:
             digest.update(data.utterance.tobytes())
     return digest.hexdigest()[:16]
 
 
-def predict_data(model: keras.Model, data: SequenceData, batch_size: int = 64) -> np.ndarray:
+def predict_data(model: keras.Model, data: ClipBatches, batch_size: int = 64) -> np.ndarray:
     """Class probabilities ``(n_clips, n_classes)`` for every clip of ``data``, in its order."""
     modalities = tuple(name for name in ("audio", "video", "utterance") if name in model.input)
     probs = np.zeros((len(data), data.n_classes), np.float32)
@@ -205,7 +205,7 @@ class _Epochs:
 
     model: keras.Model
     config: ModelConfig
-    train_data: SequenceData
+    train_data: ClipBatches
     val_ds: tf.data.Dataset
     batch_size: int
     augment: FeatureAugmenter | None
@@ -251,8 +251,8 @@ def _epochs(
     model: keras.Model,
     config: ModelConfig,
     hardware: Hardware,
-    train_data: SequenceData,
-    val_data: SequenceData,
+    train_data: ClipBatches,
+    val_data: ClipBatches,
     class_weights: np.ndarray,
     callbacks: list[keras.callbacks.Callback],
     verbose: int,
@@ -272,8 +272,8 @@ def _epochs(
 
 def train(
     config: ModelConfig,
-    train_data: SequenceData,
-    val_data: SequenceData,
+    train_data: ClipBatches,
+    val_data: ClipBatches,
     out_dir: Path | str,
     resume: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
