@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,8 +208,8 @@ def _record(ctx: Context, name: str, protocol: str, folds, result: CVResult, des
     return record_result(ctx, f"{GROUP}/{name}", GROUP, "ravdess", protocol, folds, result, description, extra)
 
 
-def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes: float) -> str:
-    """The protocol text of the record run's cross-validation rows."""
+def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes: float, load: str) -> str:
+    """The protocol text of the record run's cross-validation rows (``load``: the machine's load averages)."""
     functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
     return (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
@@ -216,7 +217,7 @@ def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes
         f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
         "ravdess_voice_neural_selection "
         f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
-        f"neural run took {minutes:.1f} min on this machine (2 shared cores, nice 10)"
+        f"neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores; {load})"
     )
 
 
@@ -225,7 +226,7 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
     frames = _frames(clips, ctx, "RAVDESS")
     utterance = _utterances(clips, ctx, config, "RAVDESS")
     labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     per_seed = {
         seed: neural_cross_validation(
             config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe", utterance=utterance
@@ -233,7 +234,8 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
         for seed in ctx.seeds
     }
     minutes = (time.perf_counter() - started) / 60
-    protocol = _protocol(ctx, folds, config, minutes)
+    load = f"1-minute load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    protocol = _protocol(ctx, folds, config, minutes, load)
     extra = {"config": dataclasses.asdict(config), "feature_set": VOICE_FRAME_SET, "minutes": round(minutes, 1)}
     rows = [
         _record(
