@@ -151,9 +151,10 @@ def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path,
     out.write_text(json.dumps({"settings": settings, "sizes": sizes}))
     trained = []
     monkeypatch.setattr(scale, "make_corpus", lambda *a: pytest.fail("a measured size was generated again"))
-    monkeypatch.setattr(scale, "bench_training", lambda *a: trained.append(a) or {"epoch_seconds": 1.0})
+    monkeypatch.setattr(scale, "bench_training", lambda *a, **k: trained.append(k) or {"epoch_seconds": 1.0})
     scale.main(["--sizes", "100", "1000", "--workers", "2", "--out", str(out), "--work-dir", str(tmp_path / "w")])
     result = json.loads(out.read_text())
-    assert len(trained) == 1 and result["sizes"]["1000"]["complete"] and result["partial"]
+    assert trained == [{}, {"stream": True}]  # the unmeasured size only: in memory, then streamed
+    assert result["sizes"]["1000"]["complete"] and result["partial"]
     assert result["targets"]["per_clip_time_flat"] is True and result["targets"]["extraction_memory_flat"] is False
     assert result["targets"]["per_clip_time_ratio"] == 1.1 and result["targets"]["extraction_memory_ratio"] == 1.3
