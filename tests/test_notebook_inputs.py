@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 
@@ -36,7 +34,7 @@ def _patch(monkeypatch, cache: dict) -> list:
     def extract(clips, config, cache_dir):
         calls.append(list(clips["clip_id"]))
         for c in clips["clip_id"]:
-            cache[c] = SimpleNamespace(audio=np.ones((5, 3)), video=None, video_mask=None)
+            cache[c] = store.ClipFeatures(audio=np.ones((5, 3)), video=None, video_mask=None)
         return "extracted"
 
     monkeypatch.setattr(store, "load_features", load)
@@ -52,7 +50,7 @@ def test_missing_features_are_extracted_before_loading(monkeypatch, tmp_path):
 
 
 def test_a_complete_cache_is_not_extracted_again(monkeypatch, tmp_path):
-    cache = {f"c{i}": SimpleNamespace(audio=np.ones((5, 3)), video=None, video_mask=None) for i in range(4)}
+    cache = {f"c{i}": store.ClipFeatures(audio=np.ones((5, 3)), video=None, video_mask=None) for i in range(4)}
     calls = _patch(monkeypatch, cache)
     load_and_describe("savee", tmp_path, backend="none", cache_dir=tmp_path)
     assert calls == []
