@@ -17,6 +17,9 @@ QUICK_CORPUS := data/synthetic_quick
 RUN_ENV := $(if $(QUICK),EMOTION_QUICK=1) $(if $(SMOKE),EMOTION_SYNTHETIC=$(abspath $(QUICK_CORPUS)) \
 	EMOTION_CACHE=$(abspath data/cache_quick) EMOTION_REPORTS=$(abspath reports/quick))
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist; one test file per process, so a file's fixtures and order stay together). Two
+# processes on 2 cores: 21.4 min instead of about 29 for one (2026-12-02); PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 .DEFAULT_GOAL := help
 
 .PHONY: help setup system-deps data data-quick splits reproduce lint test benchmarks setup-facenet clean evaluate
@@ -67,7 +70,7 @@ lint: setup  ## ruff lint and format check, layout rules (import graph, lengths)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 test: setup lint  ## lint, then the whole test suite (the 25 slowest tests are listed at the end)
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # The real-data experiments (../shared/data) and the generated results table (reports/results.md, README).
 evaluate: setup  ## the real-data experiments and the generated results table

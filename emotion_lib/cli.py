@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
-from emotion_lib.evaluation.records import METRICS_PATH
 from emotion_lib.options import non_negative_int, positive_float, positive_int
-from emotion_lib.paths import REPO_ROOT, REPORTS_DIR, SPLITS_DIR, SYNTHETIC_DIR, shared_data_dir
+from emotion_lib.paths import METRICS_PATH, REPO_ROOT, REPORTS_DIR, SPLITS_DIR, SYNTHETIC_DIR, shared_data_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # no C++ start-up notices of TensorFlow in the program's output
 
@@ -335,8 +334,8 @@ def _examples(prog: str, items: Sequence[tuple[str, str]]) -> str:
     return "examples:\n" + "\n".join(f"  {prog} {name} {example}".rstrip() for name, example in items)
 
 
-def build_parser(prog: str = DEFAULT_PROG, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The argument parser of every command in :data:`COMMANDS` (of only the command ``argv`` starts with, if any)."""
+def build_parser(prog: str = DEFAULT_PROG, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of :data:`COMMANDS`; with ``only``, the options of that command alone (train's import TensorFlow)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description=DESCRIPTION,
@@ -355,7 +354,7 @@ def build_parser(prog: str = DEFAULT_PROG, argv: Sequence[str] = ()) -> argparse
             formatter_class=argparse.RawDescriptionHelpFormatter,
             add_help=not command.passthrough,
         )
-        if not argv or argv[0] == name or argv[0] not in COMMANDS:  # train's options import TensorFlow: predict's not
+        if only is None or only == name:
             command.add_arguments(sub)
         sub.set_defaults(command_entry=command)
     return parser
@@ -372,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors of the run (``OSError``, ``ValueError``) are printed as one line, not a traceback (status 2).
     """
-    parser = build_parser(_prog(), argv := sys.argv[1:] if argv is None else list(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_prog(), argv[0] if argv else "")
     args, rest = parser.parse_known_args(argv)
     command: Command = args.command_entry
     if command.passthrough:

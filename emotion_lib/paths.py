@@ -13,6 +13,8 @@ working folder at import time, so that ``data/`` and ``reports/`` are written th
 REPORTS_DIR = Path(os.environ.get("EMOTION_REPORTS", REPO_ROOT / "reports"))
 """Executed notebooks, figures, metrics, models; ``EMOTION_REPORTS`` moves it (the notebook tests do)."""
 FIGURES_DIR = REPORTS_DIR / "figures"
+METRICS_PATH = REPORTS_DIR / "metrics.json"
+"""Every recorded experiment (``emotion_lib.evaluation.records``), from which the results table is written."""
 MODELS_DIR = REPORTS_DIR / "models"
 """Model bundles written by the notebooks (the synthetic-corpus model of notebook 04)."""
 PRETRAINED_DIR = REPO_ROOT / "models"

@@ -132,4 +132,6 @@ def test_quick_run_records_every_clip_with_prediction_confidence_and_face_fracti
     crema = pd.DataFrame(records["end_to_end/crema_d_1001/audio_video"]["extra"]["clips"])
     assert "perceived_audiovisual" in crema
     assert sorted(recorded_clips(ctx.metrics_path)["clip_id"]) == sorted(clips["clip_id"])
-    assert (root / "reports" / "figures" / "05_end_to_end_confusion.png").is_file()
+    figures = root / "reports" / "figures"  # a smoke run's figure never replaces the real run's
+    assert (figures / "05_end_to_end_confusion_smoke.png").is_file()
+    assert not (figures / "05_end_to_end_confusion.png").exists()

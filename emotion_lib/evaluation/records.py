@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from emotion_lib.paths import REPORTS_DIR
+from emotion_lib.paths import METRICS_PATH
 from emotion_lib.utils import atomic_write_bytes
-
-METRICS_PATH = REPORTS_DIR / "metrics.json"
 
 
 @dataclass

@@ -117,7 +117,8 @@ def run_end_to_end(ctx: Context) -> list[dict]:
 
     Returns one row per (test set, input mode) like the other experiments; the per-clip table (every mode's
     predictions) goes into the ``audio_video`` records' ``extra['clips']`` (see :func:`recorded_clips`), the
-    confusion figure to ``05_end_to_end_confusion``. Runs with :func:`neural_seeds` of the context.
+    confusion figure to ``05_end_to_end_confusion`` (``_smoke`` appended with ``ctx.quick``). Runs with
+    :func:`neural_seeds` of the context.
     """
     ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
     started = time.perf_counter()
@@ -134,7 +135,8 @@ def run_end_to_end(ctx: Context) -> list[dict]:
     LOG.info("end-to-end run: %s", {k: round(v, 1) for k, v in timings.items()})
     table = clip_table(clips, predictions)
     rows = record_end_to_end(ctx, clips, table, predictions, training, timings)
-    save_figure(confusion_figure(table, ctx.quick), "05_end_to_end_confusion")
+    smoke = "_smoke" if ctx.quick else ""  # a smoke run never replaces the real run's figure
+    save_figure(confusion_figure(table, ctx.quick), f"05_end_to_end_confusion{smoke}")
     return rows
 
 
