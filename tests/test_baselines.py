@@ -22,9 +22,10 @@ from emotion_lib.evaluation.baselines import (
     speaker_normalise,
     svm_rbf,
 )
-from emotion_lib.experiments.ckplus import FER2013_CLASSES, fer_zero_shot
+from emotion_lib.experiments.ckplus import fer_zero_shot
 from emotion_lib.experiments.common import actor_folds
 from emotion_lib.experiments.ravdess_fusion import load_openface_aus
+from emotion_lib.features.faces.fer import FER2013_CLASSES
 from emotion_lib.features.images import _uniform_lbp, hog_lbp_features
 
 
@@ -210,9 +211,9 @@ def test_uniform_lbp_and_hog_lbp_shapes():
 
 def test_fer_zero_shot_restricts_to_the_given_classes():
     probabilities = np.zeros((2, 7))
-    probabilities[0, FER2013_CLASSES.index("surprised")] = 0.9
+    probabilities[0, FER2013_CLASSES.index("surprise")] = 0.9
     probabilities[0, FER2013_CLASSES.index("fear")] = 0.1
-    probabilities[1, FER2013_CLASSES.index("happiness")] = 1.0
+    probabilities[1, FER2013_CLASSES.index("happy")] = 1.0
     assert list(fer_zero_shot(probabilities, ["fear", "happiness"])) == ["fear", "happiness"]
 
 

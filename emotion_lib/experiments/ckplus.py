@@ -28,19 +28,18 @@ from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.evaluation.records import record_not_run
 from emotion_lib.experiments.common import Context, actor_folds, over_seeds, record_result
 from emotion_lib.features.faces.expression import ExpressionBackend
+from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TO_EMOTIONS
 from emotion_lib.features.images import ckplus_features, facenet_ckplus_features, facenet_unavailable
 from emotion_lib.labels import EMOTIONS
 
 LOG = logging.getLogger(__name__)
 
 
-FER2013_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprised", "neutral")
-"""Output order of fer's FER2013 network (angry, disgust, fear, happy, sad, surprise, neutral)."""
-
-
 def fer_zero_shot(probabilities: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """Predictions of the FER2013 network restricted to ``classes`` (argmax over those columns only)."""
-    columns = [FER2013_CLASSES.index(c) for c in classes]
+    """Predictions of the FER2013 network restricted to ``classes`` (emotion names; argmax over their columns of
+    :data:`~emotion_lib.features.faces.fer.FER2013_CLASSES`, matched by ``FER2013_TO_EMOTIONS``)."""
+    source = {emotion: name for name, emotion in FER2013_TO_EMOTIONS.items() if emotion}
+    columns = [FER2013_CLASSES.index(source[c]) for c in classes]
     scores = np.nan_to_num(probabilities[:, columns], nan=0.0)
     return np.asarray(classes)[np.argmax(scores, axis=1)]
 

@@ -20,21 +20,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from emotion_lib.features.faces.fer import FER2013_CLASSES
+from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TO_EMOTIONS
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.layers import MaskedMeanPooling
 from emotion_lib.sequences.data import pad_sequences
 
-FER2013_TO_EMOTIONS: dict[str, str | None] = {
-    "angry": "anger",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happy": "happiness",
-    "sad": "sadness",
-    "surprise": None,
-    "neutral": "neutral",
-}
-"""The FER2013 class each of the six classes comes from; surprise has no target class (dropped by default)."""
 POOLINGS = ("mean_probability", "mean_log_probability")
 """How the frames of a clip are pooled: the mean of the probabilities, or the mean of the log-probabilities (the
 renormalised product of the frames' distributions)."""
@@ -48,7 +38,7 @@ def class_map(source: Sequence[str] = FER2013_CLASSES, mapping: Mapping[str, str
     Args:
         source: the source classes in the network's output order.
         mapping: source class -> one of :data:`~emotion_lib.labels.EMOTIONS` or ``None`` (default
-            :data:`FER2013_TO_EMOTIONS`); every source class must be listed.
+            :data:`~emotion_lib.features.faces.fer.FER2013_TO_EMOTIONS`); every source class must be listed.
     """
     mapping = FER2013_TO_EMOTIONS if mapping is None else mapping
     missing = [name for name in source if name not in mapping]

@@ -16,6 +16,16 @@ from emotion_lib.features.tflite import LiteModel
 
 FER2013_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 """The FER2013 network's classes in the order of ``output='probabilities'``."""
+FER2013_TO_EMOTIONS: dict[str, str | None] = {
+    "angry": "anger",
+    "disgust": "disgust",
+    "fear": "fear",
+    "happy": "happiness",
+    "sad": "sadness",
+    "surprise": None,
+    "neutral": "neutral",
+}
+"""Each FER2013 class's emotion among the six classes; surprise has none (a head drops it by default)."""
 
 
 class FerBackend(FaceBackend):
