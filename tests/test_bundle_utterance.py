@@ -111,7 +111,8 @@ def test_the_any_length_tflite_model_takes_the_utterance_vector_and_agrees_with_
     for i in range(len(data)):
         one = data.make_batch([i], CONFIG.input_groups)
         lengths.add(one["audio"].shape[1])
-        np.testing.assert_allclose(lite(one), predict(model, one), atol=1e-5)
+        # 1e-4 as for the fixed-window float32 export: at 1e-5 one run in seven failed here (2026-12-02)
+        np.testing.assert_allclose(lite(one), predict(model, one), atol=1e-4)
     assert len(lengths) > 3
     other = data.make_batch([0], CONFIG.input_groups)
     changed = {**other, "utterance": other["utterance"] + 3.0}  # the vector reaches the output
