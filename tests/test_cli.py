@@ -46,18 +46,24 @@ def test_python_m_emotion_lib_help_lists_every_command():
         assert "examples:" in done.stdout
 
 
+HELP_AND_CLASSICAL_IMPORTS = """
+import sys
+from emotion_lib.cli import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+assert "tensorflow" not in sys.modules and "sklearn" not in sys.modules, "help loaded them"
+from emotion_lib.experiments.registry import experiment
+for name in ("ravdess_voice", "ravdess_to_savee", "ravdess_fusion", "ckplus"):
+    experiment(name)
+    assert "tensorflow" not in sys.modules, name
+"""
+
+
 def test_help_and_the_classical_experiments_never_load_tensorflow():
-    code = (
-        "import sys\n"
-        "from emotion_lib.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "assert 'tensorflow' not in sys.modules and 'sklearn' not in sys.modules, 'help loaded them'\n"
-        "from emotion_lib.experiments.registry import experiment\n"
-        "for name in ('ravdess_voice', 'ravdess_to_savee', 'ravdess_fusion', 'ckplus'):\n"
-        "    experiment(name)\n"
-        "    assert 'tensorflow' not in sys.modules, name\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", HELP_AND_CLASSICAL_IMPORTS]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
