@@ -113,6 +113,7 @@ def test_tflite_exports_run_and_track_the_keras_model(fusion, data, tmp_path):
     change = accuracy_change(model, {"int8": exports["int8"]}, data, config)
     assert set(change) == {"keras", "int8", "int8_minus_keras"}
     assert change["int8_minus_keras"] == pytest.approx(change["int8"] - change["keras"])
+    assert change["keras"] == np.mean(reference.argmax(1) == data.labels)  # one batch = window by window
 
 
 def test_tflite_runner_rejects_missing_and_garbage_files(tmp_path):

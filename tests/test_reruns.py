@@ -7,6 +7,8 @@
   ablation summary and in the generated results table.
 - The ablations train the base configuration once per seed, however many variants equal it, and a rerun with
   unchanged data, code and settings trains nothing.
+- Ablation runs train in spawned processes with one TensorFlow thread each: the same outcomes in one process or two
+  side by side.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -169,18 +173,27 @@ def test_the_base_configuration_is_planned_once_among_the_variants():
     assert len(shared) == 6
 
 
+def test_the_synthetic_corpus_runs_the_modality_ablation_unless_asked_and_an_unknown_name_is_refused():
+    assert ablations.choose_ablations("", "synthetic") == ["modalities"]
+    assert ablations.choose_ablations("", "crema-d") == list(ablations.ABLATIONS)
+    assert ablations.choose_ablations(" loss, encoder", "synthetic") == ["loss", "encoder"]
+    with pytest.raises(ValueError, match="unknown ablation.*focus; choose from pooling, loss"):
+        ablations.choose_ablations("loss,focus", "synthetic")
+
+
 def test_ablations_train_the_base_once_per_seed_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
     trained = []
 
-    def fake_training(config, splits, folder):
-        trained.append((config.seed, folder.name))
-        ua = 0.5 + 0.01 * config.seed + (0.1 if config.encoder == "transformer" else 0.0)
-        names = np.asarray(EMOTIONS)
-        right = round(ua * 12)
-        predicted = np.where(np.arange(12) < right, splits["test"].labels, (splits["test"].labels + 1) % 6)
-        return classification_metrics(names[splits["test"].labels], names[predicted], EMOTIONS), 3
+    def fake_training(jobs, splits, out_dir, workers):  # here, instead of in spawned processes
+        for i, (config, folder) in enumerate(jobs):
+            trained.append((config.seed, folder))
+            ua = 0.5 + 0.01 * config.seed + (0.1 if config.encoder == "transformer" else 0.0)
+            names = np.asarray(EMOTIONS)
+            right = round(ua * 12)
+            predicted = np.where(np.arange(12) < right, splits["test"].labels, (splits["test"].labels + 1) % 6)
+            yield i, (classification_metrics(names[splits["test"].labels], names[predicted], EMOTIONS), 3, 1.0, 1.0)
 
-    monkeypatch.setattr(run_cache, "train_and_test", fake_training)
+    monkeypatch.setattr(run_cache, "train_in_processes", fake_training)
     base, splits, metrics = ModelConfig(**TINY_MODEL), tiny_splits(), tmp_path / "metrics.json"
     runs = run_ablations(base, splits, "synthetic", [0, 1, 2], tmp_path / "runs", None, metrics)
     assert len(trained) == 8 * 3 and len(set(trained)) == 24
@@ -203,13 +216,30 @@ def test_ablations_train_the_base_once_per_seed_and_a_rerun_trains_nothing(tmp_p
 
 
 @pytest.mark.slow
-def test_runs_trained_in_parallel_processes_equal_runs_trained_here(tmp_path):
-    """Two worker processes give the outcomes (metrics, epochs) of training one run after the other here."""
+def test_runs_give_the_same_outcomes_in_one_process_or_two_side_by_side(tmp_path):
+    """A run's outcome (metrics, epochs) does not depend on how many runs train side by side: each run's process
+    has one TensorFlow thread."""
     base = ModelConfig(**TINY_MODEL, epochs=2, batch_size=8)
     jobs = [(base.replace(seed=0), "bilstm0"), (base.replace(seed=1, encoder="transformer"), "transformer1")]
-    here = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "here", workers=1, reuse=False)
-    parallel = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "parallel", workers=2, reuse=False)
-    assert json.dumps(parallel) == json.dumps(here)
+    one = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "one", workers=1, reuse=False)
+    two = run_cache.train_runs(jobs, tiny_splits(), tmp_path / "two", workers=2, reuse=False)
+    assert json.dumps(two) == json.dumps(one)
+
+
+def test_a_runs_process_gives_tensorflow_one_thread():
+    import tensorflow as tf
+
+    with ProcessPoolExecutor(1, get_context("spawn"), run_cache._init_worker, ({},)) as pool:
+        threads = pool.submit(thread_settings).result()
+    assert threads == (run_cache.RUN_THREADS, run_cache.RUN_THREADS) == (1, 1)
+    assert tf.config.threading.get_intra_op_parallelism_threads() == 0  # this process keeps TensorFlow's default
+
+
+def thread_settings() -> tuple[int, int]:
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    return threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
 
 
 if __name__ == "__main__":

@@ -126,21 +126,23 @@ def test_bad_files_in_a_generated_corpus_are_named_and_a_rerun_touches_only_what
     assert set(load_features(clips, DLIB_1FPS, cache, missing="skip")) == good | set(repaired)
 
 
+def extraction(per_clip: float, memory: float) -> dict:
+    """What the scale benchmark records of one size's extraction (the fields its summary reads)."""
+    return {
+        "extracted": 10,
+        "mean_clip_seconds": 1.8,
+        "wall_seconds_per_clip": per_clip,
+        "cpu_seconds_per_clip": per_clip,
+        "steady_state": {"wall_seconds_per_clip": per_clip},
+        "peak_memory_mb": memory,
+    }
+
+
 def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path, monkeypatch):
     """A rerun after a kill measures only what the JSON lacks: a complete size is skipped, a size with its
     extraction but not its training runs the training only."""
     monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
     import scale
-
-    def extraction(per_clip: float, memory: float) -> dict:
-        return {
-            "extracted": 10,
-            "mean_clip_seconds": 1.8,
-            "wall_seconds_per_clip": per_clip,
-            "cpu_seconds_per_clip": per_clip,
-            "steady_state": {"wall_seconds_per_clip": per_clip},
-            "peak_memory_mb": memory,
-        }
 
     out = tmp_path / "scale.json"
     settings = {"workers": 2, "fps": 5.0, "backend": "dlib"}
@@ -158,3 +160,29 @@ def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path,
     assert result["sizes"]["1000"]["complete"] and result["partial"]
     assert result["targets"]["per_clip_time_flat"] is True and result["targets"]["extraction_memory_flat"] is False
     assert result["targets"]["per_clip_time_ratio"] == 1.1 and result["targets"]["extraction_memory_ratio"] == 1.3
+
+
+def test_scale_benchmark_remeasures_a_measured_size_from_an_empty_cache(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import scale
+
+    out, work = tmp_path / "scale.json", tmp_path / "w"
+    old = {"complete": True, "extraction": extraction(0.7, 1000)}
+    out.write_text(json.dumps({"settings": {"workers": 2, "fps": 5.0, "backend": "dlib"}, "sizes": {"100": old}}))
+    (work / "size-100" / "cache").mkdir(parents=True)
+    (work / "size-100" / "cache" / "stale.npz").write_bytes(b"x")
+    caches = []
+
+    def measured(corpus, cache, config, workers):
+        caches.append(sorted(p.name for p in cache.rglob("*")))
+        return extraction(0.4, 1000)
+
+    monkeypatch.setattr(scale, "make_corpus", lambda folder, size, workers: (folder, 0.0))
+    monkeypatch.setattr(scale, "bench_extraction", measured)
+    monkeypatch.setattr(scale, "bench_training", lambda *a, **k: {"epoch_seconds": 1.0})
+    scale.main(["--sizes", "100", "--workers", "2", "--out", str(out), "--work-dir", str(work)])
+    assert caches == []  # measured: skipped
+    scale.main(["--sizes", "100", "--workers", "2", "--out", str(out), "--work-dir", str(work), "--remeasure"])
+    assert caches == [[]]  # measured again, from an empty cache
+    entry = json.loads(out.read_text())["sizes"]["100"]
+    assert entry["complete"] and entry["extraction"]["steady_state"]["wall_seconds_per_clip"] == 0.4

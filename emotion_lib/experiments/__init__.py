@@ -3,7 +3,13 @@
 Nothing in the library imports this package; it sits on top of everything else.
 """
 
-from emotion_lib.experiments.ablations import ABLATIONS, ablation_variants, run_ablations, summarise_ablations
+from emotion_lib.experiments.ablations import (
+    ABLATIONS,
+    ablation_variants,
+    choose_ablations,
+    run_ablations,
+    summarise_ablations,
+)
 from emotion_lib.experiments.common import Context
 from emotion_lib.experiments.registry import EXPERIMENTS, pending_experiments, run_experiments
 from emotion_lib.experiments.results import HUMAN_ACCURACY_CREMA_D, real_data_results, recall_table, write_results
@@ -18,6 +24,7 @@ __all__ = [
     "TARGETS",
     "Target",
     "ablation_variants",
+    "choose_ablations",
     "neural_test_metrics",
     "pending_experiments",
     "real_data_results",

@@ -5,8 +5,13 @@ A run is a model configuration (with its seed) trained on the ``train`` side of 
 ``<out_dir>/results/<key>.json``, where the key hashes everything the outcome depends on: the configuration and
 seed, the content of the three splits (names, labels, every feature array), the source of the whole library and
 the versions of TensorFlow, Keras and NumPy. A rerun with an equal key reads the stored outcome instead of training
-again; any change to the data, the code or the settings trains anew. On one machine a training is deterministic
-(seeded, TensorFlow's op determinism), so the stored outcome is what training again would give.
+again; any change to the data, the code or the settings trains anew.
+
+Every run trains in a spawned process that gives TensorFlow :data:`RUN_THREADS` thread(s). The thread count
+changes float sums (how a reduction is split), and with it the trained weights: pinned, a run's outcome is the
+same on a 2-core laptop and a 64-core server, in one worker or in several side by side, and the stored outcome is
+what training again would give (seeded, TensorFlow's op determinism). It also makes ``workers`` processes share
+the cores instead of each trying to use all of them.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import cache
 from multiprocessing import get_context
@@ -29,6 +34,8 @@ from emotion_lib.utils import atomic_write_bytes, default_workers
 
 LOG = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
+RUN_THREADS = 1
+"""TensorFlow's intra- and inter-op threads in each run's process (part of what a run's numbers depend on)."""
 
 
 def neural_test_metrics(model, data) -> dict:
@@ -90,18 +97,33 @@ _WORKER_SPLITS: dict = {}
 
 
 def _init_worker(splits: dict) -> None:
+    """A run's process: the splits, and :data:`RUN_THREADS` TensorFlow threads (before TensorFlow runs an op)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(RUN_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(RUN_THREADS)
     _WORKER_SPLITS.update(splits)
 
 
-def _timed(config, splits: dict, folder: Path) -> tuple[dict, int, float, float]:
-    """:func:`train_and_test` and its wall and CPU seconds (every thread of this process)."""
+def _train_in_worker(config, folder: Path) -> tuple[dict, int, float, float]:
+    """:func:`train_and_test` in a run's process, with its wall and CPU seconds."""
     started, cpu = time.perf_counter(), time.process_time()
-    metrics, epochs = train_and_test(config, splits, folder)
+    metrics, epochs = train_and_test(config, _WORKER_SPLITS, folder)
     return metrics, epochs, time.perf_counter() - started, time.process_time() - cpu
 
 
-def _train_in_worker(config, folder: Path) -> tuple[dict, int, float, float]:
-    return _timed(config, _WORKER_SPLITS, folder)
+def train_in_processes(
+    jobs: Sequence[tuple], splits: dict, out_dir: Path, workers: int
+) -> Iterator[tuple[int, tuple[dict, int, float, float]]]:
+    """Train every job ``(config, folder name)`` in ``workers`` spawned processes (:data:`RUN_THREADS` TensorFlow
+    threads each); yield ``(job index, (test metrics, epochs run, wall seconds, CPU seconds))`` as runs finish."""
+    if not jobs:
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(jobs)), context, _init_worker, (splits,)) as pool:
+        futures = {pool.submit(_train_in_worker, job[0], Path(out_dir) / job[1]): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _stored(path: Path) -> tuple[dict, int] | None:
@@ -113,24 +135,27 @@ def _stored(path: Path) -> tuple[dict, int] | None:
 
 
 def train_runs(
-    jobs: Sequence[tuple], splits: dict, out_dir: Path, workers: int = 1, reuse: bool = True
+    jobs: Sequence[tuple], splits: dict, out_dir: Path, workers: int = 0, reuse: bool = True
 ) -> list[tuple[dict, int]]:
     """``(test metrics, epochs run)`` of every job ``(config, folder name)``, in the order of ``jobs``.
 
-    Each job is trained by :func:`train_and_test` (checkpoints in ``out_dir/<folder name>``), in this process or,
-    with ``workers`` > 1, in that many spawned processes (0: :func:`~emotion_lib.utils.default_workers`, which
-    follows ``EMOTION_WORKERS``); a run gives the same outcome in either. With ``reuse``, a job whose
-    :func:`run_key` has a stored outcome under ``out_dir/results`` is not trained again; every trained outcome is
-    stored there.
+    Each job is trained by :func:`train_and_test` (checkpoints in ``out_dir/<folder name>``) in one of ``workers``
+    spawned processes (0: :func:`~emotion_lib.utils.default_workers`, which follows ``EMOTION_WORKERS``), each with
+    :data:`RUN_THREADS` TensorFlow threads: a run's outcome does not depend on ``workers`` or on the machine's
+    cores. With ``reuse``, a job whose :func:`run_key` has a stored outcome under ``out_dir/results`` is not
+    trained again; every trained outcome is stored there.
     """
     workers = workers or default_workers()
     data_key = data_fingerprint(splits)
     paths = [Path(out_dir) / "results" / f"{run_key(config, data_key)}.json" for config, _ in jobs]
     outcomes: list = [_stored(path) if reuse else None for path in paths]
     todo = [i for i, outcome in enumerate(outcomes) if outcome is None]
-    LOG.info("ablation runs: %d to train, %d reused unchanged", len(todo), len(jobs) - len(todo))
-
-    def finished(i: int, metrics: dict, epochs: int, seconds: float, cpu: float) -> None:
+    LOG.info(
+        "ablation runs: %d to train (%d processes), %d reused unchanged",
+        *(len(todo), min(workers, len(todo)), len(jobs) - len(todo)),
+    )
+    for k, (metrics, epochs, seconds, cpu) in train_in_processes([jobs[i] for i in todo], splits, out_dir, workers):
+        i = todo[k]
         outcomes[i] = (metrics, epochs)
         record = {"metrics": metrics, "epochs": epochs, "config": json.loads(jobs[i][0].to_json())}
         atomic_write_bytes(paths[i], json.dumps(record, sort_keys=True).encode())
@@ -139,14 +164,4 @@ def train_runs(
             "%s (%d of %d): %d epochs, test UA %.3f, %.0f s (%.0f s CPU)",
             *(jobs[i][1], done, len(jobs), epochs, metrics["ua"], seconds, cpu),
         )
-
-    if workers > 1 and len(todo) > 1:
-        context = get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(todo)), context, _init_worker, (splits,)) as pool:
-            futures = {pool.submit(_train_in_worker, jobs[i][0], Path(out_dir) / jobs[i][1]): i for i in todo}
-            for future in as_completed(futures):
-                finished(futures[future], *future.result())
-    else:
-        for i in todo:
-            finished(i, *_timed(jobs[i][0], splits, Path(out_dir) / jobs[i][1]))
     return outcomes

@@ -232,9 +232,13 @@ def export_tflite_models(
 def window_accuracy(model: keras.Model | TFLiteRunner, data: SequenceData, config: ModelConfig) -> float:
     """Accuracy on one window per clip (what the TFLite exports see), for Keras models or TFLite runners."""
     windows = clip_windows(data, config)
-    run = model if isinstance(model, TFLiteRunner) else (lambda w: predict(model, w))
-    hits = [int(np.argmax(run(w)[0]) == label) for w, label in zip(windows, data.labels)]
-    return float(np.mean(hits)) if hits else float("nan")
+    if not windows:
+        return float("nan")
+    if isinstance(model, TFLiteRunner):  # batch 1, as exported
+        probabilities = np.concatenate([model(window) for window in windows])
+    else:  # one batch of every window: one call instead of one eager call per window (2 s each on 2 cores)
+        probabilities = predict(model, {name: np.concatenate([w[name] for w in windows]) for name in windows[0]})
+    return float(np.mean(probabilities.argmax(axis=1) == np.asarray(data.labels)[: len(windows)]))
 
 
 def accuracy_change(
