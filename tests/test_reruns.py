@@ -171,6 +171,8 @@ def test_the_base_configuration_is_planned_once_among_the_variants():
         + [("modalities", "fusion")]
     )
     assert len(shared) == 6
+    modalities, _ = ablation_plan(base, ablation_variants(base, ["modalities"]))  # fusion (the base) listed last
+    assert [label for _, label in modalities] == ["base", "modalities_audio", "modalities_video"]  # trained first
 
 
 def test_the_synthetic_corpus_runs_the_modality_ablation_unless_asked_and_an_unknown_name_is_refused():

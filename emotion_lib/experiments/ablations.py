@@ -90,9 +90,11 @@ def ablation_plan(base, variants: list[tuple]) -> tuple[list[tuple], dict[tuple[
 
     Returns ``[(config, label)]`` (``label`` names its checkpoint folders: ``base`` for the base configuration,
     else ``<ablation>_<variant>``) and, per trained ``(ablation, variant)``, the index of its configuration: every
-    variant equal to the base (attention pooling, focal loss, ...) shares the base's training.
+    variant equal to the base (attention pooling, focal loss, ...) shares the base's training. The base comes first:
+    the full model is among the longest runs, and runs side by side finish sooner when the long ones start first
+    (on 2 cores, base last left one core idle for its whole last run).
     """
-    configs: list[tuple] = []
+    configs: list[tuple] = [(base, "base")] if any(config == base for _, _, config, _ in variants) else []
     index: dict[tuple[str, str], int] = {}
     for ablation, variant, config, _ in variants:
         if config is None:
