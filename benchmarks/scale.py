@@ -12,7 +12,12 @@ default 100, 1,000 and 7,442 clips), in its own folder (corpus and feature cache
 * training: one epoch of the default model on the cached features of every clip of the size, in a child
   process, with the peak memory of that process: once with the features held in memory (``training``, with the
   size of the features it holds) and once streamed from the cache (``training_streamed``);
-* the machine's load average before and after each size.
+* the machine's load average before and after each size;
+* with ``--bad-input N``, bad input at the largest size given: a hard-linked copy of its corpus where ``N`` clips
+  have a broken file (missing, empty or corrupt; audio or video; broken after the clip table was made, as on a
+  shared drive while a long run is queued) and ``N`` good clips are missing from a copy of its feature cache, is
+  extracted and then extracted again: every good clip must end in the cache, each broken file must be named in the
+  report, and the rerun must retry only the broken clips.
 
 The flatness targets (steady-state time per clip and extraction peak memory within 20 % from the smallest to the
 largest size) are computed from the smallest and the largest size measured. The run is resumable: a size already in
@@ -23,12 +28,14 @@ again (their cache emptied first), e.g. on a quieter machine than the one that m
 A corpus of all 7,442 clips loads as 7,438: the generator writes CREMA-D's names, and the CREMA-D loader skips the 4
 clips that are broken in the official release (``CREMA_D_BROKEN``), as it does for the real corpus.
 
-Usage: ``python benchmarks/scale.py [--sizes 100 1000 7442] [--workers 2] [--fps 5] [--work-dir DIR] [--remeasure]``
+Usage: ``python benchmarks/scale.py [--sizes 100 1000 7442] [--workers 2] [--fps 5] [--work-dir DIR] [--remeasure]
+[--bad-input 300]``
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -38,8 +45,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 import emotion_lib  # noqa: F401  (openSMILE before TensorFlow)
 from emotion_lib.data.corpora import load_corpus
@@ -164,6 +174,68 @@ def bench_training(corpus: Path, cache: Path, fps: float, folder: Path, stream: 
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "peak_memory_mb": round(memory.peak_mb, 1)}
 
 
+BAD_KINDS = tuple((column, kind) for column in ("audio_path", "video_path") for kind in ("missing", "empty", "corrupt"))
+
+
+def damage(clips: pd.DataFrame, clip_ids: Sequence[str], seed: int = 5) -> dict[str, Path]:
+    """Break one file of each clip of ``clip_ids``, the kinds of :data:`BAD_KINDS` in turn; returns clip id -> the
+    broken file. A file is unlinked before it is rewritten, so the original of a hard-linked copy stays intact."""
+    rows = clips.set_index("clip_id")
+    noise = np.random.default_rng(seed)
+    broken = {}
+    for clip_id, (column, kind) in zip(clip_ids, itertools.cycle(BAD_KINDS)):
+        path = Path(rows.loc[clip_id, column])
+        head = path.read_bytes()[:4]
+        path.unlink()
+        if kind != "missing":
+            path.write_bytes(b"" if kind == "empty" else head + noise.bytes(4000))
+        broken[clip_id] = path
+    return broken
+
+
+def bench_bad_input(folder: Path, n_bad: int, workers: int, config: ExtractionConfig) -> dict:
+    """Bad input at one size (``folder`` holds its ``corpus`` and its complete ``cache``): ``n_bad`` clips broken in
+    a hard-linked copy of the corpus, ``n_bad`` other clips taken out of a copy of the cache, extracted twice."""
+    work = folder / "bad_input"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(folder / "corpus", work / "corpus", copy_function=os.link)
+    shutil.copytree(folder / "cache", work / "cache")  # a real copy: the cache's manifest is rewritten in place
+    clips, _ = load_corpus("synthetic", work / "corpus")
+    ids = clips["clip_id"].to_numpy()[np.random.default_rng(0).permutation(len(clips))]
+    bad, good_missing = list(ids[:n_bad]), list(ids[n_bad : 2 * n_bad])
+    broken = damage(clips, bad)
+    entries = clip_dir(work / "cache", "synthetic", config)
+    for clip_id in bad + good_missing:
+        (entries / f"{clip_id}.npz").unlink()
+    with Clock() as clock:
+        first = extract_features(clips, config, work / "cache", workers=workers, progress=False)
+    stored = {path.stem for path in entries.glob("*.npz")}
+    with Clock() as clock_again:
+        again = extract_features(clips, config, work / "cache", workers=workers, progress=False)
+    shutil.rmtree(work)
+    return {
+        "clips": len(clips),
+        "broken_clips": n_bad,
+        "good_clips_to_extract": len(good_missing),
+        "first_run": {
+            "extracted": len(first.done),
+            "cached_before": len(first.skipped),
+            "failed": len(first.failed),
+            "wall_seconds": round(clock.wall, 1),
+            "failures_naming_their_file": sum(str(broken[clip_id]) in reason for clip_id, reason in first.failed),
+            "examples": [f"{clip_id}: {reason}" for clip_id, reason in first.failed[: len(BAD_KINDS)]],
+        },
+        "every_good_clip_stored": stored == set(ids) - set(bad),
+        "rerun": {
+            "extracted": len(again.done),
+            "cached_before": len(again.skipped),
+            "failed": len(again.failed),
+            "wall_seconds": round(clock_again.wall, 1),
+            "retried_only_the_broken": not again.done and {clip_id for clip_id, _ in again.failed} == set(bad),
+        },
+    }
+
+
 def projection(sizes: dict, extraction_json: Path, workers: int) -> dict:
     """Projected extraction time of the real CREMA-D (7,442 clips, 2.54 s on average): the largest size's
     steady-state time per clip scaled by clip duration (audio and sampled frames both grow with it), and, beside
@@ -194,13 +266,14 @@ def projection(sizes: dict, extraction_json: Path, workers: int) -> dict:
 
 
 def targets(sizes: dict) -> dict:
-    """Flatness from the smallest to the largest size measured (``None``: fewer than two sizes)."""
+    """Flatness from the smallest to the largest size measured (``None``: fewer than two sizes), and whether the
+    largest size's bad input was handled (when measured)."""
     if len(sizes) < 2:
         return {"per_clip_time_flat": None, "extraction_memory_flat": None, "note": "needs two sizes or more"}
     small, large = (sizes[key]["extraction"] for key in (min(sizes, key=int), max(sizes, key=int)))
     time_ratio = large["steady_state"]["wall_seconds_per_clip"] / small["steady_state"]["wall_seconds_per_clip"]
     memory_ratio = large["peak_memory_mb"] / small["peak_memory_mb"]
-    return {
+    result = {
         "compared_sizes": [min(sizes, key=int), max(sizes, key=int)],
         "per_clip_time_ratio": round(time_ratio, 3),
         "per_clip_time_flat": abs(time_ratio - 1) <= FLATNESS,
@@ -209,6 +282,15 @@ def targets(sizes: dict) -> dict:
         "note": "ratio = largest / smallest size; below 0.8 the larger size ran faster per clip (warm-up amortised, "
         "or a quieter machine: compare the load averages), above 1.2 slower",
     }
+    bad = sizes[max(sizes, key=int)].get("bad_input")
+    if bad:  # every good clip stored, every broken one named with its file, the rerun retried only those
+        first = bad["first_run"]
+        result["bad_input_handled"] = (
+            bad["every_good_clip_stored"]
+            and first["failures_naming_their_file"] == first["failed"] == bad["broken_clips"]
+            and bad["rerun"]["retried_only_the_broken"]
+        )
+    return result
 
 
 def training_memory(sizes: dict) -> dict:
@@ -273,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "emotion_lib-scale")
     parser.add_argument("--out", type=Path, default=BENCHMARKS_DIR / "scale.json")
     parser.add_argument("--remeasure", action="store_true", help="measure the sizes again, even those in the JSON")
+    parser.add_argument("--bad-input", type=int, default=0, metavar="N", help="break N clips at the largest size")
     parser.add_argument("--train", nargs=3, metavar=("CORPUS", "CACHE", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -294,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"size {size}: already measured, skipped", flush=True)
             continue
         bench_size(size, entry, args, lambda: write(results, args))
+    largest = results["sizes"][str(max(args.sizes))]
+    if args.bad_input and largest.get("complete") and "bad_input" not in largest:
+        print(f"size {max(args.sizes)}: bad input, {args.bad_input} broken clips", flush=True)
+        folder = args.work_dir / f"size-{max(args.sizes)}"
+        largest["bad_input"] = bench_bad_input(folder, args.bad_input, args.workers, ExtractionConfig(fps=args.fps))
     write(results, args)
     print(json.dumps(results, indent=2))
     return 0

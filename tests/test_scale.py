@@ -20,8 +20,8 @@ from emotion_lib.paths import REPO_ROOT
 DLIB_1FPS = ExtractionConfig(video_backend="dlib", fps=1.0)
 
 
-def digests(root: Path) -> dict[str, str]:
-    return {path.name: hashlib.sha1(path.read_bytes()).hexdigest() for path in sorted(root.glob("AudioWAV/*.wav"))}
+def digests(root: Path, pattern: str = "AudioWAV/*.wav") -> dict[str, str]:
+    return {path.name: hashlib.sha1(path.read_bytes()).hexdigest() for path in sorted(root.glob(pattern))}
 
 
 def test_crema_d_layout_has_crema_d_size_and_every_prefix_is_the_same_corpus(tmp_path):
@@ -77,31 +77,21 @@ def test_dask_on_a_two_process_local_cluster_by_address_matches_serial(pristine,
     assert_same_features(serial, load_features(clips, DLIB_1FPS, tmp_path / "dask"), EMBEDDING_ATOL)
 
 
-def damage(root: Path, clips) -> dict[str, Path]:
-    """Break one file of each kind (missing, empty, corrupt; audio and video) after the clip table was made, as
-    on a shared drive while a long run is queued; returns clip id -> the broken file."""
-    rows = clips.set_index("clip_id")
-    noise = np.random.default_rng(5)
-    broken = {}
-    for clip_id, (column, kind) in zip(
-        rows.index[::3],
-        [(c, k) for c in ("audio_path", "video_path") for k in ("missing", "empty", "corrupt")],
-    ):
-        path = Path(rows.loc[clip_id, column])
-        if kind == "missing":
-            path.unlink()
-        else:
-            path.write_bytes(b"" if kind == "empty" else path.read_bytes()[:4] + noise.bytes(4000))
-        broken[clip_id] = path
-    return broken
+@pytest.fixture()
+def scale(monkeypatch):
+    """The scale benchmark's module (``benchmarks/scale.py``)."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import scale
+
+    return scale
 
 
 @pytest.mark.slow
-def test_bad_files_in_a_generated_corpus_are_named_and_a_rerun_touches_only_what_is_missing(pristine, tmp_path):
+def test_bad_files_in_a_generated_corpus_are_named_and_a_rerun_touches_only_what_is_missing(pristine, tmp_path, scale):
     root = Path(shutil.copytree(pristine, tmp_path / "corpus"))
     clips = load_corpus("synthetic", root)[0]
     assert len(clips) == 18
-    broken = damage(root, clips)
+    broken = scale.damage(clips, clips["clip_id"][::3])  # missing, empty, corrupt; audio, then video
     assert len(broken) == 6
     cache = tmp_path / "cache"
     first = extract_features(clips, DLIB_1FPS, cache, workers=2, progress=False)
@@ -138,12 +128,9 @@ def extraction(per_clip: float, memory: float) -> dict:
     }
 
 
-def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path, monkeypatch):
+def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path, monkeypatch, scale):
     """A rerun after a kill measures only what the JSON lacks: a complete size is skipped, a size with its
     extraction but not its training runs the training only."""
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
-    import scale
-
     out = tmp_path / "scale.json"
     settings = {"workers": 2, "fps": 5.0, "backend": "dlib"}
     sizes = {
@@ -162,10 +149,7 @@ def test_scale_benchmark_skips_measured_sizes_and_computes_its_targets(tmp_path,
     assert result["targets"]["per_clip_time_ratio"] == 1.1 and result["targets"]["extraction_memory_ratio"] == 1.3
 
 
-def test_scale_benchmark_remeasures_a_measured_size_from_an_empty_cache(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
-    import scale
-
+def test_scale_benchmark_remeasures_a_measured_size_from_an_empty_cache(tmp_path, monkeypatch, scale):
     out, work = tmp_path / "scale.json", tmp_path / "w"
     old = {"complete": True, "extraction": extraction(0.7, 1000)}
     out.write_text(json.dumps({"settings": {"workers": 2, "fps": 5.0, "backend": "dlib"}, "sizes": {"100": old}}))
@@ -186,3 +170,23 @@ def test_scale_benchmark_remeasures_a_measured_size_from_an_empty_cache(tmp_path
     assert caches == [[]]  # measured again, from an empty cache
     entry = json.loads(out.read_text())["sizes"]["100"]
     assert entry["complete"] and entry["extraction"]["steady_state"]["wall_seconds_per_clip"] == 0.4
+
+
+@pytest.mark.slow
+def test_scale_benchmarks_bad_input_phase_keeps_the_corpus_and_checks_what_it_claims(pristine, tmp_path, scale):
+    """The bad-input phase breaks files in a hard-linked copy only; the good clips it took out of the cache copy are
+    extracted, each broken file is named, and the rerun retries the broken clips only."""
+    folder = tmp_path / "size-18"
+    shutil.copytree(pristine, folder / "corpus")
+    clips = load_corpus("synthetic", folder / "corpus")[0]
+    extract_features(clips, DLIB_1FPS, folder / "cache", workers=2, progress=False)
+    before = digests(folder / "corpus", "*/*")
+    result = scale.bench_bad_input(folder, 6, 2, DLIB_1FPS)
+    assert digests(folder / "corpus", "*/*") == before and len(before) == 36 and not (folder / "bad_input").exists()
+    first = result["first_run"]
+    counts = ("extracted", "cached_before", "failed", "failures_naming_their_file")
+    assert [first[key] for key in counts] == [6, 6, 6, 6]  # 6 good clips extracted, 6 broken ones named
+    assert result["every_good_clip_stored"] and result["rerun"]["retried_only_the_broken"]
+    assert result["rerun"]["failed"] == 6 and result["rerun"]["cached_before"] == 12
+    sizes = {"18": {"extraction": extraction(0.4, 1000), "bad_input": result}, "9": {"extraction": extraction(0.4, 9)}}
+    assert scale.targets(sizes)["bad_input_handled"] is True
