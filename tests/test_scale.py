@@ -176,17 +176,20 @@ def test_scale_benchmark_remeasures_a_measured_size_from_an_empty_cache(tmp_path
 def test_scale_benchmarks_bad_input_phase_keeps_the_corpus_and_checks_what_it_claims(pristine, tmp_path, scale):
     """The bad-input phase breaks files in a hard-linked copy only; the good clips it took out of the cache copy are
     extracted, each broken file is named, and the rerun retries the broken clips only."""
-    folder = tmp_path / "size-18"
-    shutil.copytree(pristine, folder / "corpus")
+    folder = tmp_path / "size-8"
+    for path in sorted(pristine.glob("AudioWAV/*.wav"))[:8]:  # 8 of the 18 clips, with their videos
+        for source in (path, pristine / "VideoMP4" / f"{path.stem}.mp4"):
+            (folder / "corpus" / source.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, folder / "corpus" / source.parent.name / source.name)
     clips = load_corpus("synthetic", folder / "corpus")[0]
-    extract_features(clips, DLIB_1FPS, folder / "cache", workers=2, progress=False)
+    extract_features(clips, DLIB_1FPS, folder / "cache", workers=1, progress=False)  # in this process: no start-up
     before = digests(folder / "corpus", "*/*")
-    result = scale.bench_bad_input(folder, 6, 2, DLIB_1FPS)
-    assert digests(folder / "corpus", "*/*") == before and len(before) == 36 and not (folder / "bad_input").exists()
+    result = scale.bench_bad_input(folder, 3, 1, DLIB_1FPS)
+    assert digests(folder / "corpus", "*/*") == before and len(before) == 16 and not (folder / "bad_input").exists()
     first = result["first_run"]
     counts = ("extracted", "cached_before", "failed", "failures_naming_their_file")
-    assert [first[key] for key in counts] == [6, 6, 6, 6]  # 6 good clips extracted, 6 broken ones named
+    assert [first[key] for key in counts] == [3, 2, 3, 3]  # 3 good clips extracted, 3 broken ones named
     assert result["every_good_clip_stored"] and result["rerun"]["retried_only_the_broken"]
-    assert result["rerun"]["failed"] == 6 and result["rerun"]["cached_before"] == 12
-    sizes = {"18": {"extraction": extraction(0.4, 1000), "bad_input": result}, "9": {"extraction": extraction(0.4, 9)}}
+    assert result["rerun"]["failed"] == 3 and result["rerun"]["cached_before"] == 5
+    sizes = {"8": {"extraction": extraction(0.4, 1000), "bad_input": result}, "4": {"extraction": extraction(0.4, 9)}}
     assert scale.targets(sizes)["bad_input_handled"] is True
