@@ -8,9 +8,10 @@ the versions of TensorFlow, Keras and NumPy. A rerun with an equal key reads the
 again; any change to the data, the code or the settings trains anew.
 
 Every run trains in a spawned process that gives TensorFlow :data:`RUN_THREADS` thread(s). The thread count
-changes float sums (how a reduction is split), and with it the trained weights: pinned, a run's outcome is the
-same on a 2-core laptop and a 64-core server, in one worker or in several side by side, and the stored outcome is
-what training again would give (seeded, TensorFlow's op determinism). It also makes ``workers`` processes share
+changes float sums (how a reduction is split), and with it the trained weights: pinned, a run's outcome does not
+depend on the machine's core count or on how many runs train side by side (the processor's instruction set still
+can: README, "Reruns and their tolerance"), and the stored outcome is what training again would give (seeded,
+TensorFlow's op determinism). It also makes ``workers`` processes share
 the cores instead of each trying to use all of them.
 """
 
