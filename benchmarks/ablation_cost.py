@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,28 +38,28 @@ from emotion_lib.paths import BENCHMARKS_DIR
 from emotion_lib.sequences.corpus import load_and_describe
 from emotion_lib.utils import default_workers
 
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction import Clock, load_average  # noqa: E402  (the extraction benchmark's meters, shared)
 
 
 def one_after_the_other(jobs: list[tuple], splits: dict, folder: Path) -> tuple[float, list[dict]]:
     """Every job in this process (TensorFlow's default threads): total wall seconds and each run's outcome."""
-    runs, started = [], time.perf_counter()
-    for config, name in jobs:
-        run_started, cpu = time.perf_counter(), time.process_time()
-        metrics, epochs = run_cache.train_and_test(config, splits, folder / name)
-        runs.append(outcome(name, metrics, epochs, time.perf_counter() - run_started, time.process_time() - cpu))
-    return time.perf_counter() - started, runs
+    runs = []
+    with Clock() as total:
+        for config, name in jobs:
+            with Clock() as clock:
+                metrics, epochs = run_cache.train_and_test(config, splits, folder / name)
+            runs.append(outcome(name, metrics, epochs, clock.wall, clock.cpu))
+    return total.wall, runs
 
 
 def side_by_side(jobs: list[tuple], splits: dict, folder: Path, workers: int) -> tuple[float, list[dict]]:
     """Every job in ``workers`` spawned processes, one TensorFlow thread each: wall seconds and outcomes."""
     runs: list = [None] * len(jobs)
-    started = time.perf_counter()
-    for i, (metrics, epochs, seconds, cpu) in run_cache.train_in_processes(jobs, splits, folder, workers):
-        runs[i] = outcome(jobs[i][1], metrics, epochs, seconds, cpu)
-    return time.perf_counter() - started, runs
+    with Clock() as total:
+        for i, (metrics, epochs, seconds, cpu) in run_cache.train_in_processes(jobs, splits, folder, workers):
+            runs[i] = outcome(jobs[i][1], metrics, epochs, seconds, cpu)
+    return total.wall, runs
 
 
 def outcome(name: str, metrics: dict, epochs: int, seconds: float, cpu: float) -> dict:

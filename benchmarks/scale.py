@@ -58,7 +58,7 @@ from emotion_lib.features.store import ExtractionConfig, clip_dir, extract_featu
 from emotion_lib.paths import BENCHMARKS_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extraction import Clock, PeakMemory  # noqa: E402  (the extraction benchmark's meters, shared)
+from extraction import Clock, PeakMemory, load_average  # noqa: E402  (the extraction benchmark's meters, shared)
 
 DEFAULT_SIZES = (100, 1000, 7442)
 CREMA_D_ACTORS = 91
@@ -66,10 +66,6 @@ CREMA_D_MEAN_SECONDS = 5.25 * 3600 / 7442
 """CREMA-D's mean clip duration (about 5.25 hours of audio over 7,442 clips: 2.54 s)."""
 FLATNESS = 0.20
 """Targets: time per clip and extraction peak memory within 20 % from the smallest to the largest size."""
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def make_corpus(folder: Path, size: int, workers: int) -> tuple[Path, float]:
