@@ -60,6 +60,23 @@ def test_focal_loss_config_round_trip_and_bad_gamma():
         CategoricalFocalLoss(gamma=-1.0)
 
 
+def test_label_smoothing_matches_keras_cross_entropy_and_reaches_both_losses():
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(6), size=16).astype(np.float32)
+    y = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 16)]
+    smoothed = float(CategoricalFocalLoss(gamma=0.0, label_smoothing=0.1)(y, probs))
+    assert smoothed == pytest.approx(float(keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(y, probs)), 1e-5)
+    assert smoothed != pytest.approx(float(CategoricalFocalLoss(gamma=0.0)(y, probs)), 1e-3)
+    weights = np.ones(6, np.float32)
+    assert build_loss(ModelConfig(label_smoothing=0.2), weights).label_smoothing == 0.2
+    crossentropy = build_loss(ModelConfig(loss="crossentropy", imbalance="class_weight", label_smoothing=0.2), weights)
+    assert crossentropy.get_config()["label_smoothing"] == 0.2
+    clone = CategoricalFocalLoss.from_config(CategoricalFocalLoss(label_smoothing=0.1).get_config())
+    assert clone.label_smoothing == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CategoricalFocalLoss(label_smoothing=1.0)
+
+
 def test_class_frequency_weights_are_inverse_frequencies_with_absent_classes_zero():
     weights = class_frequency_weights([0, 0, 0, 1, 2, 2], n_classes=4)
     np.testing.assert_allclose(weights, [6 / (3 * 3), 6 / (3 * 1), 6 / (3 * 2), 0.0], rtol=1e-6)

@@ -190,3 +190,23 @@ def test_every_ablation_variant_gets_a_config_and_video_variants_skip_without_vi
         ("modalities", "video"): "the corpus has no face video",
         ("modalities", "fusion"): "the corpus has no face video",
     }
+
+
+def test_wide_utterance_scores_are_added_to_the_deep_scores_before_the_softmax():
+    config = ModelConfig(**TINY, modalities=("audio",), utterance_features="eGeMAPSv02", utterance_dim=3)
+    wide = config.replace(utterance_logits=True, utterance_l2=1e-3)
+    model = build_model(wide)
+    assert model.get_layer("utterance_scores").kernel.shape == (3, wide.n_classes) and model.name.endswith("_wide")
+    assert len(model.losses) == 2  # L2 on the utterance Dense kernel and on the linear scores' kernel
+    inputs = {
+        **random_clips(2, seed=1, audio_dim=5, video_dim=4).make_batch([0, 1], ("audio",)),
+        "utterance": np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -2.0]], np.float32),
+    }
+    parts = keras.Model(model.inputs, [model.get_layer(n).output for n in ("deep_scores", "utterance_scores")])
+    deep, linear = (np.asarray(p) for p in parts(inputs, training=False))
+    scores = deep + linear
+    expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+    assert np.allclose(_run(model, inputs), expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
+    assert not np.allclose(linear, 0) and "utterance_scores" not in {layer.name for layer in build_model(config).layers}
+    with pytest.raises(ValueError, match="utterance_logits needs the utterance input"):
+        ModelConfig(utterance_logits=True)

@@ -105,3 +105,26 @@ def test_cross_validation_sides_coverage_and_determinism(corpus, sides):
 def _selection(params: dict) -> dict:
     """What model selection decided (everything but the wall-clock time)."""
     return {key: value for key, value in params.items() if key != "seconds"}
+
+
+def test_folds_trained_side_by_side_give_what_one_process_gives(corpus):
+    audio, labels, actors = corpus
+    one = neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0, fold_indices=[0, 2], workers=1)
+    two = neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0, fold_indices=[0, 2], workers=2)
+    assert np.array_equal(one.proba, two.proba) and np.array_equal(one.fold_of, two.fold_of)
+    assert set(one.fold_of) == {0, 2}
+    assert [_selection(p) for p in one.chosen_params] == [_selection(p) for p in two.chosen_params]
+
+
+def test_speakers_in_no_fold_train_every_fold_and_are_never_scored(corpus, sides):
+    """How another corpus joins the training sides (the voice study's ``EXTRA_TRAINING_CORPORA``)."""
+    audio, labels, actors = corpus
+    extra = random_clips(8, seed=4, audio_dim=5, audio_frames=(20, 40), no_video_every=1)
+    more_actors = np.concatenate([actors, ["other:x"] * 4 + ["other:y"] * 4])
+    more_labels = np.concatenate([labels, np.asarray(EMOTIONS)[extra.labels]])
+    result = neural_cross_validation(
+        TINY, list(audio) + list(extra.audio), more_labels, more_actors, FOLDS, seed=0, fold_indices=[0, 1]
+    )
+    assert all({"other:x", "other:y"} <= train_actors for train_actors, _ in sides) and len(sides) == 2
+    assert not any("other" in validation for _, validation in sides)
+    assert len(result.y_true) == np.isin(actors, FOLDS[0] + FOLDS[1]).sum() and set(result.fold_of) == {0, 1}

@@ -33,6 +33,7 @@ from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.paths import REPO_ROOT
 from emotion_lib.sequences.data import SequenceData
+from emotion_lib.training.processes import TRAINING_THREADS
 
 
 def pipeline(corpus: str, cache: str, out: str) -> None:
@@ -233,7 +234,7 @@ def test_a_runs_process_gives_tensorflow_one_thread():
 
     with ProcessPoolExecutor(1, get_context("spawn"), run_cache._init_worker, ({},)) as pool:
         threads = pool.submit(thread_settings).result()
-    assert threads == (run_cache.RUN_THREADS, run_cache.RUN_THREADS) == (1, 1)
+    assert threads == (TRAINING_THREADS, TRAINING_THREADS) == (1, 1)
     assert tf.config.threading.get_intra_op_parallelism_threads() == 0  # this process keeps TensorFlow's default
 
 

@@ -117,3 +117,44 @@ def test_cross_validation_needs_utterance_vectors_exactly_when_the_recipe_has_th
         neural_cross_validation(CANDIDATES["egemaps_utterance"], frames, labels, actors, folds)
     with pytest.raises(ValueError, match="utterance_features is set \\(it is ''\\)"):
         neural_cross_validation(CANDIDATES["base"], frames, labels, actors, folds, utterance=np.zeros((6, 2)))
+
+
+def test_inner_fold_selection_reads_only_training_actors_and_adds_other_corpora_to_training(monkeypatch):
+    import pandas as pd
+
+    from emotion_lib.experiments import ravdess_voice_neural as study
+    from emotion_lib.experiments.common import Context
+
+    actors = [f"{a:02d}" for a in range(1, 13)]
+    clips = pd.DataFrame(
+        {
+            "clip_id": [f"r{a}_{i}" for a in actors for i in (0, 1)],
+            "actor": np.repeat(actors, 2),
+            "emotion": LABELS * 12,
+        }
+    )
+    folds = [actors[i : i + 2] for i in range(0, 12, 2)]
+    savee = pd.DataFrame({"clip_id": ["s1", "s2"], "actor": ["DC", "JE"], "emotion": LABELS})
+    read, seen = [], {}
+
+    def frames(table, ctx, corpus, frame_set):
+        read.append((corpus, frame_set, set(table["actor"])))
+        return [np.zeros((3, 2), np.float32) for _ in range(len(table))]
+
+    def cross_validation(config, sequences, labels, speakers, cv_folds, seed, normalise, *rest):
+        seen[seed] = (set(speakers), cv_folds, normalise, len(sequences), len(labels))
+        return _result(np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.6, 0.4]]), seed)
+
+    monkeypatch.setattr(study, "_setup", lambda ctx: (ctx, clips, folds))
+    monkeypatch.setattr(study, "load_corpus", lambda corpus, path: (savee, []))
+    monkeypatch.setattr(study, "_frames", frames)
+    monkeypatch.setattr(study, "neural_cross_validation", cross_validation)
+    result, protocol, inner = study.inner_fold_result(
+        Context(seeds=(0, 1, 2)), CANDIDATES["base"], "base", "eGeMAPSv02", "global", ("savee",)
+    )
+    assert inner == folds[1:] and sorted(seen) == [0, 1, 2] and len(result.fold_metrics) == 6
+    speakers, cv_folds, normalise, n_sequences, n_labels = seen[0]
+    assert speakers == set(actors[2:]) | {"savee:DC", "savee:JE"} and cv_folds == folds[1:] and normalise == "global"
+    assert n_sequences == n_labels == 20 + 2
+    assert read == [("RAVDESS", "eGeMAPSv02", set(actors[2:])), ("savee", "eGeMAPSv02", {"DC", "JE"})]
+    assert "global normalisation" in protocol and "outer fold 0 are never used" in protocol

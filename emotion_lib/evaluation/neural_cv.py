@@ -25,6 +25,7 @@ from emotion_lib.features.normalise import Normaliser, normalise_utterances
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
+from emotion_lib.training.processes import pin_tensorflow_threads, run_in_processes
 from emotion_lib.training.trainer import predict_data, train
 
 LOG = logging.getLogger(__name__)
@@ -108,11 +109,10 @@ def cross_validate_fold(
     fold: int,
     normalise: str,
     classes: list[str],
-    name: str = "neural",
     utterance: np.ndarray | None = None,
 ) -> FoldScores:
     """Train on the actors outside test fold ``fold`` and its validation fold (:func:`validation_fold` with
-    ``config.seed``), stop early on the validation actors, predict the test fold once (logged as ``name``).
+    ``config.seed``), stop early on the validation actors, predict the test fold once.
     ``utterance`` vectors (one per clip) are normalised like the frames (:func:`normalise_utterances`)."""
     test = np.isin(actors, folds[fold])
     validation_actors = folds[validation_fold(len(folds), fold, config.seed)]
@@ -137,18 +137,34 @@ def cross_validate_fold(
     metrics = classification_metrics(labels[test], names[outcome.test_proba.argmax(axis=1)], classes)
     validation_predicted = names[outcome.validation_proba.argmax(axis=1)]
     validation_ua = classification_metrics(labels[validation], validation_predicted, classes)["ua"]
-    LOG.info(
-        "%s seed %d fold %d/%d: validation UA %.3f, test UA %.3f, %s",
-        name,
-        config.seed,
-        fold + 1,
-        len(folds),
-        validation_ua,
-        metrics["ua"],
-        outcome.info,
-    )
     chosen = {"validation_actors": validation_actors, "validation_ua": round(validation_ua, 4), **outcome.info}
     return FoldScores(test, outcome.test_proba, metrics, chosen)
+
+
+_FOLD_DATA: dict = {}
+
+
+def _keep_fold_data(data: dict) -> None:
+    """A fold process: pinned TensorFlow threads and the data every fold shares (sent once per process)."""
+    pin_tensorflow_threads()
+    _FOLD_DATA.update(data)
+
+
+def _fold_in_process(config: ModelConfig, fold: int) -> FoldScores:
+    return cross_validate_fold(config, fold=fold, **_FOLD_DATA)
+
+
+def cross_validate_folds(config: ModelConfig, data: dict, wanted: Sequence[int], workers: int | None) -> list:
+    """:func:`cross_validate_fold` of every fold in ``wanted`` (``data``: its other arguments), in order: in this
+    process (``workers=None``) or in ``workers`` spawned processes with pinned TensorFlow threads
+    (:func:`~emotion_lib.training.processes.run_in_processes`), so the outcome does not depend on the cores."""
+    if workers is None:
+        return [cross_validate_fold(config, fold=fold, **data) for fold in wanted]
+    scores: list = [None] * len(wanted)
+    calls = [(config, fold) for fold in wanted]
+    for i, fold_scores in run_in_processes(_fold_in_process, calls, workers, _keep_fold_data, (data,)):
+        scores[i] = fold_scores
+    return scores
 
 
 def neural_cross_validation(
@@ -163,6 +179,7 @@ def neural_cross_validation(
     name: str = "neural",
     fold_indices: Sequence[int] | None = None,
     utterance: np.ndarray | None = None,
+    workers: int | None = None,
 ) -> CVResult:
     """Actor-grouped CV of ``config`` (with ``seed``) on frame-level features; out-of-fold predictions pooled.
 
@@ -172,7 +189,8 @@ def neural_cross_validation(
     ``fold_indices`` restricts the test folds (the others are still used for training and validation);
     only their clips are scored. ``chosen_params`` holds, per fold, the validation actors, the early-stopping
     epoch and the validation-actor UA. ``utterance`` (one vector per clip, e.g. functionals) feeds the model's
-    utterance input; it is required exactly when ``config.utterance_features`` is set.
+    utterance input; it is required exactly when ``config.utterance_features`` is set. ``workers``: train the folds
+    in this process (``None``) or side by side in that many processes (:func:`cross_validate_folds`).
     """
     labels, actors = np.asarray(labels).astype(str), np.asarray(actors).astype(str)
     classes = list(class_order)
@@ -190,8 +208,15 @@ def neural_cross_validation(
     proba = np.full((len(labels), len(classes)), np.nan)
     fold_of = np.full(len(labels), -1)
     fold_metrics, chosen = [], []
-    for fold in range(len(folds)) if fold_indices is None else fold_indices:
-        scores = cross_validate_fold(config, audio, labels, actors, folds, fold, normalise, classes, name, utterance)
+    wanted = list(range(len(folds)) if fold_indices is None else fold_indices)
+    data = dict(audio=audio, labels=labels, actors=actors, folds=folds, normalise=normalise, classes=classes)
+    data["utterance"] = utterance
+    for fold, scores in zip(wanted, cross_validate_folds(config, data, wanted, workers)):
+        LOG.info(
+            "%s seed %d fold %d/%d: validation UA %.3f, test UA %.3f, %s",
+            *(name, seed, fold + 1, len(folds), scores.chosen["validation_ua"], scores.metrics["ua"]),
+            {k: scores.chosen[k] for k in ("best_epoch", "epochs_run", "seconds")},
+        )
         proba[scores.test] = scores.proba
         fold_of[scores.test] = fold
         fold_metrics.append(scores.metrics)

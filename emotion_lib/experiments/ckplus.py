@@ -19,6 +19,7 @@ from emotion_lib.data.corpora import load_ckplus48
 from emotion_lib.evaluation.baselines import (
     BlockFusion,
     CVResult,
+    InnerSelection,
     ModelSpec,
     grouped_cross_validation,
     logistic,
@@ -27,7 +28,7 @@ from emotion_lib.evaluation.baselines import (
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.evaluation.records import record_not_run
 from emotion_lib.experiments.common import Context, actor_folds, over_seeds, record_result
-from emotion_lib.features.faces.expression import ExpressionBackend
+from emotion_lib.features.faces.expression import ExpressionBackend, descriptor_dim
 from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TO_EMOTIONS
 from emotion_lib.features.images import ckplus_features, facenet_ckplus_features, facenet_unavailable
 from emotion_lib.labels import EMOTIONS
@@ -87,6 +88,7 @@ def feature_models() -> dict[str, Callable[[int], ModelSpec]]:
         "expression": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
         "expression_wide": lambda seed: logistic(seed, grid=(1e-3, 1e-2, 1e-1, 1.0)),
         "expression_balanced": lambda seed: block_weighted_logistic(seed, ExpressionBackend.FER_DIM),
+        "expression_selected": lambda seed: weighted_or_fused(seed, ExpressionBackend.FER_DIM, descriptor_dim(12, 3)),
     }
 
 
@@ -120,15 +122,36 @@ def block_weighted_logistic(
     )
 
 
+def weighted_or_fused(seed: int, n_first: int, n_rest: int, inner_folds: int = 3) -> ModelSpec:
+    """One classifier or one per block, chosen by the inner subject-grouped folds (:class:`InnerSelection`).
+
+    The candidates read the same ``n_first + n_rest`` columns: :func:`block_weighted_logistic` (one L2 logistic
+    regression, the first block's weight in the penalty chosen with C), and the late fusion (mean probabilities) of
+    two logistic regressions, one on the first ``n_first`` columns and one on the other ``n_rest``, each with its own
+    C (:class:`BlockFusion`). A per-block penalty is what the fusion has and the single classifier lacks.
+    """
+    members = [
+        ("first_block", range(n_first), logistic(seed, grid=(1e-2, 1e-1, 1.0))),
+        ("other_columns", range(n_first, n_first + n_rest), logistic(seed, grid=(1e-3, 1e-2, 1e-1))),
+    ]
+    candidates = [
+        ("block_weighted", block_weighted_logistic(seed, n_first)),
+        ("block_fusion", ModelSpec("block_fusion", BlockFusion(members, inner_folds))),
+    ]
+    return ModelSpec("block_weighted_or_fused_logistic", InnerSelection(candidates, inner_folds))
+
+
 BACKEND_BLOCKS: dict[str, tuple[str, dict]] = {
     "expression": ("expression", {}),
     "expression_wide": ("expression", {"hog_cell": 8, "lbp_grid": 4}),
     "expression_balanced": ("expression", {}),
+    "expression_selected": ("expression", {}),
 }
 """Feature blocks of the ``expression`` face backend (fer features + HOG + LBP of one aligned chip): the compact
 default (983-d) and the CK+ still-image descriptor's resolution (8x8 HOG cells, 4x4 LBP grid: 1972-d), each with a
 plain logistic regression; ``expression_balanced`` is the compact default with the fer block weighted in the
-penalty (:func:`block_weighted_logistic`)."""
+penalty (:func:`block_weighted_logistic`); ``expression_selected`` the compact default with that classifier or a
+late fusion of one classifier per block, whichever the inner folds prefer (:func:`weighted_or_fused`)."""
 
 
 def block_features(ctx: Context, data: CKPlusData, name: str) -> tuple[np.ndarray, np.ndarray]:

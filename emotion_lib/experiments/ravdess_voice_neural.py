@@ -22,7 +22,8 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ from emotion_lib.experiments.common import (
 from emotion_lib.experiments.ravdess_neural import RAVDESS_NEURAL_BASE, classical_baselines
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
+from emotion_lib.utils import default_workers
 
 LOG = logging.getLogger(__name__)
 
@@ -82,18 +84,45 @@ CANDIDATES: dict[str, ModelConfig] = {
     "compare_utterance_small": RAVDESS_NEURAL_BASE.replace(
         utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
     ),
+    "compare_utterance_linear": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016",
+        utterance_units=64,
+        utterance_dropout=0.5,
+        utterance_l2=1e-3,
+        utterance_logits=True,
+    ),
+    "compare_utterance_linear_l2": RAVDESS_NEURAL_BASE.replace(
+        utterance_features="ComParE_2016",
+        utterance_units=64,
+        utterance_dropout=0.5,
+        utterance_l2=1e-2,
+        utterance_logits=True,
+    ),
 }
+CANDIDATES["compare_utterance_savee"] = CANDIDATES["compare_utterance"]
+CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].replace(label_smoothing=0.1)
+CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
 sequence branch (about 600 training clips per fold), the model with the statistics and nothing else changed, and
 the model with a second input of openSMILE functionals per clip (eGeMAPS, 88, or ComParE, 6373), normalised per
 speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2 (for ComParE
-also with 10x the L2, with it and 50 instead of 30 epochs, and with 16 instead of 64 units)."""
+also with 10x the L2, with it and 50 instead of 30 epochs, and with 16 instead of 64 units); then that model with
+linear class scores of the functionals added to its own (``utterance_logits``, L2 1e-3 or 1e-2), and that model
+trained with SAVEE's clips added to every training side (:data:`EXTRA_TRAINING_CORPORA`), with label smoothing 0.1,
+and with 256 instead of 64 units on the functionals."""
+
+EXTRA_TRAINING_CORPORA: dict[str, tuple[str, ...]] = {"compare_utterance_savee": ("savee",)}
+"""Candidates trained with other corpora's clips added to every training side, never to a validation or test side:
+their speakers are in no actor fold, so :func:`~emotion_lib.evaluation.neural_cv.neural_cross_validation` trains on
+them in every fold and scores none of them (they are normalised per speaker like the RAVDESS actors)."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: compare_utterance 63.0 %, compare_utterance_l2 61.8 %, compare_utterance_l2_long 60.0 %, base 58.1 %,
-egemaps_utterance 54.9 %, compare_utterance_small 54.9 %, base_statistics 54.2 %, statistics 45.8 % UA); it expects
+3 seeds: compare_utterance 63.0 %, compare_utterance_l2 61.8 %, compare_utterance_savee 61.8 %,
+compare_utterance_smoothed 60.2 %, compare_utterance_l2_long 60.0 %, compare_utterance_linear_l2 60.0 %,
+compare_utterance_wide_projection 59.7 %, base 58.1 %, egemaps_utterance 54.9 %, compare_utterance_small 54.9 %,
+base_statistics 54.2 %, compare_utterance_linear 52.3 %, statistics 45.8 % UA); it expects
 :data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per
 speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
@@ -101,11 +130,11 @@ SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
 
 
-def _frames(clips: pd.DataFrame, ctx: Context, corpus: str) -> list[np.ndarray]:
-    """The :data:`VOICE_FRAME_SET` frames of every clip; an error names the corpus when some are missing."""
-    frames, kept = audio_features(clips, VOICE_FRAME_SET, "lld", ctx.cache_dir)
+def _frames(clips: pd.DataFrame, ctx: Context, corpus: str, frame_set: str = VOICE_FRAME_SET) -> list[np.ndarray]:
+    """The ``frame_set`` frames of every clip; an error names the corpus when some are missing."""
+    frames, kept = audio_features(clips, frame_set, "lld", ctx.cache_dir)
     if list(kept["clip_id"]) != list(clips["clip_id"]):
-        raise RuntimeError(f"{VOICE_FRAME_SET} frame features are missing for some {corpus} clips")
+        raise RuntimeError(f"{frame_set} frame features are missing for some {corpus} clips")
     return frames
 
 
@@ -119,10 +148,28 @@ def _utterances(clips: pd.DataFrame, ctx: Context, config: ModelConfig, corpus: 
     return rows
 
 
-def _inputs(config: ModelConfig) -> str:
+def _with_corpora(
+    ctx: Context, config: ModelConfig, clips: tuple, corpora: Sequence[str], frame_set: str = VOICE_FRAME_SET
+) -> tuple:
+    """``clips = (frames, labels, actors, utterance vectors or None)`` with every clip of ``corpora`` appended
+    (``frame_set`` frames; speakers named ``<corpus>:<speaker>``, so that none is in an actor fold)."""
+    frames, labels, actors, utterance = clips
+    for corpus in corpora:
+        table, _ = load_corpus(corpus, Path(ctx.data_dir) / corpus)
+        if ctx.quick:
+            table = table.iloc[::20].reset_index(drop=True)
+        frames = list(frames) + _frames(table, ctx, corpus, frame_set)
+        labels = np.concatenate([labels, table["emotion"].to_numpy(dtype=object)])
+        actors = np.concatenate([actors, (f"{corpus}:" + table["actor"]).to_numpy(dtype=object)])
+        if utterance is not None:
+            utterance = np.vstack([utterance, _utterances(table, ctx, config, corpus)])
+    return frames, labels, actors, utterance
+
+
+def _inputs(config: ModelConfig, frame_set: str = VOICE_FRAME_SET) -> str:
     """What the recipe reads, for descriptions: the frames and, with the utterance input, its functionals."""
     utterance = f" + {config.utterance_features} functionals per clip" if config.utterance_features else ""
-    return f"{VOICE_FRAME_SET} frames{utterance}"
+    return f"{frame_set} frames{utterance}"
 
 
 def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
@@ -135,6 +182,14 @@ def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
 
 def _quick(config: ModelConfig, ctx: Context) -> ModelConfig:
     return config.replace(epochs=2, rnn_units=8, conv_filters=8) if ctx.quick else config
+
+
+def seeds_side_by_side(run: Callable[[int], CVResult], seeds: Sequence[int]) -> dict[int, CVResult]:
+    """``{seed: run(seed)}`` with up to :func:`~emotion_lib.utils.default_workers` seeds running at once, for runs
+    that train one model at a time in their own process (``workers=1``: one TensorFlow thread, so the outcome is
+    the same however many run side by side)."""
+    with ThreadPoolExecutor(min(default_workers(), len(seeds))) as threads:
+        return dict(zip(seeds, threads.map(run, seeds)))
 
 
 def seed_ensemble(per_seed: dict[int, CVResult], name: str) -> CVResult:
@@ -150,56 +205,61 @@ def per_seed_chosen(per_seed: dict[int, CVResult]) -> list[dict]:
     ]
 
 
-def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict]:
-    """Score the :data:`CANDIDATES` recipes ``names`` (default all) on the inner folds of outer fold 0's training
-    actors (3 seeds)."""
+def inner_fold_result(
+    ctx: Context,
+    config: ModelConfig,
+    name: str,
+    frame_set: str = VOICE_FRAME_SET,
+    normalise: str = "speaker",
+    corpora: Sequence[str] = (),
+) -> tuple[CVResult, str, list[list[str]]]:
+    """``config`` on ``frame_set`` frames scored on the inner test folds :data:`SELECTION_INNER_FOLDS` of outer fold
+    0's training actors (the seeds of ``ctx`` pooled; every clip of ``corpora`` added to each training side):
+    ``(result, protocol text, inner folds)``. No clip of an outer fold 0 actor is read."""
     ctx, clips, folds = _setup(ctx)
     inner = folds[1:]
-    frames = _frames(clips, ctx, "RAVDESS")
     labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
     training = np.isin(actors, [a for fold in inner for a in fold])
+    clips = clips[training].reset_index(drop=True)
+    utterance = _utterances(clips, ctx, config, "RAVDESS")
+    own = (_frames(clips, ctx, "RAVDESS", frame_set), labels[training], actors[training], utterance)
+    sequences, clip_labels, speakers, vectors = _with_corpora(ctx, config, own, corpora, frame_set)
     tested = list(SELECTION_INNER_FOLDS[:1] if ctx.quick else SELECTION_INNER_FOLDS)
+    per_seed = seeds_side_by_side(
+        lambda seed: neural_cross_validation(
+            *(_quick(config, ctx), sequences, clip_labels, speakers, inner, seed, normalise, EMOTIONS),
+            *(f"selection_{name}", tested, vectors, 1),
+        ),
+        ctx.seeds,
+    )
     protocol = (
         f"recipe selection on the training side of outer fold 0 only (actors {', '.join(sorted(set(actors[training])))}"
         f" in {len(inner)} inner actor-grouped folds); inner test folds {', '.join(map(str, tested))}; per fold and "
         "seed the validation actors (early stopping) are another inner fold, rotated by the seed; the actors of "
-        "outer fold 0 are never used; per-speaker normalisation"
+        f"outer fold 0 are never used; {'per-speaker' if normalise == 'speaker' else 'global'} normalisation"
     )
-    rows = []
+    return over_seeds(lambda seed: per_seed[seed], ctx.seeds), protocol, inner
+
+
+def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict]:
+    """Score the :data:`CANDIDATES` recipes ``names`` (default all) on the inner folds of outer fold 0's training
+    actors (3 seeds, per-speaker normalisation)."""
+    ctx, rows = dataclasses.replace(ctx, seeds=neural_seeds(ctx)), []
     for name in names or CANDIDATES:
-        config = CANDIDATES[name]
-        utterance = _utterances(clips, ctx, config, "RAVDESS")
-        per_seed = {
-            seed: neural_cross_validation(
-                _quick(config, ctx),
-                [frames[i] for i in np.flatnonzero(training)],
-                labels[training],
-                actors[training],
-                inner,
-                seed,
-                "speaker",
-                EMOTIONS,
-                f"selection_{name}",
-                tested,
-                None if utterance is None else utterance[training],
-            )
-            for seed in ctx.seeds
+        config, added = CANDIDATES[name], EXTRA_TRAINING_CORPORA.get(name, ())
+        result, protocol, inner = inner_fold_result(ctx, config, name, corpora=added)
+        description = f"recipe candidate {name!r} on {_inputs(config)} (inner folds of outer fold 0)" + (
+            f", every {' and '.join(added)} clip added to each training side" if added else ""
+        )
+        extra = {
+            "role": "selection",
+            "candidate": name,
+            "config": dataclasses.asdict(config),
+            "extra_training_corpora": list(added),
         }
-        result = over_seeds(lambda seed: per_seed[seed], ctx.seeds)
-        description = f"recipe candidate {name!r} on {_inputs(config)} (inner folds of outer fold 0)"
-        extra = {"role": "selection", "candidate": name, "config": dataclasses.asdict(config)}
+        record_name = f"{SELECTION_GROUP}/{name}"
         rows.append(
-            record_result(
-                ctx,
-                f"{SELECTION_GROUP}/{name}",
-                SELECTION_GROUP,
-                "ravdess",
-                protocol,
-                inner,
-                result,
-                description,
-                extra,
-            )
+            record_result(ctx, record_name, SELECTION_GROUP, "ravdess", protocol, inner, result, description, extra)
         )
     return rows
 
@@ -217,7 +277,8 @@ def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes
         f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
         "ravdess_voice_neural_selection "
         f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
-        f"neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores; {load})"
+        f"neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores, folds trained side by side in "
+        f"{default_workers()} processes of one TensorFlow thread each; {load})"
     )
 
 
@@ -229,7 +290,9 @@ def record_cross_validation(ctx: Context, clips: pd.DataFrame, folds: list[list[
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     per_seed = {
         seed: neural_cross_validation(
-            config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe", utterance=utterance
+            *(config, frames, labels, actors, folds, seed, "speaker", EMOTIONS, "voice_recipe"),
+            utterance=utterance,
+            workers=default_workers(),
         )
         for seed in ctx.seeds
     }
@@ -303,22 +366,13 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
     speakers = np.concatenate([("ravdess:" + clips["actor"]).to_numpy(), ("savee:" + savee["actor"]).to_numpy()])
     test_speakers = sorted(set(speakers[len(clips) :]))
     all_folds = [[f"ravdess:{a}" for a in fold] for fold in folds] + [test_speakers]
-    per_seed = {
-        seed: neural_cross_validation(
-            config,
-            frames,
-            labels,
-            speakers,
-            all_folds,
-            seed,
-            "speaker",
-            EMOTIONS,
-            "voice_recipe_savee",
-            [len(all_folds) - 1],
-            utterance,
-        )
-        for seed in ctx.seeds
-    }
+    per_seed = seeds_side_by_side(
+        lambda seed: neural_cross_validation(
+            *(config, frames, labels, speakers, all_folds, seed, "speaker", EMOTIONS, "voice_recipe_savee"),
+            *([len(all_folds) - 1], utterance, 1),
+        ),
+        ctx.seeds,
+    )
     result = per_speaker_result(per_seed, speakers[len(clips) :], "voice_recipe_savee")
     protocol = (
         "train on RAVDESS actors 01-18 except one validation fold of 3 actors (early stopping; rotated by the seed), "

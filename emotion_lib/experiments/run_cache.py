@@ -7,12 +7,10 @@ seed, the content of the three splits (names, labels, every feature array), the 
 the versions of TensorFlow, Keras and NumPy. A rerun with an equal key reads the stored outcome instead of training
 again; any change to the data, the code or the settings trains anew.
 
-Every run trains in a spawned process that gives TensorFlow :data:`RUN_THREADS` thread(s). The thread count
-changes float sums (how a reduction is split), and with it the trained weights: pinned, a run's outcome does not
-depend on the machine's core count or on how many runs train side by side (the processor's instruction set still
-can: README, "Reruns and their tolerance"), and the stored outcome is what training again would give (seeded,
-TensorFlow's op determinism). It also makes ``workers`` processes share
-the cores instead of each trying to use all of them.
+Every run trains in a spawned process that gives TensorFlow :data:`TRAINING_THREADS` thread(s)
+(:mod:`emotion_lib.training.processes`): a run's outcome does not depend on the machine's core count or on how many
+runs train side by side, and the stored outcome is what training again would give (seeded, TensorFlow's op
+determinism).
 """
 
 from __future__ import annotations
@@ -22,21 +20,18 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.training.processes import pin_tensorflow_threads, run_in_processes
 from emotion_lib.utils import atomic_write_bytes, default_workers
 
 LOG = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
-RUN_THREADS = 1
-"""TensorFlow's intra- and inter-op threads in each run's process (part of what a run's numbers depend on)."""
 
 
 def neural_test_metrics(model, data) -> dict:
@@ -98,11 +93,8 @@ _WORKER_SPLITS: dict = {}
 
 
 def _init_worker(splits: dict) -> None:
-    """A run's process: the splits, and :data:`RUN_THREADS` TensorFlow threads (before TensorFlow runs an op)."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(RUN_THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(RUN_THREADS)
+    """A run's process: the splits, and :data:`TRAINING_THREADS` TensorFlow threads (before TensorFlow runs an op)."""
+    pin_tensorflow_threads()
     _WORKER_SPLITS.update(splits)
 
 
@@ -116,15 +108,10 @@ def _train_in_worker(config, folder: Path) -> tuple[dict, int, float, float]:
 def train_in_processes(
     jobs: Sequence[tuple], splits: dict, out_dir: Path, workers: int
 ) -> Iterator[tuple[int, tuple[dict, int, float, float]]]:
-    """Train every job ``(config, folder name)`` in ``workers`` spawned processes (:data:`RUN_THREADS` TensorFlow
+    """Train every job ``(config, folder name)`` in ``workers`` spawned processes (:data:`TRAINING_THREADS` TensorFlow
     threads each); yield ``(job index, (test metrics, epochs run, wall seconds, CPU seconds))`` as runs finish."""
-    if not jobs:
-        return
-    context = get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(jobs)), context, _init_worker, (splits,)) as pool:
-        futures = {pool.submit(_train_in_worker, job[0], Path(out_dir) / job[1]): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    calls = [(config, Path(out_dir) / folder) for config, folder in jobs]
+    yield from run_in_processes(_train_in_worker, calls, workers, _init_worker, (splits,))
 
 
 def _stored(path: Path) -> tuple[dict, int] | None:
@@ -142,7 +129,7 @@ def train_runs(
 
     Each job is trained by :func:`train_and_test` (checkpoints in ``out_dir/<folder name>``) in one of ``workers``
     spawned processes (0: :func:`~emotion_lib.utils.default_workers`, which follows ``EMOTION_WORKERS``), each with
-    :data:`RUN_THREADS` TensorFlow threads: a run's outcome does not depend on ``workers`` or on the machine's
+    :data:`TRAINING_THREADS` TensorFlow threads: a run's outcome does not depend on ``workers`` or on the machine's
     cores. With ``reuse``, a job whose :func:`run_key` has a stored outcome under ``out_dir/results`` is not
     trained again; every trained outcome is stored there.
     """

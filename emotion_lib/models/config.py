@@ -46,6 +46,7 @@ class ModelConfig:
     utterance_units: int = 32  # Dense units (ReLU) on the vector before it joins the pooled sequences
     utterance_dropout: float = 0.0  # dropout on the vector before that Dense layer
     utterance_l2: float = 0.0  # L2 penalty on that Dense layer's kernel
+    utterance_logits: bool = False  # also a linear path from the vector to the class scores (same dropout and L2)
     modality_dropout: float = 0.2
     # training
     learning_rate: float = 1e-3
@@ -57,6 +58,7 @@ class ModelConfig:
     min_lr: float = 1e-5
     loss: str = "focal"  # a name in emotion_lib.models.losses.LOSSES: "focal" or "crossentropy"
     focal_gamma: float = 2.0
+    label_smoothing: float = 0.0  # targets (1 - s) * one-hot + s / n_classes, for either loss
     imbalance: str = "focal_alpha"  # "focal_alpha", "class_weight" or "none"
     augment: bool = True
     noise_std: float = 0.05
@@ -86,6 +88,8 @@ class ModelConfig:
             raise ValueError(f"input_statistics must be a subset of {STATISTICS}, got {self.input_statistics}")
         if self.input_statistics and "audio" not in self.modalities:
             raise ValueError("input_statistics are statistics of the audio frames: the model has no audio input")
+        if self.utterance_logits and not self.utterance_features:
+            raise ValueError("utterance_logits needs the utterance input: set utterance_features")
         if self.utterance_features and "audio" not in self.modalities:
             raise ValueError("utterance_features describe the audio of a clip: the model has no audio input")
         if self.utterance_dim < 0 or self.utterance_units < 1:

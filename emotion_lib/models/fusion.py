@@ -5,7 +5,9 @@ Video branch: BiLSTM (or Transformer encoder) -> temporal attention (or masked m
 Optional cross-modal attention between the two sequences; then concatenation (plus a face-present flag and,
 with ``input_statistics``, masked statistics of the audio input frames; with ``utterance_features``, a Dense
 projection of the per-clip utterance vector, input ``utterance``) -> Dense + BatchNorm + Dropout ->
-softmax over the six classes. Audio-only and video-only models come from the same builder (``modalities``).
+softmax over the six classes (with ``utterance_logits``, linear class scores of the utterance vector are added
+before the softmax: a "wide and deep" model whose wide part is a linear classifier on the functionals).
+Audio-only and video-only models come from the same builder (``modalities``).
 Inputs are named ``audio``, ``audio_mask``, ``video``, ``video_mask``.
 """
 
@@ -44,17 +46,25 @@ def _encode(x, mask, units: int, config: ModelConfig, name: str, unroll: bool):
     return ZeroMasked(name=f"{name}_zero_padding")(lstm(x, mask=mask), mask)
 
 
-def _classifier(pooled: list, config: ModelConfig):
-    """Concatenation -> Dense + BatchNorm + ReLU + Dropout -> softmax (L2 on both kernels with ``config.l2``)."""
+def _classifier(pooled: list, config: ModelConfig, utterance_scores=None):
+    """Concatenation -> Dense + BatchNorm + ReLU + Dropout -> softmax (L2 on both kernels with ``config.l2``).
+
+    ``utterance_scores`` (class scores straight from the utterance vector, see ``utterance_logits``) are added to
+    the deep path's scores before the softmax.
+    """
     x = layers.Concatenate(name="fusion")(pooled) if len(pooled) > 1 else pooled[0]
     regulariser = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     x = layers.Dense(config.dense_units, kernel_regularizer=regulariser, name="dense")(x)
     x = layers.BatchNormalization(name="batch_norm")(x)
     x = layers.Activation("relu", name="relu")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
-    return layers.Dense(
-        config.n_classes, activation="softmax", kernel_regularizer=regulariser, dtype="float32", name="emotion"
-    )(x)
+    if utterance_scores is None:
+        return layers.Dense(
+            config.n_classes, activation="softmax", kernel_regularizer=regulariser, dtype="float32", name="emotion"
+        )(x)
+    scores = layers.Dense(config.n_classes, kernel_regularizer=regulariser, dtype="float32", name="deep_scores")(x)
+    scores = layers.Add(dtype="float32", name="scores")([scores, utterance_scores])
+    return layers.Activation("softmax", dtype="float32", name="emotion")(scores)
 
 
 def _utterance_dim(config: ModelConfig) -> int:
@@ -67,12 +77,18 @@ def _utterance_dim(config: ModelConfig) -> int:
 
 
 def _utterance_branch(vector, config: ModelConfig):
-    """Dropout -> Dense + ReLU (L2 ``config.utterance_l2``) on the per-clip utterance vector."""
+    """Dropout -> Dense + ReLU (L2 ``config.utterance_l2``) on the per-clip utterance vector; with
+    ``config.utterance_logits`` also linear class scores from the same dropped-out vector (same L2), else ``None``.
+    """
     x = layers.Dropout(config.utterance_dropout, name="utterance_dropout")(vector)
     regulariser = keras.regularizers.L2(config.utterance_l2) if config.utterance_l2 > 0 else None
-    return layers.Dense(
+    hidden = layers.Dense(
         config.utterance_units, activation="relu", kernel_regularizer=regulariser, name="utterance_dense"
     )(x)
+    if not config.utterance_logits:
+        return hidden, None
+    scores = layers.Dense(config.n_classes, kernel_regularizer=regulariser, dtype="float32", name="utterance_scores")
+    return hidden, scores(x)
 
 
 def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
@@ -121,19 +137,25 @@ def build_model(config: ModelConfig, unroll: bool = False) -> keras.Model:
             inputs["audio"], inputs["audio_mask"]
         )
         pooled.append(layers.Dropout(config.statistics_dropout, name="statistics_dropout")(statistics))
+    utterance_scores = None
     if config.utterance_features:
         inputs["utterance"] = keras.Input((_utterance_dim(config),), name="utterance")
-        pooled.append(_utterance_branch(inputs["utterance"], config))
-    outputs = _classifier(pooled, config)
-    name = (
+        hidden, utterance_scores = _utterance_branch(inputs["utterance"], config)
+        pooled.append(hidden)
+    return keras.Model(inputs, _classifier(pooled, config, utterance_scores), name=_model_name(config))
+
+
+def _model_name(config: ModelConfig) -> str:
+    """The model's name: its modalities and the choices that change its layers."""
+    return (
         "_".join(config.modalities)
         + ("_xattn" if config.cross_modal else "")
         + f"_{config.encoder}"
         + ("_meanpool" if config.pooling == "mean" else "")
         + ("_stats" if config.input_statistics else "")
         + ("_utterance" if config.utterance_features else "")
+        + ("_wide" if config.utterance_logits else "")
     )
-    return keras.Model(inputs, outputs, name=name)
 
 
 def attention_model(model: keras.Model) -> keras.Model:
