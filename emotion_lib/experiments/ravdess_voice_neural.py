@@ -84,21 +84,9 @@ CANDIDATES: dict[str, ModelConfig] = {
     "compare_utterance_small": RAVDESS_NEURAL_BASE.replace(
         utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
     ),
-    "compare_utterance_linear": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016",
-        utterance_units=64,
-        utterance_dropout=0.5,
-        utterance_l2=1e-3,
-        utterance_logits=True,
-    ),
-    "compare_utterance_linear_l2": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016",
-        utterance_units=64,
-        utterance_dropout=0.5,
-        utterance_l2=1e-2,
-        utterance_logits=True,
-    ),
 }
+CANDIDATES["compare_utterance_linear"] = CANDIDATES["compare_utterance"].replace(utterance_logits=True)
+CANDIDATES["compare_utterance_linear_l2"] = CANDIDATES["compare_utterance_l2"].replace(utterance_logits=True)
 CANDIDATES["compare_utterance_savee"] = CANDIDATES["compare_utterance"]
 CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].replace(label_smoothing=0.1)
 CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
