@@ -7,10 +7,9 @@ seed, the content of the three splits (names, labels, every feature array), the 
 the versions of TensorFlow, Keras and NumPy. A rerun with an equal key reads the stored outcome instead of training
 again; any change to the data, the code or the settings trains anew.
 
-Every run trains in a spawned process that gives TensorFlow :data:`TRAINING_THREADS` thread(s)
-(:mod:`emotion_lib.training.processes`): a run's outcome does not depend on the machine's core count or on how many
-runs train side by side, and the stored outcome is what training again would give (seeded, TensorFlow's op
-determinism).
+Every run trains in a spawned process that gives TensorFlow one thread (:mod:`emotion_lib.training.processes`):
+a run's outcome does not depend on the machine's core count or on how many runs train side by side, and the stored
+outcome is what training again would give (seeded, TensorFlow's op determinism).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import numpy as np
 
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.labels import EMOTIONS
-from emotion_lib.training.processes import pin_tensorflow_threads, run_in_processes
 from emotion_lib.utils import atomic_write_bytes, default_workers
 
 LOG = logging.getLogger(__name__)
@@ -93,7 +91,9 @@ _WORKER_SPLITS: dict = {}
 
 
 def _init_worker(splits: dict) -> None:
-    """A run's process: the splits, and :data:`TRAINING_THREADS` TensorFlow threads (before TensorFlow runs an op)."""
+    """A run's process: the splits, and its pinned TensorFlow threads (before TensorFlow runs an op)."""
+    from emotion_lib.training.processes import pin_tensorflow_threads
+
     pin_tensorflow_threads()
     _WORKER_SPLITS.update(splits)
 
@@ -108,8 +108,10 @@ def _train_in_worker(config, folder: Path) -> tuple[dict, int, float, float]:
 def train_in_processes(
     jobs: Sequence[tuple], splits: dict, out_dir: Path, workers: int
 ) -> Iterator[tuple[int, tuple[dict, int, float, float]]]:
-    """Train every job ``(config, folder name)`` in ``workers`` spawned processes (:data:`TRAINING_THREADS` TensorFlow
-    threads each); yield ``(job index, (test metrics, epochs run, wall seconds, CPU seconds))`` as runs finish."""
+    """Train every job ``(config, folder name)`` in ``workers`` spawned processes (one TensorFlow
+    thread each); yield ``(job index, (test metrics, epochs run, wall seconds, CPU seconds))`` as runs finish."""
+    from emotion_lib.training.processes import run_in_processes  # the training package loads TensorFlow
+
     calls = [(config, Path(out_dir) / folder) for config, folder in jobs]
     yield from run_in_processes(_train_in_worker, calls, workers, _init_worker, (splits,))
 
@@ -129,7 +131,7 @@ def train_runs(
 
     Each job is trained by :func:`train_and_test` (checkpoints in ``out_dir/<folder name>``) in one of ``workers``
     spawned processes (0: :func:`~emotion_lib.utils.default_workers`, which follows ``EMOTION_WORKERS``), each with
-    :data:`TRAINING_THREADS` TensorFlow threads: a run's outcome does not depend on ``workers`` or on the machine's
+    one TensorFlow thread: a run's outcome does not depend on ``workers`` or on the machine's
     cores. With ``reuse``, a job whose :func:`run_key` has a stored outcome under ``out_dir/results`` is not
     trained again; every trained outcome is stored there.
     """
