@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,17 +154,26 @@ def _fold_in_process(config: ModelConfig, fold: int) -> FoldScores:
     return cross_validate_fold(config, fold=fold, **_FOLD_DATA)
 
 
-def cross_validate_folds(config: ModelConfig, data: dict, wanted: Sequence[int], workers: int | None) -> list:
-    """:func:`cross_validate_fold` of every fold in ``wanted`` (``data``: its other arguments), in order: in this
-    process (``workers=None``) or in ``workers`` spawned processes with pinned TensorFlow threads
-    (:func:`~emotion_lib.training.processes.run_in_processes`), so the outcome does not depend on the cores."""
+def cross_validate_folds(
+    config: ModelConfig, data: dict, wanted: Sequence[int], workers: int | None
+) -> Iterator[tuple[int, FoldScores]]:
+    """``(fold, scores)`` of :func:`cross_validate_fold` for every fold in ``wanted`` (``data``: its other arguments),
+    as each finishes: in this process (``workers=None``) or in ``workers`` spawned processes with pinned TensorFlow
+    threads (:func:`~emotion_lib.training.processes.run_in_processes`), so the outcome does not depend on the cores."""
     if workers is None:
-        return [cross_validate_fold(config, fold=fold, **data) for fold in wanted]
-    scores: list = [None] * len(wanted)
+        yield from ((fold, cross_validate_fold(config, fold=fold, **data)) for fold in wanted)
+        return
     calls = [(config, fold) for fold in wanted]
-    for i, fold_scores in run_in_processes(_fold_in_process, calls, workers, _keep_fold_data, (data,)):
-        scores[i] = fold_scores
-    return scores
+    for i, scores in run_in_processes(_fold_in_process, calls, workers, _keep_fold_data, (data,)):
+        yield wanted[i], scores
+
+
+def _log_fold(what: str, scores: FoldScores) -> None:
+    """One line per finished fold: its validation and test UA and what early stopping chose."""
+    chosen = {key: scores.chosen[key] for key in ("best_epoch", "epochs_run", "seconds")}
+    LOG.info(
+        "%s: validation UA %.3f, test UA %.3f, %s", what, scores.chosen["validation_ua"], scores.metrics["ua"], chosen
+    )
 
 
 def neural_cross_validation(
@@ -211,12 +220,12 @@ def neural_cross_validation(
     wanted = list(range(len(folds)) if fold_indices is None else fold_indices)
     data = dict(audio=audio, labels=labels, actors=actors, folds=folds, normalise=normalise, classes=classes)
     data["utterance"] = utterance
-    for fold, scores in zip(wanted, cross_validate_folds(config, data, wanted, workers)):
-        LOG.info(
-            "%s seed %d fold %d/%d: validation UA %.3f, test UA %.3f, %s",
-            *(name, seed, fold + 1, len(folds), scores.chosen["validation_ua"], scores.metrics["ua"]),
-            {k: scores.chosen[k] for k in ("best_epoch", "epochs_run", "seconds")},
-        )
+    finished = {}
+    for fold, scores in cross_validate_folds(config, data, wanted, workers):
+        _log_fold(f"{name} seed {seed} fold {fold + 1}/{len(folds)}", scores)
+        finished[fold] = scores
+    for fold in wanted:
+        scores = finished[fold]
         proba[scores.test] = scores.proba
         fold_of[scores.test] = fold
         fold_metrics.append(scores.metrics)
