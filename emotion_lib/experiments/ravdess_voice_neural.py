@@ -85,11 +85,6 @@ CANDIDATES: dict[str, ModelConfig] = {
         utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
     ),
 }
-CANDIDATES["compare_utterance_linear"] = CANDIDATES["compare_utterance"].replace(utterance_logits=True)
-CANDIDATES["compare_utterance_linear_l2"] = CANDIDATES["compare_utterance_l2"].replace(utterance_logits=True)
-CANDIDATES["compare_utterance_savee"] = CANDIDATES["compare_utterance"]
-CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].replace(label_smoothing=0.1)
-CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
 """The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
 model with masked statistics of the input frames beside the attention output and a smaller, more regularised
 sequence branch (about 600 training clips per fold), the model with the statistics and nothing else changed, and
@@ -99,6 +94,11 @@ also with 10x the L2, with it and 50 instead of 30 epochs, and with 16 instead o
 linear class scores of the functionals added to its own (``utterance_logits``, L2 1e-3 or 1e-2), and that model
 trained with SAVEE's clips added to every training side (:data:`EXTRA_TRAINING_CORPORA`), with label smoothing 0.1,
 and with 256 instead of 64 units on the functionals."""
+CANDIDATES["compare_utterance_linear"] = CANDIDATES["compare_utterance"].replace(utterance_logits=True)
+CANDIDATES["compare_utterance_linear_l2"] = CANDIDATES["compare_utterance_l2"].replace(utterance_logits=True)
+CANDIDATES["compare_utterance_savee"] = CANDIDATES["compare_utterance"]
+CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].replace(label_smoothing=0.1)
+CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
 
 EXTRA_TRAINING_CORPORA: dict[str, tuple[str, ...]] = {"compare_utterance_savee": ("savee",)}
 """Candidates trained with other corpora's clips added to every training side, never to a validation or test side:
@@ -136,6 +136,12 @@ def _utterances(clips: pd.DataFrame, ctx: Context, config: ModelConfig, corpus: 
     return rows
 
 
+def _corpus_clips(ctx: Context, corpus: str) -> pd.DataFrame:
+    """The clips of another corpus in ``ctx.data_dir`` (every 20th with ``ctx.quick``)."""
+    table, _ = load_corpus(corpus, Path(ctx.data_dir) / corpus)
+    return table.iloc[::20].reset_index(drop=True) if ctx.quick else table
+
+
 def _with_corpora(
     ctx: Context, config: ModelConfig, clips: tuple, corpora: Sequence[str], frame_set: str = VOICE_FRAME_SET
 ) -> tuple:
@@ -143,9 +149,7 @@ def _with_corpora(
     (``frame_set`` frames; speakers named ``<corpus>:<speaker>``, so that none is in an actor fold)."""
     frames, labels, actors, utterance = clips
     for corpus in corpora:
-        table, _ = load_corpus(corpus, Path(ctx.data_dir) / corpus)
-        if ctx.quick:
-            table = table.iloc[::20].reset_index(drop=True)
+        table = _corpus_clips(ctx, corpus)
         frames = list(frames) + _frames(table, ctx, corpus, frame_set)
         labels = np.concatenate([labels, table["emotion"].to_numpy(dtype=object)])
         actors = np.concatenate([actors, (f"{corpus}:" + table["actor"]).to_numpy(dtype=object)])
@@ -343,9 +347,7 @@ def per_speaker_result(per_seed: dict[int, CVResult], speakers: np.ndarray, name
 
 def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], config: ModelConfig) -> dict:
     """Train on RAVDESS actors (one actor fold validates, rotated by the seed), test on the four SAVEE speakers."""
-    savee, _ = load_corpus("savee", Path(ctx.data_dir) / "savee")
-    if ctx.quick:
-        savee = savee.iloc[::20].reset_index(drop=True)
+    savee = _corpus_clips(ctx, "savee")
     frames = _frames(clips, ctx, "RAVDESS") + _frames(savee, ctx, "SAVEE")
     utterance = _utterances(clips, ctx, config, "RAVDESS")
     if utterance is not None:
