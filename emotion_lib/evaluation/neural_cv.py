@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
 from emotion_lib.training.processes import pin_tensorflow_threads, run_in_processes
 from emotion_lib.training.trainer import predict_data, train
+
+if TYPE_CHECKING:
+    import keras
 
 LOG = logging.getLogger(__name__)
 
@@ -64,10 +68,11 @@ def validation_fold(n_folds: int, test_fold: int, seed: int) -> int:
     return (test_fold + 1 + seed % (n_folds - 1)) % n_folds
 
 
-def train_fold(
-    config: ModelConfig, train_data: SequenceData, validation_data: SequenceData, test_data: SequenceData
-) -> FoldOutcome:
-    """Train from scratch (early stopping on ``validation_data``), then predict the test clips once."""
+def train_early_stopped(
+    config: ModelConfig, train_data: SequenceData, validation_data: SequenceData
+) -> tuple[keras.Model, dict]:
+    """Train from scratch in a temporary folder (early stopping on ``validation_data``): ``(model, info)`` with the
+    early-stopping epoch, the epochs run and the seconds taken."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="neural_cv_") as folder:
         result = train(
@@ -79,14 +84,20 @@ def train_fold(
             tensorboard_dir=Path(folder) / "tensorboard",
             progress=False,  # one line per fold (cross_validate_fold), not per epoch
         )
-        test_proba = predict_data(result.model, test_data)
-        validation_proba = predict_data(result.model, validation_data)
     info = {
         "best_epoch": result.best_epoch + 1,
         "epochs_run": result.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return FoldOutcome(test_proba, validation_proba, info)
+    return result.model, info
+
+
+def train_fold(
+    config: ModelConfig, train_data: SequenceData, validation_data: SequenceData, test_data: SequenceData
+) -> FoldOutcome:
+    """Train from scratch (early stopping on ``validation_data``), then predict the test clips once."""
+    model, info = train_early_stopped(config, train_data, validation_data)
+    return FoldOutcome(predict_data(model, test_data), predict_data(model, validation_data), info)
 
 
 @dataclass

@@ -172,7 +172,7 @@ def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
     return ctx, clips, folds
 
 
-def _quick(config: ModelConfig, ctx: Context) -> ModelConfig:
+def quick_config(config: ModelConfig, ctx: Context) -> ModelConfig:
     return config.replace(epochs=2, rnn_units=8, conv_filters=8) if ctx.quick else config
 
 
@@ -197,6 +197,31 @@ def per_seed_chosen(per_seed: dict[int, CVResult]) -> list[dict]:
     ]
 
 
+def inner_fold_data(
+    ctx: Context, config: ModelConfig, frame_set: str = VOICE_FRAME_SET, corpora: Sequence[str] = ()
+) -> tuple[tuple, list[list[str]]]:
+    """The clips of outer fold 0's training actors (none of outer fold 0's is read), with every clip of ``corpora``:
+    ``((frames, labels, speakers, utterance vectors or None), inner actor folds)``."""
+    _, clips, folds = _setup(ctx)
+    inner = folds[1:]
+    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
+    training = np.isin(actors, [a for fold in inner for a in fold])
+    clips = clips[training].reset_index(drop=True)
+    utterance = _utterances(clips, ctx, config, "RAVDESS")
+    own = (_frames(clips, ctx, "RAVDESS", frame_set), labels[training], actors[training], utterance)
+    return _with_corpora(ctx, config, own, corpora, frame_set), inner
+
+
+def inner_fold_protocol(inner: list[list[str]], tested: Sequence[int]) -> str:
+    """The selection protocol's text for the inner folds ``inner`` and inner test folds ``tested``."""
+    return (
+        f"recipe selection on the training side of outer fold 0 only (actors "
+        f"{', '.join(sorted(a for fold in inner for a in fold))} in {len(inner)} inner actor-grouped folds); inner "
+        f"test folds {', '.join(map(str, tested))}; per fold and seed the validation actors (early stopping) are "
+        "another inner fold, rotated by the seed; the actors of outer fold 0 are never used"
+    )
+
+
 def inner_fold_result(
     ctx: Context,
     config: ModelConfig,
@@ -208,28 +233,18 @@ def inner_fold_result(
     """``config`` on ``frame_set`` frames scored on the inner test folds :data:`SELECTION_INNER_FOLDS` of outer fold
     0's training actors (the seeds of ``ctx`` pooled; every clip of ``corpora`` added to each training side):
     ``(result, protocol text, inner folds)``. No clip of an outer fold 0 actor is read."""
-    ctx, clips, folds = _setup(ctx)
-    inner = folds[1:]
-    labels, actors = clips["emotion"].to_numpy(dtype=object), clips["actor"].to_numpy(dtype=object)
-    training = np.isin(actors, [a for fold in inner for a in fold])
-    clips = clips[training].reset_index(drop=True)
-    utterance = _utterances(clips, ctx, config, "RAVDESS")
-    own = (_frames(clips, ctx, "RAVDESS", frame_set), labels[training], actors[training], utterance)
-    sequences, clip_labels, speakers, vectors = _with_corpora(ctx, config, own, corpora, frame_set)
+    ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
+    (sequences, clip_labels, speakers, vectors), inner = inner_fold_data(ctx, config, frame_set, corpora)
     tested = list(SELECTION_INNER_FOLDS[:1] if ctx.quick else SELECTION_INNER_FOLDS)
     per_seed = seeds_side_by_side(
         lambda seed: neural_cross_validation(
-            *(_quick(config, ctx), sequences, clip_labels, speakers, inner, seed, normalise, EMOTIONS),
+            *(quick_config(config, ctx), sequences, clip_labels, speakers, inner, seed, normalise, EMOTIONS),
             *(f"selection_{name}", tested, vectors, 1),
         ),
         ctx.seeds,
     )
-    protocol = (
-        f"recipe selection on the training side of outer fold 0 only (actors {', '.join(sorted(set(actors[training])))}"
-        f" in {len(inner)} inner actor-grouped folds); inner test folds {', '.join(map(str, tested))}; per fold and "
-        "seed the validation actors (early stopping) are another inner fold, rotated by the seed; the actors of "
-        f"outer fold 0 are never used; {'per-speaker' if normalise == 'speaker' else 'global'} normalisation"
-    )
+    normalisation = "per-speaker" if normalise == "speaker" else "global"
+    protocol = f"{inner_fold_protocol(inner, tested)}; {normalisation} normalisation"
     return over_seeds(lambda seed: per_seed[seed], ctx.seeds), protocol, inner
 
 
@@ -379,7 +394,7 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
 def run_ravdess_voice_neural(ctx: Context) -> list[dict]:
     """:data:`VOICE_RECIPE` over the 6 RAVDESS folds x 3 seeds, its fusion with the baselines, RAVDESS -> SAVEE."""
     ctx, clips, folds = _setup(ctx)
-    config = _quick(VOICE_RECIPE, ctx)
+    config = quick_config(VOICE_RECIPE, ctx)
     rows = record_cross_validation(ctx, clips, folds, config)
     rows.append(record_savee(ctx, clips, folds, config))
     return rows
