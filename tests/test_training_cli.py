@@ -29,7 +29,7 @@ from emotion_lib.experiments.pretrained import (
     validation_mask,
     voice_clips,
 )
-from emotion_lib.experiments.pretrained_eval import CHECKS, bundle_sides, figures_table, load_shipped
+from emotion_lib.experiments.pretrained_eval import CHECKS, bundle_sides, checked_sets, figures_table, load_shipped
 from emotion_lib.inference.predictor import pretrained_names, resolve_model
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.paths import PRETRAINED_DIR, REPO_ROOT
@@ -255,4 +255,5 @@ def test_the_model_card_shows_the_recorded_figures():
     block = card.split("<!-- pretrained-figures:start -->")[1].split("<!-- pretrained-figures:end -->")[0].strip()
     experiments = load_metrics(METRICS_PATH)["experiments"]
     assert block == figures_table(experiments)
-    assert block.count("\n| ") == sum(len(modes) for checks in CHECKS.values() for _, _, modes in checks)
+    assert block.count("\n| ") == sum(len(modes) for model in CHECKS for _, _, modes in checked_sets(model))
+    assert "| av | real_face_videos | audio + video | 50 |" in block

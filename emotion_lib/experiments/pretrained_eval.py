@@ -9,7 +9,8 @@ normalisers, prediction. Recorded as ``pretrained/<model>/<test set>/<input>`` i
 - ``face`` on the RAVDESS actor-01 face videos and the CREMA-D 1001 videos (video only);
 - ``voice`` on RAVDESS actor 01's audio clips and the CREMA-D 1001 clips (audio only);
 - ``av`` (the late fusion) and ``av-branched`` (the original design's branched model) on the 50 audio-visual clips
-  with both modalities, audio only and video only (the other one masked).
+  with both modalities, audio only and video only (the other one masked), per test set and pooled
+  (:data:`POOLED_FACE_VIDEOS`).
 
 For the face model ``extra`` also holds its UA without the neutral clips (over the five classes CK+ has).
 """
@@ -47,6 +48,16 @@ CHECKS: dict[str, tuple[tuple[str, str, tuple[str, ...]], ...]] = {
     "av-branched": AV_CHECKS,
 }
 """Shipped model -> (corpus of the test clips, test set name, input modes) it is checked on."""
+POOLED_FACE_VIDEOS = "real_face_videos"
+"""The test set of an audio-visual model's :data:`AV_CHECKS` pooled: all 50 real face videos (RAVDESS actor 01's 44
+and CREMA-D actor 1001's 6), the set the audio-visual figure of the model card is read on."""
+
+
+def checked_sets(model: str) -> tuple[tuple[str | None, str, tuple[str, ...]], ...]:
+    """The (corpus, test set, input modes) recorded for ``model``: its :data:`CHECKS` and, for an audio-visual
+    model, :data:`POOLED_FACE_VIDEOS` (corpus ``None``: both)."""
+    pooled = ((None, POOLED_FACE_VIDEOS, tuple(INPUT_MODES)),) if CHECKS[model] == AV_CHECKS else ()
+    return CHECKS[model] + pooled
 
 
 def test_clips(ctx: Context, corpus: str) -> pd.DataFrame:
@@ -122,6 +133,8 @@ def _record(ctx: Context, model: str, test_set: str, corpus: str, mode: str, tab
     """Record the predictions ``table`` (clip_id, actor, emotion, predicted, confidence) of one check."""
     metrics = classification_metrics(table["emotion"], table["predicted"], EMOTIONS)
     n, actors = len(table), sorted(table["actor"].astype(str).unique())
+    whose = "that actor" if len(actors) == 1 else "those actors"
+    held_out = "one held-out actor" if len(actors) == 1 else f"{len(actors)} held-out actors"
     masked = RECIPES[model].kind == "av" and mode != "audio_video"
     given = " + ".join(INPUT_MODES[mode]) + (" (the other modality masked)" if masked else "")
     extra = {
@@ -138,14 +151,14 @@ def _record(ctx: Context, model: str, test_set: str, corpus: str, mode: str, tab
     record = ExperimentRecord(
         name=f"{GROUP}/{model}/{test_set}/{mode}",
         corpus=corpus,
-        protocol=f"the shipped {model} model (trained without actor {', '.join(actors)}) on {n} clips of that actor, "
+        protocol=f"the shipped {model} model (trained without actor {', '.join(actors)}) on {n} clips of {whose}, "
         "features extracted from the files with the bundle's settings",
         folds=[actors],
         seeds=[int(bundle.config.seed)],
         metrics=aggregate([metrics]),
         command=ctx.command_for(GROUP),
         description=("SMOKE RUN, a handful of clips: " if ctx.quick else "")
-        + f"SMALL CHECK on n={n} clips of one held-out actor ({test_set}), not a benchmark: the shipped {model} "
+        + f"SMALL CHECK on n={n} clips of {held_out} ({test_set}), not a benchmark: the shipped {model} "
         f"model (models/{model}, {bundle.metadata.get('description', RECIPES[model].description)}) given {given}",
         group=GROUP,
         pooled=metrics,
@@ -165,7 +178,7 @@ def bundle_model_sha(bundle: ModelBundle) -> str:
 def check_model(ctx: Context, model: str, models_dir: Path | str = PRETRAINED_DIR) -> list[dict]:
     """Run and record every check of the shipped model ``model`` (see :data:`CHECKS`)."""
     bundle = load_shipped(model, models_dir)
-    rows = []
+    rows, tables = [], {}
     for corpus, test_set, modes in CHECKS[model]:
         features, clips = cached_features(test_clips(ctx, corpus), bundle.extraction, ctx.cache_dir)
         utterance = clip_utterances(ctx, bundle, clips)
@@ -181,6 +194,12 @@ def check_model(ctx: Context, model: str, models_dir: Path | str = PRETRAINED_DI
                 )
             )
             rows.append(_record(ctx, model, test_set, corpus, mode, table, bundle))
+            tables.setdefault(mode, []).append(table)
+    if CHECKS[model] == AV_CHECKS:
+        corpora = "+".join(corpus for corpus, _, _ in AV_CHECKS)
+        for mode, parts in tables.items():
+            pooled = pd.concat(parts, ignore_index=True)
+            rows.append(_record(ctx, model, POOLED_FACE_VIDEOS, corpora, mode, pooled, bundle))
     return rows
 
 
@@ -201,8 +220,8 @@ def figures_table(experiments: dict[str, dict]) -> str:
     """The ``pretrained`` records of ``experiments`` (``load_metrics(...)['experiments']``) as a markdown table
     (model, test set, input, n, UA, WA), the figures of ``MODEL_CARD.md``."""
     lines = ["| model | test set | input | n | UA | WA |", "|---|---|---|---|---|---|"]
-    for model, checks in CHECKS.items():
-        for _, test_set, modes in checks:
+    for model in CHECKS:
+        for _, test_set, modes in checked_sets(model):
             for mode in modes:
                 record = experiments.get(f"{GROUP}/{model}/{test_set}/{mode}")
                 if record is None:
