@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from emotion_lib.experiments.face_zero_shot import CANDIDATES, pooled_log_probab
 from emotion_lib.experiments.pretrained import RECIPES, replace_recipe, validate_recipe
 from emotion_lib.experiments.pretrained_eval import load_shipped
 from emotion_lib.experiments.registry import EXPERIMENTS, experiment
-from emotion_lib.features.faces.fer import FER2013_CLASSES
+from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TRAINING_IMAGES
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.late_fusion import build_late_fusion
@@ -70,6 +72,21 @@ def test_surprise_counted_as_fear_only_moves_the_fear_score():
     assert EMOTIONS[int(as_fear.argmax())] == "fear" and EMOTIONS[int(dropped.argmax())] != "fear"
     assert np.allclose(as_fear, renormalised(p[0], "fear"), atol=1e-5)
     assert np.allclose(np.delete(as_fear, EMOTIONS.index("fear")), np.delete(dropped, EMOTIONS.index("fear")) / 2)
+
+
+def test_a_balanced_head_divides_each_class_by_its_share_of_the_training_images():
+    p = frames(3)
+    shares = np.array([FER2013_TRAINING_IMAGES[name] for name in FER2013_CLASSES], np.float64)
+    by_hand = renormalised(p.mean(axis=0) / shares)
+    got = ProbabilityHead("mean_probability", balanced=True).predict([(p, None)])[0]
+    assert np.allclose(got, by_hand, atol=1e-5)
+    # disgust, 1.5 % of the training images, wins over happy (25 %) at a ninth of its probability
+    tied = np.array([[0.02, 0.05, 0.02, 0.47, 0.02, 0.02, 0.40]], np.float32)
+    plain, balanced = (
+        ProbabilityHead("mean_probability", balanced=b).predict([(tied, None)])[0] for b in (False, True)
+    )
+    assert EMOTIONS[int(plain.argmax())] == "happiness" and EMOTIONS[int(balanced.argmax())] == "disgust"
+    assert ProbabilityHead("mean_log_probability", "fear", True).name == "mean_log_probability/surprise_fear/balanced"
 
 
 def test_a_clip_without_a_face_gets_equal_scores_and_bad_options_are_refused():
@@ -141,7 +158,7 @@ def test_a_head_recipe_must_read_probabilities_and_an_av_head_needs_its_audio_mo
 def test_the_shipped_bundles_are_their_recipes(name):
     bundle = load_shipped(name)
     head = RECIPES[name].head
-    assert bundle.config.extra["probability_head"] == {"pooling": head.pooling, "surprise": head.surprise}
+    assert bundle.config.extra["probability_head"] == dataclasses.asdict(head)
     assert bundle.metadata["head"] == head.name and bundle.extraction == RECIPES[name].extraction
     clip = frames(5)[None]
     inputs = {"video": clip, "video_mask": np.ones((1, 5), np.float32)}

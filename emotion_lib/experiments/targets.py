@@ -89,6 +89,19 @@ TARGETS = (
         0.60,
     ),
     Target(
+        "Shipped face model (zero-shot FER2013 head), RAVDESS actor-01 face videos",
+        "pretrained/face/ravdess_actor01/video",
+        ("face_model/ravdess_actor01/video", "end_to_end/ravdess_actor01/video"),
+        0.60,
+    ),
+    Target(
+        "Shipped audio-visual model with both modalities, all 50 real face videos",
+        "pretrained/av/real_face_videos/audio_video",
+        ("pretrained/av/real_face_videos/audio", "pretrained/av/real_face_videos/video"),
+        None,
+        0.0,
+    ),
+    Target(
         "RAVDESS clip-level fusion (OpenFace AUs + eGeMAPS)",
         "ravdess_fusion/selected_fusion/speaker",
         ("ravdess_fusion/face_au_lr/speaker", "ravdess_fusion/voice_egemaps_lr/speaker"),

@@ -6,9 +6,12 @@ clip of them into the six :data:`~emotion_lib.labels.EMOTIONS`: per frame the pr
 classes (:func:`class_map`: each FER2013 class added to its emotion, surprise dropped or added to another), the
 frames with a face are pooled (mean of the probabilities, or mean of their logarithms) and the result is
 renormalised. With surprise dropped this is exactly the network's own answer over the six classes it shares with
-:data:`~emotion_lib.labels.EMOTIONS`. The model has the inputs of a
-video-only branched model (``video``, ``video_mask``), so bundles, the file predictor and the streaming code load
-it like any other; it holds only built-in Keras operations and :class:`~emotion_lib.models.layers.MaskedMeanPooling`.
+:data:`~emotion_lib.labels.EMOTIONS`. A ``balanced`` head first divides each class's probability by its share of
+the network's training images (:data:`~emotion_lib.features.faces.fer.FER2013_TRAINING_IMAGES`): by Bayes' rule,
+the answer of a network trained with equal class priors, the decision unweighted accuracy rewards. The model has
+the inputs of a video-only branched model (``video``, ``video_mask``), so bundles, the file predictor and the
+streaming code load it like any other; it holds only built-in Keras operations and
+:class:`~emotion_lib.models.layers.MaskedMeanPooling`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TO_EMOTIONS
+from emotion_lib.features.faces.fer import FER2013_CLASSES, FER2013_TO_EMOTIONS, FER2013_TRAINING_IMAGES
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.layers import MaskedMeanPooling
 from emotion_lib.sequences.data import pad_sequences
@@ -88,6 +91,8 @@ class ProbabilityHead:
     """One of :data:`POOLINGS`."""
     surprise: str | None = None
     """The emotion FER2013's surprise counts for (e.g. ``"fear"``), or ``None``: surprise is dropped."""
+    balanced: bool = False
+    """Divide each FER2013 class's probability by its share of the training images (equal class priors)."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -97,12 +102,17 @@ class ProbabilityHead:
 
     @property
     def name(self) -> str:
-        """A short name: ``<pooling>/surprise_<dropped|emotion>``."""
-        return f"{self.pooling}/surprise_{self.surprise or 'dropped'}"
+        """A short name: ``<pooling>/surprise_<dropped|emotion>`` (``/balanced`` appended for a balanced head)."""
+        return f"{self.pooling}/surprise_{self.surprise or 'dropped'}" + ("/balanced" if self.balanced else "")
 
     def weights(self) -> np.ndarray:
-        """The ``(7, 6)`` 0/1 map of FER2013's classes to the six (:func:`class_map`)."""
-        return class_map(FER2013_CLASSES, {**FER2013_TO_EMOTIONS, "surprise": self.surprise})
+        """The ``(7, 6)`` map of FER2013's classes to the six (:func:`class_map`; a balanced head's rows divided by
+        the class's share of the training images, scaled to a mean of 1)."""
+        weights = class_map(FER2013_CLASSES, {**FER2013_TO_EMOTIONS, "surprise": self.surprise})
+        if not self.balanced:
+            return weights
+        inverse_share = 1.0 / np.array([FER2013_TRAINING_IMAGES[name] for name in FER2013_CLASSES], np.float64)
+        return (weights * (inverse_share / inverse_share.mean())[:, None]).astype(np.float32)
 
     def build(self) -> keras.Model:
         """The Keras model of this head (nothing to train)."""
