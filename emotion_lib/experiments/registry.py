@@ -29,6 +29,7 @@ EXPERIMENTS: dict[str, str] = {
     "ravdess_voice_statistics": "emotion_lib.experiments.voice_statistics:run_voice_statistics",
     "voice_shipping_selection": "emotion_lib.experiments.voice_shipping:run_voice_shipping_selection",
     "voice_speaker_adaptation": "emotion_lib.experiments.voice_adaptation:run_voice_speaker_adaptation",
+    "ravdess_voice_ensemble_selection": "emotion_lib.experiments.voice_ensemble:run_ensemble_selection",
 }
 """Experiment name -> ``module:function`` taking a :class:`Context` and returning result rows. Modules are imported
 when their experiment runs, so listing or running the classical ones never loads TensorFlow."""
