@@ -27,7 +27,7 @@ def recall_table(experiments: dict[str, dict], names: Sequence[str]) -> pd.DataF
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-REAL_CORPORA = ("ravdess", "ckplus", "ravdess->savee", "ravdess-faces", "crema-d")
+REAL_CORPORA = ("ravdess", "ckplus", "ravdess->savee", "ravdess-faces", "crema-d", "ravdess-faces+crema-d")
 """Corpus labels of the real-data records in ``metrics.json``."""
 
 
