@@ -118,9 +118,10 @@ def condition_inputs(
     train_rows: np.ndarray,
     test_rows: np.ndarray,
     conditions: tuple[str, ...],
+    draws: int = DRAWS,
 ) -> Iterator[tuple[str, Variant]]:
-    """``(condition, the test clips' inputs under it)``, one per draw (one for the conditions without draws), made
-    one at a time (a draw of ComParE frames for the test clips is tens of megabytes)."""
+    """``(condition, the test clips' inputs under it)``, one per draw (``draws`` for each enrolment condition, one for
+    the others), made one at a time (a draw of ComParE frames for the test clips is tens of megabytes)."""
     test = np.flatnonzero(test_rows)
     training = _statistics_of([frames[i] for i in np.flatnonzero(train_rows)])
     training_vectors = None if vectors is None else _statistics_of([vectors[train_rows]])
@@ -141,7 +142,7 @@ def condition_inputs(
             size, _, mean_only = condition.removeprefix("enrolled_").partition("_")
             k, spread = int(size), (training, training_vectors) if mean_only else None
             own = None if vectors is None else vectors[test]
-            for draw in range(DRAWS):
+            for draw in range(draws):
                 rng = np.random.default_rng([draw, k])
                 yield condition, enrolled_variant([frames[i] for i in test], own, speakers[test], k, rng, spread)
 
@@ -166,9 +167,10 @@ def _keep_data(data: dict) -> None:
     _DATA.update(data)
 
 
-def train_and_score(recipe: str, mode: str, seed: int) -> dict[str, list[np.ndarray]]:
+def train_and_score(recipe: str, mode: str, seed: int, smoke: bool = False) -> dict[str, list[np.ndarray]]:
     """Train ``recipe``'s model with ``mode`` normalisation and ``seed`` on the inner fold (data kept by the worker
-    process); condition -> test probabilities per draw."""
+    process); condition -> test probabilities per draw. A ``smoke`` run scores one draw of 2 enrolment clips only (each
+    prediction runs the BiLSTM step by step: tens of them dominate a smoke run's time)."""
     frames, labels, speakers, vectors, folds, config = _DATA[recipe]
     test_rows = np.isin(speakers, folds[SELECTION_INNER_FOLDS[0]])
     validation_rows = np.isin(speakers, folds[validation_fold(len(folds), SELECTION_INNER_FOLDS[0], seed)])
@@ -186,7 +188,11 @@ def train_and_score(recipe: str, mode: str, seed: int) -> dict[str, list[np.ndar
     )
     test = data.subset(np.flatnonzero(test_rows))
     probabilities: dict[str, list[np.ndarray]] = {}
-    for condition, variant in condition_inputs(frames, vectors, speakers, train_rows, test_rows, TRAINING_MODES[mode]):
+    conditions = TRAINING_MODES[mode]
+    if smoke:
+        conditions = tuple(c for c in conditions if not c.startswith("enrolled_") or c.split("_")[1] == "2")
+    scored = condition_inputs(frames, vectors, speakers, train_rows, test_rows, conditions, 1 if smoke else DRAWS)
+    for condition, variant in scored:
         inputs = dataclasses.replace(test, audio=variant.frames, utterance=variant.utterance)
         probabilities.setdefault(condition, []).append(predict_data(model, inputs))
     return probabilities
@@ -210,7 +216,8 @@ def run_voice_speaker_adaptation(ctx: Context) -> list[dict]:
     spawned processes) and record the test UA of every condition."""
     ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
     data, truths, protocols = {}, {}, {}
-    for name, recipe in COMPARED.items():
+    compared = dict(list(COMPARED.items())[:1]) if ctx.quick else COMPARED  # a smoke run: the shipped recipe only
+    for name, recipe in compared.items():
         frame_set = recipe.extraction.audio_feature_set
         (frames, labels, speakers, vectors), inner = inner_fold_data(ctx, recipe.config, frame_set, ADDED_CORPORA)
         speakers, labels = np.asarray(speakers).astype(str), np.asarray(labels).astype(str)
@@ -225,14 +232,14 @@ def run_voice_speaker_adaptation(ctx: Context) -> list[dict]:
             f"; {', '.join(ADDED_CORPORA)} clips added to every training side; per condition, how the test clips are "
             f"normalised (no test label used); enrolled_<k>: {DRAWS} random draws of k other clips of the speaker"
         )
-    calls = [(name, mode, seed) for name in COMPARED for mode in TRAINING_MODES for seed in ctx.seeds]
+    calls = [(name, mode, seed, ctx.quick) for name in compared for mode in TRAINING_MODES for seed in ctx.seeds]
     outcomes: dict[tuple[str, str], dict[int, dict]] = {}
     for index, scores in run_in_processes(train_and_score, calls, default_workers(), _keep_data, (data,)):
-        name, mode, seed = calls[index]
+        name, mode, seed, _ = calls[index]
         outcomes.setdefault((name, mode), {})[seed] = scores
     rows = []
     for (name, mode), per_seed in sorted(outcomes.items()):
-        for condition in TRAINING_MODES[mode]:
+        for condition in per_seed[min(per_seed)]:  # the conditions scored (fewer in a smoke run)
             row = f"{GROUP}/{name}/{mode}/{condition}"
             result = _result(row, truths[name], {seed: per_seed[seed][condition] for seed in sorted(per_seed)})
             description = (
