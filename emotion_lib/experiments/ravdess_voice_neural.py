@@ -12,8 +12,7 @@ Two experiment groups:
   same folds, and RAVDESS -> SAVEE (trained on RAVDESS actors, tested on the four SAVEE speakers, per-speaker
   normalisation without labels).
 
-Run with ``python -m emotion_lib evaluate --only ravdess_voice_neural_selection`` and
-``python -m emotion_lib evaluate --only ravdess_voice_neural``.
+Run with ``python -m emotion_lib evaluate --only ravdess_voice_neural_selection`` (or ``ravdess_voice_neural``).
 """
 
 from __future__ import annotations
@@ -101,16 +100,13 @@ CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].repla
 CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
 
 EXTRA_TRAINING_CORPORA: dict[str, tuple[str, ...]] = {"compare_utterance_savee": ("savee",)}
-"""Candidates trained with other corpora's clips added to every training side, never to a validation or test side:
-their speakers are in no actor fold, so :func:`~emotion_lib.evaluation.neural_cv.neural_cross_validation` trains on
-them in every fold and scores none of them (they are normalised per speaker like the RAVDESS actors)."""
+"""Candidates trained with other corpora's clips added to every training side (their speakers are in no actor fold:
+trained on in every fold, never scored; normalised per speaker like the RAVDESS actors)."""
 
 VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
 """The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: compare_utterance 63.0 %, compare_utterance_l2 61.8 %, compare_utterance_savee 61.8 %,
-compare_utterance_smoothed 60.2 %, compare_utterance_l2_long 60.0 %, compare_utterance_linear_l2 60.0 %,
-compare_utterance_wide_projection 59.7 %, base 58.1 %, egemaps_utterance 54.9 %, compare_utterance_small 54.9 %,
-base_statistics 54.2 %, compare_utterance_linear 52.3 %, statistics 45.8 % UA); it expects
+3 seeds: 63.0 % UA, the best of the 13 candidates; every candidate's figure is in ``reports/voice_model_study.md``
+and the selection rows of ``reports/metrics.json``); it expects
 :data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per
 speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
@@ -222,17 +218,17 @@ def inner_fold_protocol(inner: list[list[str]], tested: Sequence[int]) -> str:
     )
 
 
-def inner_fold_result(
+def inner_fold_runs(
     ctx: Context,
     config: ModelConfig,
     name: str,
     frame_set: str = VOICE_FRAME_SET,
     normalise: str = "speaker",
     corpora: Sequence[str] = (),
-) -> tuple[CVResult, str, list[list[str]]]:
-    """``config`` on ``frame_set`` frames scored on the inner test folds :data:`SELECTION_INNER_FOLDS` of outer fold
-    0's training actors (the seeds of ``ctx`` pooled; every clip of ``corpora`` added to each training side):
-    ``(result, protocol text, inner folds)``. No clip of an outer fold 0 actor is read."""
+) -> tuple[dict[int, CVResult], str, list[list[str]]]:
+    """``config`` on ``frame_set`` frames, once per seed of ``ctx`` (at least 3; one in a smoke run), scored on the
+    inner test folds :data:`SELECTION_INNER_FOLDS` of outer fold 0's training actors (every clip of ``corpora`` added
+    to each training side; no outer fold 0 clip read): ``({seed: result}, protocol text, inner folds)``."""
     ctx = dataclasses.replace(ctx, seeds=neural_seeds(ctx))
     (sequences, clip_labels, speakers, vectors), inner = inner_fold_data(ctx, config, frame_set, corpora)
     tested = list(SELECTION_INNER_FOLDS[:1] if ctx.quick else SELECTION_INNER_FOLDS)
@@ -244,8 +240,13 @@ def inner_fold_result(
         ctx.seeds,
     )
     normalisation = "per-speaker" if normalise == "speaker" else "global"
-    protocol = f"{inner_fold_protocol(inner, tested)}; {normalisation} normalisation"
-    return over_seeds(lambda seed: per_seed[seed], ctx.seeds), protocol, inner
+    return per_seed, f"{inner_fold_protocol(inner, tested)}; {normalisation} normalisation", inner
+
+
+def inner_fold_result(ctx: Context, config: ModelConfig, name: str, *args, **kwargs) -> tuple[CVResult, str, list]:
+    """:func:`inner_fold_runs` (same arguments) with the seeds pooled: ``(result, protocol text, inner folds)``."""
+    per_seed, protocol, inner = inner_fold_runs(ctx, config, name, *args, **kwargs)
+    return over_seeds(lambda seed: per_seed[seed], list(per_seed)), protocol, inner
 
 
 def run_selection(ctx: Context, names: Sequence[str] | None = None) -> list[dict]:
@@ -281,11 +282,10 @@ def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes
     return (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
         "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by "
-        "ravdess_voice_neural_selection "
-        f"on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-seed "
-        f"neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores, folds trained side by side in "
-        f"{default_workers()} processes of one TensorFlow thread each; {load})"
+        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by ravdess_voice_neural_"
+        f"selection on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-"
+        f"seed neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores, folds trained side by side "
+        f"in {default_workers()} processes of one TensorFlow thread each; {load})"
     )
 
 

@@ -16,18 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from emotion_lib.evaluation.neural_cv import neural_cross_validation
 from emotion_lib.experiments.common import Context, record_result
-from emotion_lib.experiments.ravdess_voice_neural import (
-    SELECTION_INNER_FOLDS,
-    VOICE_RECIPE,
-    inner_fold_data,
-    inner_fold_protocol,
-    quick_config,
-    seed_ensemble,
-    seeds_side_by_side,
-)
-from emotion_lib.labels import EMOTIONS
+from emotion_lib.experiments.ravdess_voice_neural import VOICE_RECIPE, inner_fold_runs, seed_ensemble
 
 GROUP = "ravdess_voice_ensemble_selection"
 ENSEMBLE_SIZES = (3, 5)
@@ -36,32 +26,20 @@ ENSEMBLE_SIZES = (3, 5)
 
 def run_ensemble_selection(ctx: Context) -> list[dict]:
     """Train the voice recipe with ``max(ENSEMBLE_SIZES)`` seeds on the inner fold; record each size's ensemble."""
-    first = ctx.seeds[0]
-    sizes = (1,) if ctx.quick else ENSEMBLE_SIZES  # a smoke run trains one seed
-    seeds = tuple(range(first, first + max(sizes)))
-    config = quick_config(VOICE_RECIPE, ctx)
-    (frames, labels, speakers, vectors), inner = inner_fold_data(ctx, config)
-    tested = list(SELECTION_INNER_FOLDS[:1])
-    per_seed = seeds_side_by_side(
-        lambda seed: neural_cross_validation(
-            *(config, frames, labels, speakers, inner, seed, "speaker", EMOTIONS),
-            *(f"ensemble_seed_{seed}", tested, vectors, 1),
-        ),
-        seeds,
-    )
+    seeds = tuple(range(ctx.seeds[0], ctx.seeds[0] + max(ENSEMBLE_SIZES)))
+    per_seed, protocol, inner = inner_fold_runs(dataclasses.replace(ctx, seeds=seeds), VOICE_RECIPE, "ensemble")
+    seeds = tuple(per_seed)  # one in a smoke run
     rows = []
-    for size in sizes:
+    for size in (len(seeds),) if ctx.quick else ENSEMBLE_SIZES:
         members = {seed: per_seed[seed] for seed in seeds[:size]}
         result = seed_ensemble(members, f"voice_recipe_ensemble_{size}")
-        protocol = (
-            inner_fold_protocol(inner, tested) + f"; per-speaker normalisation; seeds {', '.join(map(str, members))}"
-        )
         description = f"voice recipe (VOICE_RECIPE), seed ensemble of {size} seeds (mean probabilities)"
         extra = {"role": "selection", "ensemble_size": size, "config": dataclasses.asdict(VOICE_RECIPE)}
         row_ctx = dataclasses.replace(ctx, seeds=tuple(members))
+        row_protocol = f"{protocol}; seeds {', '.join(map(str, members))}"
         rows.append(
             record_result(
-                row_ctx, f"{GROUP}/seeds_{size}", GROUP, "ravdess", protocol, inner, result, description, extra
+                row_ctx, f"{GROUP}/seeds_{size}", GROUP, "ravdess", row_protocol, inner, result, description, extra
             )
         )
     return rows
