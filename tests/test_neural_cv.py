@@ -128,3 +128,28 @@ def test_speakers_in_no_fold_train_every_fold_and_are_never_scored(corpus, sides
     assert all({"other:x", "other:y"} <= train_actors for train_actors, _ in sides) and len(sides) == 2
     assert not any("other" in validation for _, validation in sides)
     assert len(result.y_true) == np.isin(actors, FOLDS[0] + FOLDS[1]).sum() and set(result.fold_of) == {0, 1}
+
+
+def test_a_refit_trains_again_on_training_and_validation_actors_and_predicts_the_test_fold(corpus, sides, monkeypatch):
+    from emotion_lib.training import trainer
+
+    audio, labels, actors = corpus
+    refits, real = [], trainer.train_on_schedule
+
+    def spy(config, data, learning_rates):
+        refits.append(({n.split("/")[0] for n in data.names}, list(learning_rates)))
+        return real(config, data, learning_rates)
+
+    monkeypatch.setattr("emotion_lib.evaluation.neural_cv.train_on_schedule", spy)
+    plain = neural_cross_validation(TINY, audio, labels, actors, FOLDS, seed=0, fold_indices=[1])
+    refit = neural_cross_validation(TINY.replace(refit=True), audio, labels, actors, FOLDS, seed=0, fold_indices=[1])
+    (train_actors, validation_actors), (refit_actors, schedule) = sides[1], refits[0]
+    assert len(refits) == 1 and refit_actors == train_actors | validation_actors
+    assert not refit_actors & set(FOLDS[1])  # the test actors never reach the refit
+    assert len(schedule) == refit.chosen_params[0]["best_epoch"] and schedule[0] == TINY.learning_rate
+    assert refit.chosen_params[0]["validation_ua"] == plain.chosen_params[0]["validation_ua"]
+    assert not np.allclose(refit.proba, plain.proba)
+    again = neural_cross_validation(TINY.replace(refit=True), audio, labels, actors, FOLDS, seed=0, fold_indices=[1])
+    assert np.array_equal(again.proba, refit.proba)
+    with pytest.raises(ValueError, match="a schedule of at least one epoch"):
+        real(TINY, random_clips(6, seed=1, audio_dim=5, audio_frames=(20, 40), no_video_every=1), [])

@@ -18,14 +18,17 @@ from emotion_lib.experiments.pretrained import (
     validate_recipe,
 )
 from emotion_lib.experiments.pretrained_heads import check_expert_audio
-from emotion_lib.experiments.ravdess_voice_neural import VOICE_FRAME_SET, VOICE_RECIPE
+from emotion_lib.experiments.voice_recipes import VOICE_FRAME_SET, VOICE_RECIPE
 
 
 def test_the_utterance_recipe_is_the_voice_study_recipe_and_a_train_choice():
     validate_recipe("voice-utterance", VOICE_UTTERANCE)
     assert recipe("voice-utterance") is VOICE_UTTERANCE and set(CANDIDATE_RECIPES) == {"voice-utterance"}
     assert "voice-utterance" not in RECIPES  # not shipped: RECIPES are the committed models
-    assert VOICE_UTTERANCE.config == VOICE_RECIPE and VOICE_RECIPE.utterance_features == "ComParE_2016"
+    assert (
+        VOICE_UTTERANCE.config == VOICE_RECIPE.replace(refit=False)
+        and VOICE_RECIPE.utterance_features == "ComParE_2016"
+    )
     assert (
         VOICE_UTTERANCE.extraction.audio_feature_set == VOICE_FRAME_SET and not VOICE_UTTERANCE.extraction.video_backend
     )

@@ -6,12 +6,8 @@ import pytest
 import emotion_lib  # noqa: F401  (opensmile before tensorflow)
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.metrics import classification_metrics
-from emotion_lib.experiments.ravdess_voice_neural import (
-    CANDIDATES,
-    VOICE_RECIPE,
-    per_speaker_result,
-    seed_ensemble,
-)
+from emotion_lib.experiments.ravdess_voice_neural import per_speaker_result, seed_ensemble
+from emotion_lib.experiments.voice_recipes import CANDIDATES, VOICE_RECIPE
 from emotion_lib.models.config import ModelConfig
 
 LABELS = ["anger", "sadness"]
@@ -48,6 +44,17 @@ def test_the_voice_recipe_is_a_candidate_and_only_the_statistics_candidates_pool
     assert CANDIDATES["base"].input_statistics == ()
     assert CANDIDATES["statistics"].input_statistics and CANDIDATES["base_statistics"].input_statistics
     assert CANDIDATES["base_statistics"].replace(input_statistics=()) == CANDIDATES["base"]
+
+
+def test_the_later_candidates_change_one_thing_of_the_utterance_recipe():
+    recipe = CANDIDATES["compare_utterance"]
+    changes = {
+        "compare_utterance_pca256": {"utterance_reducer": "pca", "utterance_components": 256},
+        "compare_utterance_anova2000": {"utterance_reducer": "anova", "utterance_components": 2000},
+        "compare_utterance_refit": {"refit": True},
+    }
+    for name, change in changes.items():
+        assert CANDIDATES[name] == recipe.replace(**change) != recipe
 
 
 def test_statistic_sets_match_numpy_and_the_slope_of_a_ramp():

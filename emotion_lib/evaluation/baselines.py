@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from emotion_lib.evaluation.metrics import aggregate, classification_metrics
+from emotion_lib.features.reduction import UTTERANCE_REDUCERS, check_reducer
 
 
 @dataclass
@@ -47,8 +48,9 @@ class ModelSpec:
     calibrate: bool = False
 
 
-def _pipeline(classifier: BaseEstimator) -> Pipeline:
-    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), classifier)
+def _pipeline(*steps: BaseEstimator) -> Pipeline:
+    """Median imputation and standardisation, then ``steps`` (the last one the classifier)."""
+    return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), *steps)
 
 
 def svm_rbf(seed: int = 0) -> ModelSpec:
@@ -83,12 +85,18 @@ def pca_logistic(
     )
 
 
-def ridge(seed: int = 0, grid: Sequence[float] = (10.0, 100.0, 1000.0, 10000.0)) -> ModelSpec:
+def ridge(
+    seed: int = 0, grid: Sequence[float] = (10.0, 100.0, 1000.0, 10000.0), reducer: str = "", components: int = 0
+) -> ModelSpec:
     """Ridge (least-squares) linear classifier, class-balanced, for very wide inputs such as ComParE's 6373
-    functionals (solved in the sample space, so fast); alpha chosen by inner folds, calibrated probabilities."""
+    functionals (solved in the sample space, so fast); alpha chosen by inner folds, calibrated probabilities.
+    With ``reducer`` (a name in :data:`~emotion_lib.features.reduction.UTTERANCE_REDUCERS`) the standardised
+    features are first reduced to ``components`` columns, fitted on each fit's training rows."""
+    check_reducer(reducer, components)
+    reduction = [UTTERANCE_REDUCERS[reducer](components, seed)] if reducer else []
     return ModelSpec(
-        "ridge",
-        _pipeline(RidgeClassifier(class_weight="balanced")),
+        f"ridge_{reducer}{components}" if reducer else "ridge",
+        _pipeline(*reduction, RidgeClassifier(class_weight="balanced")),
         {"ridgeclassifier__alpha": list(grid)},
         calibrate=True,
     )

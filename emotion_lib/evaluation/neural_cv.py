@@ -23,11 +23,12 @@ import numpy as np
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.metrics import classification_metrics
 from emotion_lib.features.normalise import Normaliser, normalise_utterances
+from emotion_lib.features.reduction import reduce_utterances
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.sequences.data import SequenceData
 from emotion_lib.training.processes import pin_tensorflow_threads, run_in_processes
-from emotion_lib.training.trainer import predict_data, train
+from emotion_lib.training.trainer import predict_data, train, train_on_schedule
 
 if TYPE_CHECKING:
     import keras
@@ -70,9 +71,10 @@ def validation_fold(n_folds: int, test_fold: int, seed: int) -> int:
 
 def train_early_stopped(
     config: ModelConfig, train_data: SequenceData, validation_data: SequenceData
-) -> tuple[keras.Model, dict]:
-    """Train from scratch in a temporary folder (early stopping on ``validation_data``): ``(model, info)`` with the
-    early-stopping epoch, the epochs run and the seconds taken."""
+) -> tuple[keras.Model, dict, list[float]]:
+    """Train from scratch in a temporary folder (early stopping on ``validation_data``): ``(model, info, schedule)``
+    with the early-stopping epoch, the epochs run and the seconds taken in ``info``, and the learning rate of every
+    epoch up to the early-stopping one in ``schedule`` (what a refit replays)."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="neural_cv_") as folder:
         result = train(
@@ -89,15 +91,27 @@ def train_early_stopped(
         "epochs_run": result.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return result.model, info
+    return result.model, info, [float(lr) for lr in result.history["lr"][: result.best_epoch + 1]]
 
 
 def train_fold(
-    config: ModelConfig, train_data: SequenceData, validation_data: SequenceData, test_data: SequenceData
+    config: ModelConfig,
+    train_data: SequenceData,
+    validation_data: SequenceData,
+    test_data: SequenceData,
+    refit_data: SequenceData | None = None,
 ) -> FoldOutcome:
-    """Train from scratch (early stopping on ``validation_data``), then predict the test clips once."""
-    model, info = train_early_stopped(config, train_data, validation_data)
-    return FoldOutcome(predict_data(model, test_data), predict_data(model, validation_data), info)
+    """Train from scratch (early stopping on ``validation_data``), then predict the test clips once. With
+    ``refit_data`` (``config.refit``: the training and validation clips) a second model is trained on it for the
+    early-stopped epochs and schedule (:func:`~emotion_lib.training.trainer.train_on_schedule`) and predicts the
+    test clips; the validation probabilities stay the first model's."""
+    model, info, schedule = train_early_stopped(config, train_data, validation_data)
+    validation_proba = predict_data(model, validation_data)
+    if refit_data is not None:
+        started = time.perf_counter()
+        model = train_on_schedule(config, refit_data, schedule)
+        info["refit_seconds"] = round(time.perf_counter() - started, 1)
+    return FoldOutcome(predict_data(model, test_data), validation_proba, info)
 
 
 @dataclass
@@ -124,25 +138,32 @@ def cross_validate_fold(
 ) -> FoldScores:
     """Train on the actors outside test fold ``fold`` and its validation fold (:func:`validation_fold` with
     ``config.seed``), stop early on the validation actors, predict the test fold once.
-    ``utterance`` vectors (one per clip) are normalised like the frames (:func:`normalise_utterances`)."""
+    ``utterance`` vectors (one per clip) are normalised like the frames (:func:`normalise_utterances`), then, with
+    ``config.utterance_reducer``, reduced by a reducer fitted on the training clips (:func:`reduce_utterances`)."""
     test = np.isin(actors, folds[fold])
     validation_actors = folds[validation_fold(len(folds), fold, config.seed)]
     validation = np.isin(actors, validation_actors)
     train_rows = ~(test | validation)
     if not (test.any() and validation.any() and train_rows.any()):
         raise ValueError(f"fold {fold}: the test, validation or training side has no clips")
+    if utterance is not None:
+        utterance = normalise_utterances(utterance, actors, train_rows, normalise)
+        if config.utterance_reducer:
+            reducer, components = config.utterance_reducer, config.utterance_components
+            utterance = reduce_utterances(utterance, train_rows, labels, reducer, components, config.seed)
     data = SequenceData(
         normalise_sequences(audio, actors, train_rows, normalise),
         np.array([classes.index(label) for label in labels]),
         [f"{actor}/{i}" for i, actor in enumerate(actors)],
         n_classes=len(classes),
-        utterance=None if utterance is None else normalise_utterances(utterance, actors, train_rows, normalise),
+        utterance=utterance,
     )
     outcome = train_fold(
         config,
         data.subset(np.flatnonzero(train_rows)),
         data.subset(np.flatnonzero(validation)),
         data.subset(np.flatnonzero(test)),
+        data.subset(np.flatnonzero(train_rows | validation)) if config.refit else None,
     )
     names = np.asarray(classes)
     metrics = classification_metrics(labels[test], names[outcome.test_proba.argmax(axis=1)], classes)
@@ -224,7 +245,8 @@ def neural_cross_validation(
             f"utterance vectors are needed exactly when utterance_features is set (it is {config.utterance_features!r})"
         )
     if utterance is not None:
-        config = config.replace(utterance_dim=int(np.asarray(utterance).shape[1]))
+        width = config.utterance_components if config.utterance_reducer else int(np.asarray(utterance).shape[1])
+        config = config.replace(utterance_dim=width)
     proba = np.full((len(labels), len(classes)), np.nan)
     fold_of = np.full(len(labels), -1)
     fold_metrics, chosen = [], []

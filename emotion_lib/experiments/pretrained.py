@@ -10,7 +10,7 @@ configuration, normalisers, an int8 TFLite export for a trained model, and the m
 - ``voice``: eGeMAPSv02 frame features (openSMILE), audio branch alone, on every real voice corpus here
   (RAVDESS actors 02-18, SAVEE, CREMA-D without actors 1001/1002);
 - ``voice-utterance``: the same corpora with the voice study's recipe
-  (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`: ComParE_2016 frames and, as the utterance
+  (:data:`~emotion_lib.experiments.voice_recipes.VOICE_RECIPE`: ComParE_2016 frames and, as the utterance
   input, the clip's ComParE_2016 functionals); frames and functionals are normalised with the global statistics of
   the training clips (what a single new clip of an unknown speaker gets), not per speaker as in its cross-validation.
   A candidate (:data:`CANDIDATE_RECIPES`), not shipped: :data:`SHIPPED_VOICE` names the recipe the shipped ``voice``
@@ -53,7 +53,7 @@ from emotion_lib.experiments.end_to_end_data import (
     training_data,
 )
 from emotion_lib.experiments.ravdess_neural import RAVDESS_NEURAL_BASE
-from emotion_lib.experiments.ravdess_voice_neural import VOICE_FRAME_SET, VOICE_RECIPE
+from emotion_lib.experiments.voice_recipes import VOICE_FRAME_SET, VOICE_RECIPE
 from emotion_lib.features.normalise import Normaliser
 from emotion_lib.features.store import ExtractionConfig
 from emotion_lib.labels import emotion_index
@@ -125,13 +125,14 @@ VOICE_UTTERANCE = Recipe(
     kind="voice",
     description=f"audio branch (Conv1D -> BiLSTM -> attention) on {VOICE_FRAME_SET} frame features with the clip's "
     f"{VOICE_RECIPE.utterance_features} functionals as a second input (Dropout -> Dense), the voice study's recipe "
-    "(ravdess_voice_neural VOICE_RECIPE), trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors "
+    "(ravdess_voice_neural VOICE_RECIPE, trained once with early stopping: its cross-validation refit is not part of "
+    "the bundle recipe), trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors "
     "1001/1002); frames and functionals normalised with the training clips' global statistics",
-    config=VOICE_RECIPE,
+    config=VOICE_RECIPE.replace(refit=False),
     extraction=ExtractionConfig(audio_feature_set=VOICE_FRAME_SET, video_backend=None),
     voice_corpora=("ravdess", "savee", "crema-d"),
 )
-"""The voice study's recipe (:data:`~emotion_lib.experiments.ravdess_voice_neural.VOICE_RECIPE`) on the shipped
+"""The voice study's recipe (:data:`~emotion_lib.experiments.voice_recipes.VOICE_RECIPE`) on the shipped
 ``voice`` model's corpora: ComParE_2016 frames and the clip's ComParE_2016 functionals (the utterance input)."""
 
 SHIPPED_VOICE: Recipe = VOICE_EGEMAPS

@@ -42,7 +42,8 @@ from emotion_lib.experiments.common import (
     over_seeds,
     record_result,
 )
-from emotion_lib.experiments.ravdess_neural import RAVDESS_NEURAL_BASE, classical_baselines
+from emotion_lib.experiments.ravdess_neural import classical_baselines
+from emotion_lib.experiments.voice_recipes import CANDIDATES, EXTRA_TRAINING_CORPORA, VOICE_FRAME_SET, VOICE_RECIPE
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.config import ModelConfig
 from emotion_lib.utils import default_workers
@@ -51,64 +52,6 @@ LOG = logging.getLogger(__name__)
 
 GROUP = "ravdess_voice_neural"
 SELECTION_GROUP = "ravdess_voice_neural_selection"
-
-VOICE_FRAME_SET = "ComParE_2016"
-"""The frame features the voice recipe expects: ComParE_2016 LLDs + deltas (130 columns, 100 frames/s),
-per-speaker normalised."""
-
-CANDIDATES: dict[str, ModelConfig] = {
-    "statistics": RAVDESS_NEURAL_BASE.replace(
-        input_statistics=("mean", "std", "max", "min"),
-        statistics_dropout=0.3,
-        rnn_units=32,
-        conv_filters=32,
-        attention_units=32,
-        dropout=0.5,
-        l2=1e-4,
-    ),
-    "base": RAVDESS_NEURAL_BASE,
-    "base_statistics": RAVDESS_NEURAL_BASE.replace(input_statistics=("mean", "std", "max", "min")),
-    "egemaps_utterance": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="eGeMAPSv02", utterance_units=32, utterance_dropout=0.2, utterance_l2=1e-3
-    ),
-    "compare_utterance": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-3
-    ),
-    "compare_utterance_l2": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-2
-    ),
-    "compare_utterance_l2_long": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016", utterance_units=64, utterance_dropout=0.5, utterance_l2=1e-2, epochs=50
-    ),
-    "compare_utterance_small": RAVDESS_NEURAL_BASE.replace(
-        utterance_features="ComParE_2016", utterance_units=16, utterance_dropout=0.5, utterance_l2=1e-3
-    ),
-}
-"""The recipes compared on the training side of outer fold 0: the ``ravdess_neural`` model as it is, and that
-model with masked statistics of the input frames beside the attention output and a smaller, more regularised
-sequence branch (about 600 training clips per fold), the model with the statistics and nothing else changed, and
-the model with a second input of openSMILE functionals per clip (eGeMAPS, 88, or ComParE, 6373), normalised per
-speaker across the speaker's clips in the data pipeline, through dropout and a Dense layer with L2 (for ComParE
-also with 10x the L2, with it and 50 instead of 30 epochs, and with 16 instead of 64 units); then that model with
-linear class scores of the functionals added to its own (``utterance_logits``, L2 1e-3 or 1e-2), and that model
-trained with SAVEE's clips added to every training side (:data:`EXTRA_TRAINING_CORPORA`), with label smoothing 0.1,
-and with 256 instead of 64 units on the functionals."""
-CANDIDATES["compare_utterance_linear"] = CANDIDATES["compare_utterance"].replace(utterance_logits=True)
-CANDIDATES["compare_utterance_linear_l2"] = CANDIDATES["compare_utterance_l2"].replace(utterance_logits=True)
-CANDIDATES["compare_utterance_savee"] = CANDIDATES["compare_utterance"]
-CANDIDATES["compare_utterance_smoothed"] = CANDIDATES["compare_utterance"].replace(label_smoothing=0.1)
-CANDIDATES["compare_utterance_wide_projection"] = CANDIDATES["compare_utterance"].replace(utterance_units=256)
-
-EXTRA_TRAINING_CORPORA: dict[str, tuple[str, ...]] = {"compare_utterance_savee": ("savee",)}
-"""Candidates trained with other corpora's clips added to every training side (their speakers are in no actor fold:
-trained on in every fold, never scored; normalised per speaker like the RAVDESS actors)."""
-
-VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance"]
-"""The voice recipe chosen by ``ravdess_voice_neural_selection`` (inner fold 0 of outer fold 0's training actors,
-3 seeds: 63.0 % UA, the best of the 13 candidates; every candidate's figure is in ``reports/voice_model_study.md``
-and the selection rows of ``reports/metrics.json``); it expects
-:data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per
-speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
 
 SELECTION_INNER_FOLDS = (0,)
 """Inner test folds of the selection (indices into the five folds of outer fold 0's training actors)."""
@@ -154,6 +97,16 @@ def _with_corpora(
     return frames, labels, actors, utterance
 
 
+def _refit_text(config: ModelConfig) -> str:
+    """The protocol's words for ``config.refit`` (empty without it)."""
+    return (
+        "; each early-stopped model is then retrained from scratch on its training and validation actors for its "
+        "early-stopped epochs (same learning-rate schedule), and the retrained model is tested"
+        if config.refit
+        else ""
+    )
+
+
 def _inputs(config: ModelConfig, frame_set: str = VOICE_FRAME_SET) -> str:
     """What the recipe reads, for descriptions: the frames and, with the utterance input, its functionals."""
     utterance = f" + {config.utterance_features} functionals per clip" if config.utterance_features else ""
@@ -169,7 +122,9 @@ def _setup(ctx: Context) -> tuple[Context, pd.DataFrame, list[list[str]]]:
 
 
 def quick_config(config: ModelConfig, ctx: Context) -> ModelConfig:
-    return config.replace(epochs=2, rnn_units=8, conv_filters=8) if ctx.quick else config
+    """``config`` for a smoke run (2 epochs, 8 units, at most 8 reduced utterance columns) when ``ctx.quick``."""
+    small = {"epochs": 2, "rnn_units": 8, "conv_filters": 8}
+    return config.replace(**small, utterance_components=min(config.utterance_components, 8)) if ctx.quick else config
 
 
 def seeds_side_by_side(run: Callable[[int], CVResult], seeds: Sequence[int]) -> dict[int, CVResult]:
@@ -281,8 +236,9 @@ def _protocol(ctx: Context, folds: list[list[str]], config: ModelConfig, minutes
     functionals = " and of the functionals across each speaker's clips" if config.utterance_features else ""
     return (
         f"actor-grouped {len(folds)}-fold CV over RAVDESS actors 01-18, {len(ctx.seeds)} seeds; per fold and seed "
-        "the validation actors (early stopping) are another fold of the training side, rotated by the seed; "
-        f"per-speaker normalisation of the frame features{functionals}; the recipe was chosen by ravdess_voice_neural_"
+        f"the validation actors (early stopping) are another fold of the training side, rotated by the seed"
+        f"{_refit_text(config)}; per-speaker normalisation of the frame features{functionals}; "
+        "the recipe was chosen by ravdess_voice_neural_"
         f"selection on inner folds of outer fold 0's training actors only; the {len(folds)}-fold x {len(ctx.seeds)}-"
         f"seed neural run took {minutes:.1f} min on this machine ({os.cpu_count()} cores, folds trained side by side "
         f"in {default_workers()} processes of one TensorFlow thread each; {load})"
@@ -380,8 +336,9 @@ def record_savee(ctx: Context, clips: pd.DataFrame, folds: list[list[str]], conf
     )
     result = per_speaker_result(per_seed, speakers[len(clips) :], "voice_recipe_savee")
     protocol = (
-        "train on RAVDESS actors 01-18 except one validation fold of 3 actors (early stopping; rotated by the seed), "
-        f"test on the {len(test_speakers)} SAVEE speakers (out of corpus), per-speaker normalisation without labels; "
+        "train on RAVDESS actors 01-18 except one validation fold of 3 actors (early stopping; rotated by the seed)"
+        f"{_refit_text(config)}; test on the {len(test_speakers)} SAVEE speakers (out of corpus), "
+        "per-speaker normalisation without labels; "
         f"seed ensemble of {len(ctx.seeds)} seeds; metrics per SAVEE speaker"
     )
     description = f"voice recipe on {_inputs(config)}, RAVDESS -> SAVEE, seed ensemble"

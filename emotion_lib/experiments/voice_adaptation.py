@@ -182,7 +182,7 @@ def train_and_score(recipe: str, mode: str, seed: int, smoke: bool = False) -> d
         utterance=None if vectors is None else normalise_utterances(vectors, speakers, train_rows, mode),
     )
     train_side, validation_side = data.subset(np.flatnonzero(train_rows)), data.subset(np.flatnonzero(validation_rows))
-    model, info = train_early_stopped(config.replace(seed=seed), train_side, validation_side)
+    model, info, _ = train_early_stopped(config.replace(seed=seed), train_side, validation_side)
     LOG.info(
         "%s, %s normalisation, seed %d: best epoch %d of %d", recipe, mode, seed, info["best_epoch"], info["epochs_run"]
     )

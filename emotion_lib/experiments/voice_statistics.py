@@ -5,7 +5,9 @@ folds 1-5 in 5 inner actor-grouped folds; the actors of outer fold 0 are never u
 ``compare_linear`` baseline's model, alpha chosen by inner folds) is fitted on per-clip statistics of the
 per-speaker-normalised ComParE_2016 frames, the statistics the neural model's ``input_statistics`` option computes,
 with and without a second, utterance-level per-speaker normalisation of the statistics, and on the 6373 ComParE
-functionals (the baseline's features) for reference.
+functionals (the baseline's features) for reference, and on those functionals reduced inside each fit by a reducer
+fitted on its training rows (:data:`FUNCTIONAL_REDUCTIONS`: how far the 6373 columns can shrink before the ridge
+loses UA, for the neural recipe's ``utterance_reducer``).
 
 Run with ``python -m emotion_lib evaluate --only ravdess_voice_statistics``.
 """
@@ -40,10 +42,16 @@ STATISTIC_SETS: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {
 }
 """Per-clip statistics of the frames: the first two are what ``MaskedStatisticsPooling`` computes."""
 
+FUNCTIONAL_REDUCTIONS: tuple[tuple[str, int], ...] = (
+    *(("pca", n) for n in (64, 128, 256)),
+    *(("anova", n) for n in (250, 500, 1000, 2000)),
+)
+"""``(reducer, components)`` applied to the speaker-normalised ComParE functionals before the ridge."""
+
 
 def run_voice_statistics(ctx: Context) -> list[dict]:
     """Ridge on frame statistics (with and without utterance-level speaker normalisation) and on ComParE
-    functionals, inner folds of outer fold 0's training actors."""
+    functionals (all of them and reduced), inner folds of outer fold 0's training actors."""
     clips = ravdess_speech_clips(ctx.data_dir, subset=4 if ctx.quick else 0)
     folds = actor_folds("ravdess", sorted(set(clips["actor"])), n_folds=4 if ctx.quick else None)
     inner = folds[1:]
@@ -62,6 +70,15 @@ def run_voice_statistics(ctx: Context) -> list[dict]:
         )
     functionals, _ = audio_functionals(clips, "ComParE_2016", ctx.cache_dir)
     blocks["compare_functionals"] = (speaker_normalise(functionals, actors), "ComParE_2016 functionals (6373)")
+    models = {name: ridge(ctx.seeds[0]) for name in blocks}
+    for reducer, components in FUNCTIONAL_REDUCTIONS:
+        components = min(components, 8) if ctx.quick else components
+        name = f"compare_functionals/{reducer}{components}"
+        blocks[name] = (
+            blocks["compare_functionals"][0],
+            f"ComParE_2016 functionals, {reducer} to {components} columns",
+        )
+        models[name] = ridge(ctx.seeds[0], reducer=reducer, components=components)
     protocol = (
         f"diagnostic on the training side of outer fold 0 only: actors of RAVDESS folds 1-{len(folds) - 1} in "
         f"{len(inner)} inner actor-grouped folds, ridge with alpha chosen by {ctx.inner_folds} folds inside; "
@@ -70,9 +87,9 @@ def run_voice_statistics(ctx: Context) -> list[dict]:
     rows = []
     for name, (values, description) in blocks.items():
         result = grouped_cross_validation(
-            ridge(ctx.seeds[0]), values[keep], labels[keep], actors[keep], inner, ctx.inner_folds, EMOTIONS
+            models[name], values[keep], labels[keep], actors[keep], inner, ctx.inner_folds, EMOTIONS
         )
-        extra = {"role": "diagnostic", "dimensions": int(values.shape[1])}
+        extra = {"role": "diagnostic", "dimensions": int(values.shape[1]), "model": models[name].name}
         rows.append(
             record_result(ctx, f"{GROUP}/{name}", GROUP, "ravdess", protocol, inner, result, description, extra)
         )

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emotion_lib.features.reduction import check_reducer
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.layers import STATISTICS
 from emotion_lib.models.losses import check_loss
@@ -47,6 +48,8 @@ class ModelConfig:
     utterance_dropout: float = 0.0  # dropout on the vector before that Dense layer
     utterance_l2: float = 0.0  # L2 penalty on that Dense layer's kernel
     utterance_logits: bool = False  # also a linear path from the vector to the class scores (same dropout and L2)
+    utterance_reducer: str = ""  # "" or a name in features.reduction.UTTERANCE_REDUCERS, fitted on training clips
+    utterance_components: int = 0  # the columns that reducer keeps (then utterance_dim is this)
     modality_dropout: float = 0.2
     # training
     learning_rate: float = 1e-3
@@ -60,6 +63,9 @@ class ModelConfig:
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0  # targets (1 - s) * one-hot + s / n_classes, for either loss
     imbalance: str = "focal_alpha"  # "focal_alpha", "class_weight" or "none"
+    # neural cross-validation only: after early stopping, train again on the training + validation clips for the
+    # early-stopped epochs with the same learning-rate schedule; that model predicts the test clips
+    refit: bool = False
     augment: bool = True
     noise_std: float = 0.05
     scale_range: tuple[float, float] = (0.9, 1.1)
@@ -96,6 +102,9 @@ class ModelConfig:
             raise ValueError(
                 f"utterance_dim must be >= 0 and utterance_units >= 1, got {self.utterance_dim}, {self.utterance_units}"
             )
+        check_reducer(self.utterance_reducer, self.utterance_components)
+        if self.utterance_reducer and not self.utterance_features:
+            raise ValueError("utterance_reducer reduces the utterance input: set utterance_features")
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")

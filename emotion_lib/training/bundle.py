@@ -124,6 +124,11 @@ def save_bundle(
     path = Path(path)
     if not model_file.endswith(".keras") or Path(model_file).name != model_file:
         raise ValueError(f"model_file must be a file name ending in .keras, got {model_file!r}")
+    if config.utterance_reducer:
+        raise BundleError(
+            f"{path}: a model with utterance_reducer={config.utterance_reducer!r} cannot be bundled (its reducer is "
+            "fitted inside cross-validation folds and not saved); train it without the reducer to ship it"
+        )
     check_model_fits(model, config, path / model_file)
     states = {name: n.state() if isinstance(n, Normaliser) else dict(n) for name, n in normalisers.items()}
     check_normalisers_fit(states, config, path / NORMALISERS_FILE)

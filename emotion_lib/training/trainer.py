@@ -206,7 +206,7 @@ class _Epochs:
     model: keras.Model
     config: ModelConfig
     train_data: ClipBatches
-    val_ds: tf.data.Dataset
+    val_ds: tf.data.Dataset | None
     batch_size: int
     augment: FeatureAugmenter | None
     sample_weights: np.ndarray | None
@@ -252,21 +252,24 @@ def _epochs(
     config: ModelConfig,
     hardware: Hardware,
     train_data: ClipBatches,
-    val_data: ClipBatches,
+    val_data: ClipBatches | None,
     class_weights: np.ndarray,
     callbacks: list[keras.callbacks.Callback],
     verbose: int,
 ) -> _Epochs:
-    """The epoch runner: augmentation, sample weights (``imbalance='class_weight'``) and the validation set."""
+    """The epoch runner: augmentation, sample weights (``imbalance='class_weight'``) and the validation set (none
+    when ``val_data`` is ``None``)."""
     augment = (
         FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range, config.augment_p)
         if config.augment
         else None
     )
     sample_weights = class_weights if config.imbalance == "class_weight" else None
-    val_ds = val_data.dataset(hardware.batch_size, config.input_groups).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
-    )
+    val_ds = None
+    if val_data is not None:
+        val_ds = val_data.dataset(hardware.batch_size, config.input_groups).apply(
+            tf.data.experimental.assert_cardinality(math.ceil(len(val_data) / hardware.batch_size))
+        )
     return _Epochs(model, config, train_data, val_ds, hardware.batch_size, augment, sample_weights, callbacks, verbose)
 
 
@@ -330,6 +333,27 @@ def train(
         hardware.describe(),
         class_weights.tolist(),
     )
+
+
+def train_on_schedule(config: ModelConfig, train_data: ClipBatches, learning_rates: Sequence[float]) -> keras.Model:
+    """Train ``build_model(config)`` from scratch for ``len(learning_rates)`` epochs, epoch ``i`` at
+    ``learning_rates[i]``, with no validation data and no early stopping; the last epoch's weights are kept.
+
+    For a refit: an early-stopped training's epochs and learning-rate schedule (its ``history["lr"]`` up to its best
+    epoch) replayed on more data, e.g. its training and validation clips together. Same seeds, augmentation and
+    class weighting as :func:`train`.
+    """
+    _check_data(train_data, config, "training")
+    if not learning_rates:
+        raise ValueError("a schedule of at least one epoch is needed")
+    set_seed(config.seed)
+    hardware = configure_hardware(config)
+    class_weights = class_frequency_weights(train_data.labels, config.n_classes)
+    model = _compiled_model(config, hardware, class_weights)
+    epochs = _epochs(model, config, hardware, train_data, None, class_weights, [], 0)
+    for epoch, lr in enumerate(learning_rates):
+        epochs.run(epoch, float(lr))
+    return model
 
 
 def _log_epoch(epoch: int, epochs: int, logs: dict[str, float], state: dict) -> None:
