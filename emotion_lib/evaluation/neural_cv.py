@@ -139,8 +139,9 @@ def cross_validate_fold(
     """Train on the actors outside test fold ``fold`` and its validation fold (:func:`validation_fold` with
     ``config.seed``), stop early on the validation actors, predict the test fold once (with ``config.refit``, a second
     model trained on the training and validation actors does: :func:`train_fold`; the normalisation statistics stay
-    the training actors'). ``utterance`` vectors (one per clip) are normalised like the frames (:func:`normalise_utterances`), then, with
-    ``config.utterance_reducer``, reduced by a reducer fitted on the training clips (:func:`reduce_utterances`)."""
+    the training actors'). ``utterance`` vectors (one per clip) are normalised like the frames
+    (:func:`normalise_utterances`), then, with ``config.utterance_reducer``, reduced by a reducer fitted on the
+    training clips (:func:`reduce_utterances`)."""
     test = np.isin(actors, folds[fold])
     validation_actors = folds[validation_fold(len(folds), fold, config.seed)]
     validation = np.isin(actors, validation_actors)
