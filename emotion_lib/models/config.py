@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emotion_lib.features.reduction import check_reducer
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.layers import STATISTICS
 from emotion_lib.models.losses import check_loss
@@ -102,9 +101,14 @@ class ModelConfig:
             raise ValueError(
                 f"utterance_dim must be >= 0 and utterance_units >= 1, got {self.utterance_dim}, {self.utterance_units}"
             )
-        check_reducer(self.utterance_reducer, self.utterance_components)
-        if self.utterance_reducer and not self.utterance_features:
-            raise ValueError("utterance_reducer reduces the utterance input: set utterance_features")
+        if self.utterance_reducer:
+            # imported only here: importing the features package reads EMOTION_CACHE (emotion_lib.paths), which the
+            # SageMaker entry point sets after importing the cloud package, and so this module
+            from emotion_lib.features.reduction import check_reducer
+
+            check_reducer(self.utterance_reducer, self.utterance_components)
+            if not self.utterance_features:
+                raise ValueError("utterance_reducer reduces the utterance input: set utterance_features")
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
