@@ -24,7 +24,8 @@ GROUP = "ravdess_voice_ensemble_selection"
 ENSEMBLE_SIZES = (3, 5)
 """Seed-ensemble sizes compared (the seeds are the context's first seed and the ones after it)."""
 ENSEMBLED_RECIPE = CANDIDATES["compare_utterance"]
-"""The recipe whose ensemble size was chosen: ``VOICE_RECIPE`` until its refit variant replaced it (same ensemble)."""
+"""The recipe whose ensemble size this study chose (``VOICE_RECIPE`` until its refit variant replaced it; the record
+run kept the 3 seeds chosen here)."""
 
 
 def run_ensemble_selection(ctx: Context) -> list[dict]:

@@ -161,6 +161,15 @@ def _load_checkpoint(
     return best, state
 
 
+def _fresh_model(config: ModelConfig, train_data: ClipBatches) -> tuple[keras.Model, Hardware, np.ndarray]:
+    """Seeded, on the available hardware, compiled with the class weights of ``train_data``:
+    ``(model, hardware, class weights)``, the start of every training."""
+    set_seed(config.seed)
+    hardware = configure_hardware(config)
+    class_weights = class_frequency_weights(train_data.labels, config.n_classes)
+    return _compiled_model(config, hardware, class_weights), hardware, class_weights
+
+
 def _compiled_model(config: ModelConfig, hardware: Hardware, class_weights: np.ndarray) -> keras.Model:
     """``build_model(config)`` compiled with Adam and the configured loss, its optimizer state built."""
     with hardware.strategy.scope():
@@ -295,10 +304,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_data(train_data, config, "training")
     _check_data(val_data, config, "validation")
-    set_seed(config.seed)
-    hardware = configure_hardware(config)
-    class_weights = class_frequency_weights(train_data.labels, config.n_classes)
-    model = _compiled_model(config, hardware, class_weights)
+    model, hardware, class_weights = _fresh_model(config, train_data)
     fingerprint = data_fingerprint(train_data, val_data)
     checkpoint = out_dir / CHECKPOINT
     best, state = _initial_state(model, config, fingerprint, checkpoint, resume)
@@ -346,10 +352,7 @@ def train_on_schedule(config: ModelConfig, train_data: ClipBatches, learning_rat
     _check_data(train_data, config, "training")
     if not learning_rates:
         raise ValueError("a schedule of at least one epoch is needed")
-    set_seed(config.seed)
-    hardware = configure_hardware(config)
-    class_weights = class_frequency_weights(train_data.labels, config.n_classes)
-    model = _compiled_model(config, hardware, class_weights)
+    model, hardware, class_weights = _fresh_model(config, train_data)
     epochs = _epochs(model, config, hardware, train_data, None, class_weights, [], 0)
     for epoch, lr in enumerate(learning_rates):
         epochs.run(epoch, float(lr))
