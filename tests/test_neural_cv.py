@@ -151,5 +151,16 @@ def test_a_refit_trains_again_on_training_and_validation_actors_and_predicts_the
     assert not np.allclose(refit.proba, plain.proba)
     again = neural_cross_validation(TINY.replace(refit=True), audio, labels, actors, FOLDS, seed=0, fold_indices=[1])
     assert np.array_equal(again.proba, refit.proba)
+    # the pair keeps the early-stopped model beside the refitted one: the mean of the two runs' test probabilities
+    pair_config = TINY.replace(refit=True, refit_ensemble=True)
+    pair = neural_cross_validation(pair_config, audio, labels, actors, FOLDS, seed=0, fold_indices=[1])
+    np.testing.assert_allclose(pair.proba, (plain.proba + refit.proba) / 2, atol=1e-6)
+    members = pair.chosen_params[0]["member_test_ua"]
+    assert members == {
+        "early_stopped": round(plain.fold_metrics[0]["ua"], 4),
+        "refit": round(refit.fold_metrics[0]["ua"], 4),
+    }
+    with pytest.raises(ValueError, match="set refit"):
+        TINY.replace(refit_ensemble=True)
     with pytest.raises(ValueError, match="a schedule of at least one epoch"):
         real(TINY, random_clips(6, seed=1, audio_dim=5, audio_frames=(20, 40), no_video_every=1), [])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sklearn.metrics import balanced_accuracy_score
 
 from emotion_lib.evaluation.baselines import CVResult
 from emotion_lib.evaluation.metrics import classification_metrics
@@ -104,14 +105,23 @@ def train_fold(
     """Train from scratch (early stopping on ``validation_data``), then predict the test clips once. With
     ``refit_data`` (``config.refit``: the training and validation clips) a second model is trained on it for the
     early-stopped epochs and schedule (:func:`~emotion_lib.training.trainer.train_on_schedule`) and predicts the
-    test clips; the validation probabilities stay the first model's."""
+    test clips; the validation probabilities stay the first model's. With ``config.refit_ensemble`` the test
+    probabilities are the mean of both models', and ``info["member_test_ua"]`` holds each member's test UA."""
     model, info, schedule = train_early_stopped(config, train_data, validation_data)
     validation_proba = predict_data(model, validation_data)
+    test_proba = predict_data(model, test_data)
     if refit_data is not None:
         started = time.perf_counter()
-        model = train_on_schedule(config, refit_data, schedule)
+        first_proba, test_proba = test_proba, predict_data(train_on_schedule(config, refit_data, schedule), test_data)
         info["refit_seconds"] = round(time.perf_counter() - started, 1)
-    return FoldOutcome(predict_data(model, test_data), validation_proba, info)
+        if config.refit_ensemble:
+            truth = test_data.labels
+            info["member_test_ua"] = {
+                name: round(float(balanced_accuracy_score(truth, proba.argmax(axis=1))), 4)
+                for name, proba in (("early_stopped", first_proba), ("refit", test_proba))
+            }
+            test_proba = (first_proba + test_proba) / 2
+    return FoldOutcome(test_proba, validation_proba, info)
 
 
 @dataclass

@@ -125,10 +125,10 @@ VOICE_UTTERANCE = Recipe(
     kind="voice",
     description=f"audio branch (Conv1D -> BiLSTM -> attention) on {VOICE_FRAME_SET} frame features with the clip's "
     f"{VOICE_RECIPE.utterance_features} functionals as a second input (Dropout -> Dense), the voice study's recipe "
-    "(ravdess_voice_neural VOICE_RECIPE, trained once with early stopping: its cross-validation refit is not part of "
-    "the bundle recipe), trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except actors "
-    "1001/1002); frames and functionals normalised with the training clips' global statistics",
-    config=VOICE_RECIPE.replace(refit=False),
+    "(ravdess_voice_neural VOICE_RECIPE, trained once with early stopping: its cross-validation refit and the pair "
+    "it averages are not part of the bundle recipe), trained on RAVDESS actors 02-18 and SAVEE (and CREMA-D except "
+    "actors 1001/1002); frames and functionals normalised with the training clips' global statistics",
+    config=VOICE_RECIPE.replace(refit=False, refit_ensemble=False),
     extraction=ExtractionConfig(audio_feature_set=VOICE_FRAME_SET, video_backend=None),
     voice_corpora=("ravdess", "savee", "crema-d"),
 )

@@ -98,12 +98,17 @@ def _with_corpora(
 
 
 def _refit_text(config: ModelConfig) -> str:
-    """The protocol's words for ``config.refit`` (empty without it)."""
+    """The protocol's words for ``config.refit`` and ``config.refit_ensemble`` (empty without a refit)."""
+    if not config.refit:
+        return ""
+    tested = (
+        "the mean probabilities of the early-stopped and the retrained model are tested"
+        if config.refit_ensemble
+        else "the retrained model is tested"
+    )
     return (
         "; each early-stopped model is then retrained from scratch on its training and validation actors for its "
-        "early-stopped epochs (same learning-rate schedule), and the retrained model is tested"
-        if config.refit
-        else ""
+        f"early-stopped epochs (same learning-rate schedule), and {tested}"
     )
 
 

@@ -65,6 +65,9 @@ class ModelConfig:
     # neural cross-validation only: after early stopping, train again on the training + validation clips for the
     # early-stopped epochs with the same learning-rate schedule; that model predicts the test clips
     refit: bool = False
+    # with refit: the test probabilities are the mean of the early-stopped and the refitted model's (two members that
+    # differ by their training actors and epochs, not only by the seed)
+    refit_ensemble: bool = False
     augment: bool = True
     noise_std: float = 0.05
     scale_range: tuple[float, float] = (0.9, 1.1)
@@ -109,6 +112,8 @@ class ModelConfig:
             check_reducer(self.utterance_reducer, self.utterance_components)
             if not self.utterance_features:
                 raise ValueError("utterance_reducer reduces the utterance input: set utterance_features")
+        if self.refit_ensemble and not self.refit:
+            raise ValueError("refit_ensemble averages the early-stopped and the refitted model: set refit")
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
