@@ -142,6 +142,10 @@ def test_model_config_json_round_trip_and_validation(tmp_path):
         dict(pooling="max"),
         dict(input_statistics=("median",)),
         dict(modalities=("video",), input_statistics=("mean",)),
+        dict(time_masks=-1),
+        dict(time_mask_fraction=1.5),
+        dict(mixup_alpha=-0.1),
+        dict(utterance_noise=-1.0),
     ):
         with pytest.raises(ValueError):
             ModelConfig(**bad)
@@ -167,6 +171,21 @@ def test_the_utterance_input_is_off_by_default_and_when_on_feeds_the_classifier(
         build_model(config.replace(utterance_features="eGeMAPSv02"))
     with pytest.raises(ValueError, match="the model has no audio input"):
         ModelConfig(modalities=("video",), utterance_features="eGeMAPSv02")
+
+
+def test_noise_on_the_utterance_vector_acts_in_training_only():
+    config = ModelConfig(**TINY, modalities=("audio",), utterance_features="ComParE_2016", utterance_dim=3)
+    noisy = build_model(config.replace(utterance_noise=0.5))
+    plain = build_model(config)
+    assert "utterance_noise" in [layer.name for layer in noisy.layers]
+    assert "utterance_noise" not in [layer.name for layer in plain.layers]
+    plain.set_weights(noisy.get_weights())
+    inputs = random_clips(2, seed=1, audio_dim=5, video_dim=4).make_batch([0, 1], ("audio",))
+    inputs["utterance"] = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -2.0]], np.float32)
+    np.testing.assert_allclose(_run(noisy, inputs), _run(plain, inputs), atol=1e-6)
+    layer = noisy.get_layer("utterance_noise")
+    vector = keras.ops.convert_to_tensor(np.zeros((1000, 3), np.float32))
+    assert float(keras.ops.std(layer(vector, training=True))) == pytest.approx(0.5, rel=0.1)
 
 
 def test_every_ablation_variant_gets_a_config_and_video_variants_skip_without_video():

@@ -225,3 +225,20 @@ def test_a_model_with_an_utterance_input_trains_and_predicts_from_the_clips_vect
     assert same_model_config(
         {k: v for k, v in json.loads(ModelConfig().to_json()).items() if "utterance" not in k}, ModelConfig()
     )
+
+
+def test_masks_mixup_and_utterance_noise_change_training_and_repeat_exactly(tmp_path):
+    from emotion_lib.sequences.data import SequenceData
+
+    clips = random_clips(12, seed=0, audio_dim=5, video_dim=4, no_video_every=1)
+    data = SequenceData(clips.audio, clips.labels, clips.names, utterance=np.eye(6, dtype=np.float32)[clips.labels])
+    plain = ModelConfig(**TINY, modalities=("audio",), epochs=1, utterance_features="test", utterance_dim=6)
+    regularised = plain.replace(
+        time_masks=2, feature_masks=1, feature_mask_width=2, mixup_alpha=0.4, utterance_noise=0.5
+    )
+    losses = {
+        run: train(config, data, data, tmp_path / run, progress=False).history["loss"]
+        for run, config in (("plain", plain), ("regularised", regularised), ("again", regularised))
+    }
+    assert np.isfinite(losses["regularised"]).all() and losses["regularised"] != losses["plain"]
+    assert losses["again"] == losses["regularised"]

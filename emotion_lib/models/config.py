@@ -45,6 +45,7 @@ class ModelConfig:
     utterance_dim: int = 0  # its width (set from the features, like audio_dim)
     utterance_units: int = 32  # Dense units (ReLU) on the vector before it joins the pooled sequences
     utterance_dropout: float = 0.0  # dropout on the vector before that Dense layer
+    utterance_noise: float = 0.0  # std of Gaussian noise on the (standardised) vector in training, before the dropout
     utterance_l2: float = 0.0  # L2 penalty on that Dense layer's kernel
     utterance_logits: bool = False  # also a linear path from the vector to the class scores (same dropout and L2)
     utterance_reducer: str = ""  # "" or a name in features.reduction.UTTERANCE_REDUCERS, fitted on training clips
@@ -73,6 +74,14 @@ class ModelConfig:
     scale_range: tuple[float, float] = (0.9, 1.1)
     tempo_range: tuple[float, float] = (0.9, 1.1)
     augment_p: float = 0.5
+    # SpecAugment-style masking of the audio frames in training (every clip, after the augmentations above):
+    # time_masks spans of up to time_mask_fraction of the clip's frames and feature_masks runs of up to
+    # feature_mask_width adjacent columns are set to 0 (the speaker's or corpus' mean for normalised features)
+    time_masks: int = 0
+    time_mask_fraction: float = 0.1
+    feature_masks: int = 0
+    feature_mask_width: int = 13
+    mixup_alpha: float = 0.0  # > 0: each training batch's clips mixed in pairs, share ~ Beta(alpha, alpha) (mixup)
     gpu_batch_multiplier: int = 4
     seed: int = 0
     # exports: the fixed window of the TFLite models and the real-time predictor
@@ -112,6 +121,17 @@ class ModelConfig:
             check_reducer(self.utterance_reducer, self.utterance_components)
             if not self.utterance_features:
                 raise ValueError("utterance_reducer reduces the utterance input: set utterance_features")
+        if min(self.time_masks, self.feature_masks, self.feature_mask_width) < 0 or not (
+            0.0 <= self.time_mask_fraction <= 1.0
+        ):
+            raise ValueError(
+                "time_masks, feature_masks and feature_mask_width must be >= 0 and time_mask_fraction in [0, 1], got "
+                f"{self.time_masks}, {self.feature_masks}, {self.feature_mask_width}, {self.time_mask_fraction}"
+            )
+        if self.mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha is a Beta distribution's parameter: >= 0 (0 is off), got {self.mixup_alpha}")
+        if self.utterance_noise < 0:
+            raise ValueError(f"utterance_noise is a standard deviation: >= 0, got {self.utterance_noise}")
         if self.refit_ensemble and not self.refit:
             raise ValueError("refit_ensemble averages the early-stopped and the refitted model: set refit")
         check_loss(self.loss)

@@ -77,9 +77,12 @@ def _utterance_dim(config: ModelConfig) -> int:
 
 
 def _utterance_branch(vector, config: ModelConfig):
-    """Dropout -> Dense + ReLU (L2 ``config.utterance_l2``) on the per-clip utterance vector; with
-    ``config.utterance_logits`` also linear class scores from the same dropped-out vector (same L2), else ``None``.
+    """Gaussian noise (``config.utterance_noise``, if any) -> Dropout -> Dense + ReLU (L2 ``config.utterance_l2``) on
+    the per-clip utterance vector; with ``config.utterance_logits`` also linear class scores from the same dropped-out
+    vector (same L2), else ``None``. Noise and dropout act in training only.
     """
+    if config.utterance_noise > 0:
+        vector = layers.GaussianNoise(config.utterance_noise, name="utterance_noise")(vector)
     x = layers.Dropout(config.utterance_dropout, name="utterance_dropout")(vector)
     regulariser = keras.regularizers.L2(config.utterance_l2) if config.utterance_l2 > 0 else None
     hidden = layers.Dense(

@@ -1,4 +1,5 @@
-"""Training-only augmentation: feature-level (noise, scaling, tempo) on the fly, and waveform-level.
+"""Training-only augmentation: feature-level (noise, scaling, tempo, SpecAugment-style masks) on the fly, and
+waveform-level.
 
 Feature-level augmentation works on one clip's arrays before padding (see
 :meth:`emotion_lib.sequences.SequenceData.batches`), so lengths and masks stay right: tempo resampling
@@ -47,19 +48,43 @@ def resample_time(x: np.ndarray, rate: float, mask: np.ndarray | None = None) ->
     return out.astype(np.float32), mask[nearest]
 
 
+def mask_spans(x: np.ndarray, axis: int, spans: int, max_width: int, rng: np.random.Generator) -> np.ndarray:
+    """``x`` with ``spans`` runs of up to ``max_width`` adjacent positions along ``axis`` set to 0 (SpecAugment's
+    time and frequency masks, Park et al. 2019, without time warping).
+
+    Each run's width is drawn uniformly from ``0..max_width`` (capped at the axis' length) and its start uniformly
+    among the positions where it fits; runs may overlap. For per-speaker normalised features 0 is the speaker's mean.
+    """
+    out = np.array(x, dtype=np.float32, copy=True)
+    length = out.shape[axis]
+    for _ in range(spans):
+        width = int(rng.integers(0, min(max_width, length) + 1))
+        start = int(rng.integers(0, length - width + 1))
+        index = [slice(None)] * out.ndim
+        index[axis] = slice(start, start + width)
+        out[tuple(index)] = 0.0
+    return out
+
+
 @dataclass
 class FeatureAugmenter:
-    """Random noise, scaling and tempo change for one clip, each applied with probability ``p``.
+    """Random noise, scaling and tempo change for one clip, each applied with probability ``p``, then
+    SpecAugment-style masks of the audio frames (every clip, when ``time_masks`` or ``feature_masks`` is set).
 
     Call as ``augmenter(audio, video, video_mask, rng)`` (the :data:`emotion_lib.sequences.Augmenter`
-    protocol). Noise and scaling act on audio; tempo acts on audio and video together, keeping them in sync.
-    Faceless video frames stay exactly zero.
+    protocol). Noise, scaling and masks act on audio; tempo acts on audio and video together, keeping them in sync.
+    Faceless video frames stay exactly zero. A time mask spans up to ``time_mask_fraction`` of the clip's frames
+    (after the tempo change); a feature mask up to ``feature_mask_width`` adjacent columns.
     """
 
     noise_std: float = 0.05
     scale_range: tuple[float, float] = (0.9, 1.1)
     tempo_range: tuple[float, float] = (0.9, 1.1)
     p: float = 0.5
+    time_masks: int = 0
+    time_mask_fraction: float = 0.1
+    feature_masks: int = 0
+    feature_mask_width: int = 13
 
     def __call__(
         self, audio: np.ndarray, video: np.ndarray | None, video_mask: np.ndarray | None, rng: np.random.Generator
@@ -74,7 +99,35 @@ class FeatureAugmenter:
             if video is not None:
                 video, video_mask = resample_time(video, rate, video_mask)
                 video = np.where(video_mask[:, None], video, 0.0).astype(np.float32)
+        if self.time_masks:
+            audio = mask_spans(audio, 0, self.time_masks, int(self.time_mask_fraction * len(audio)), rng)
+        if self.feature_masks:
+            audio = mask_spans(audio, 1, self.feature_masks, self.feature_mask_width, rng)
         return audio, video, video_mask
+
+
+def mix_batch(
+    inputs: dict[str, np.ndarray], labels: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al. 2018) inside one padded batch: each clip blended with another clip of the batch.
+
+    Clip ``i`` becomes ``lam_i * clip_i + (1 - lam_i) * clip_partner`` for every input array (frames, utterance
+    vectors), with the same blend of one-hot labels and sample weights; ``lam_i ~ Beta(alpha, alpha)``, folded to
+    ``>= 0.5`` so each clip keeps the larger share. Masks (``*_mask``) become the union of the two clips', so a
+    shorter clip's padding is filled by its partner's frames (scaled by its share). Keras' own ``MixUp`` layer
+    mixes image batches only, hence this function.
+    """
+    n = len(labels)
+    partner = rng.permutation(n)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    lam = np.maximum(lam, 1.0 - lam)
+
+    def blend(x: np.ndarray) -> np.ndarray:
+        share = lam.reshape((n,) + (1,) * (x.ndim - 1))
+        return (share * x + (1.0 - share) * x[partner]).astype(np.float32)
+
+    mixed = {key: np.maximum(x, x[partner]) if key.endswith("_mask") else blend(x) for key, x in inputs.items()}
+    return mixed, blend(labels), blend(weights)
 
 
 def waveform_augmenter(

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from emotion_lib.labels import EMOTIONS
+from emotion_lib.sequences.augment import mix_batch
 
 MODALITIES = ("audio", "video")
 
@@ -186,19 +187,24 @@ class ClipBatches:
         epoch: int = 0,
         augment: Augmenter | None = None,
         class_weights: np.ndarray | None = None,
+        mixup_alpha: float = 0.0,
     ) -> Iterator[tuple]:
         """Yield ``(inputs, one_hot_labels, sample_weights)`` batches.
 
         With a ``seed`` the order is shuffled (and augmentation drawn) from ``(seed, epoch)`` alone, so an
         epoch is the same whether or not training was interrupted before it; without a seed the order is
-        fixed (evaluation) and ``augment`` is ignored.
+        fixed (evaluation) and ``augment`` and ``mixup_alpha`` are ignored. With ``mixup_alpha > 0`` the clips
+        of each training batch are mixed in pairs (:func:`~emotion_lib.sequences.augment.mix_batch`).
         """
         rng = None if seed is None else np.random.default_rng([seed, epoch])
         weights = np.ones(self.n_classes, np.float32) if class_weights is None else np.asarray(class_weights)
         for idx in bucket_batches(self.lengths(), batch_size, rng):
             inputs = self.make_batch(idx, modalities, augment if rng is not None else None, rng)
             labels = np.eye(self.n_classes, dtype=np.float32)[self.labels[idx]]
-            yield inputs, labels, weights[self.labels[idx]].astype(np.float32)
+            sample_weights = weights[self.labels[idx]].astype(np.float32)
+            if rng is not None and mixup_alpha > 0:
+                inputs, labels, sample_weights = mix_batch(inputs, labels, sample_weights, mixup_alpha, rng)
+            yield inputs, labels, sample_weights
 
     def dataset(
         self,
@@ -208,6 +214,7 @@ class ClipBatches:
         epoch: int = 0,
         augment: Augmenter | None = None,
         class_weights: np.ndarray | None = None,
+        mixup_alpha: float = 0.0,
     ) -> tf.data.Dataset:
         """The :meth:`batches` of one epoch as a prefetched ``tf.data.Dataset``."""
         spec = {}
@@ -221,7 +228,7 @@ class ClipBatches:
             spec["utterance"] = tf.TensorSpec((None, self.utterance_dim), tf.float32)
         signature = (spec, tf.TensorSpec((None, self.n_classes), tf.float32), tf.TensorSpec((None,), tf.float32))
         data = tf.data.Dataset.from_generator(
-            lambda: self.batches(batch_size, modalities, seed, epoch, augment, class_weights),
+            lambda: self.batches(batch_size, modalities, seed, epoch, augment, class_weights, mixup_alpha),
             output_signature=signature,
         )
         return data.prefetch(2)

@@ -234,6 +234,7 @@ class _Epochs:
             epoch=epoch,
             augment=self.augment,
             class_weights=self.sample_weights,
+            mixup_alpha=config.mixup_alpha,
         )
         n_batches = math.ceil(len(self.train_data) / self.batch_size)
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(n_batches))
@@ -269,7 +270,16 @@ def _epochs(
     """The epoch runner: augmentation, sample weights (``imbalance='class_weight'``) and the validation set (none
     when ``val_data`` is ``None``)."""
     augment = (
-        FeatureAugmenter(config.noise_std, config.scale_range, config.tempo_range, config.augment_p)
+        FeatureAugmenter(
+            config.noise_std,
+            config.scale_range,
+            config.tempo_range,
+            config.augment_p,
+            config.time_masks,
+            config.time_mask_fraction,
+            config.feature_masks,
+            config.feature_mask_width,
+        )
         if config.augment
         else None
     )
