@@ -99,6 +99,6 @@ VOICE_RECIPE: ModelConfig = CANDIDATES["compare_utterance_refit_pair"]
 3 seeds, every candidate's figure in ``reports/voice_model_study.md`` and the selection rows of
 ``reports/metrics.json``): ``compare_utterance`` refitted on the training and validation actors after early stopping,
 with the early-stopped model kept beside the refitted one (66.9 % UA against 66.0 % for the refitted models alone in
-the same trainings and 62.0 % for the early-stopped ones; the best of the 17 candidates). It expects
+the same trainings and 62.0 % for the early-stopped ones; the best of the 20 candidates). It expects
 :data:`VOICE_FRAME_SET` frames, per-speaker normalised, and the clip's ComParE_2016 functionals, normalised per
 speaker across the speaker's clips (``audio_dim`` and ``utterance_dim`` are set from the features)."""
