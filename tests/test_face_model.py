@@ -77,3 +77,37 @@ def test_video_data_labels_are_emotion_indices():
     assert built.labels.tolist() == [0, 4, 5] and built.audio_dim == 1
     with pytest.raises(ValueError):
         video_data(data.original, ["anger", "contempt", "sadness"], Normaliser("global").fit([np.ones((2, 4))]))
+
+
+def test_candidates_are_scored_on_the_training_subjects_of_outer_fold_0_only(monkeypatch, tmp_path):
+    from emotion_lib.experiments import face_model
+    from emotion_lib.experiments.common import Context, actor_folds
+
+    rng = np.random.default_rng(1)
+    n = 60
+    table = pd.DataFrame(
+        {"emotion": ["anger", "happiness", "sadness"] * (n // 3), "actor": [f"S{i % 20:02d}" for i in range(n)]}
+    )
+    items = [(rng.normal(size=(3, 4)).astype(np.float32), np.ones(3, bool)) for _ in range(n)]
+    sequences = FaceSequences(table, items, items)
+    monkeypatch.setattr(face_model, "face_sequences", lambda ctx, features: sequences)
+    seen = []
+
+    class Seen(Exception):
+        pass
+
+    def spy(config, faces, folds, seed):
+        seen.append((faces, folds))
+        raise Seen
+
+    monkeypatch.setattr(face_model, "cross_validate", spy)
+    with pytest.raises(Seen):
+        face_model.selection_rows(Context(metrics_path=tmp_path / "m.json"))
+    faces, inner = seen[0]
+    outer = actor_folds("ckplus", sequences.subjects, n_folds=5)
+    held_out = set(outer[face_model.SELECTION_FOLD])
+    assert held_out and not held_out & set(faces.subjects)
+    assert len(inner) == 4 and sorted(s for fold in inner for s in fold) == sorted(set(sequences.subjects) - held_out)
+    rows = np.flatnonzero(~np.isin(sequences.subjects, list(held_out)))
+    assert faces.labels.tolist() == sequences.labels[rows].tolist()
+    assert all(a[0] is b[0] for a, b in zip(faces.original, [sequences.original[i] for i in rows]))
