@@ -6,11 +6,15 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emotion_lib.labels import EMOTIONS
 from emotion_lib.models.layers import STATISTICS
 from emotion_lib.models.losses import check_loss
 from emotion_lib.utils import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from emotion_lib.sequences.augment import FeatureAugmenter
 
 
 @dataclass
@@ -137,6 +141,25 @@ class ModelConfig:
         check_loss(self.loss)
         if self.imbalance not in ("focal_alpha", "class_weight", "none"):
             raise ValueError(f"imbalance must be 'focal_alpha', 'class_weight' or 'none', got {self.imbalance!r}")
+
+    def feature_augmenter(self) -> FeatureAugmenter | None:
+        """The training clips' :class:`~emotion_lib.sequences.augment.FeatureAugmenter` (``None`` without
+        ``augment``)."""
+        # imported here for the reason the reducer is (__post_init__): the sequences package imports the features one
+        from emotion_lib.sequences.augment import FeatureAugmenter
+
+        if not self.augment:
+            return None
+        return FeatureAugmenter(
+            self.noise_std,
+            self.scale_range,
+            self.tempo_range,
+            self.augment_p,
+            self.time_masks,
+            self.time_mask_fraction,
+            self.feature_masks,
+            self.feature_mask_width,
+        )
 
     @property
     def input_groups(self) -> tuple[str, ...]:

@@ -269,20 +269,7 @@ def _epochs(
 ) -> _Epochs:
     """The epoch runner: augmentation, sample weights (``imbalance='class_weight'``) and the validation set (none
     when ``val_data`` is ``None``)."""
-    augment = (
-        FeatureAugmenter(
-            config.noise_std,
-            config.scale_range,
-            config.tempo_range,
-            config.augment_p,
-            config.time_masks,
-            config.time_mask_fraction,
-            config.feature_masks,
-            config.feature_mask_width,
-        )
-        if config.augment
-        else None
-    )
+    augment = config.feature_augmenter()
     sample_weights = class_weights if config.imbalance == "class_weight" else None
     val_ds = None
     if val_data is not None:
