@@ -133,6 +133,18 @@ def test_utterance_vectors_follow_their_clips_into_subsets_batches_datasets_and_
         data.make_batch([0], ("audio", "utterance"))
 
 
+def test_concatenated_clips_keep_their_order_inputs_and_labels():
+    data = random_clips(7, seed=4, audio_dim=3, video_dim=4)
+    utterance = np.arange(14, dtype=np.float32).reshape(7, 2)
+    full = SequenceData(data.audio, data.labels, data.names, data.video, data.video_masks, 4, utterance=utterance)
+    both = SequenceData.concatenate(full.subset([0, 1, 2]), full.subset([3, 4, 5, 6]))
+    assert both.names == full.names and both.labels.tolist() == full.labels.tolist()
+    np.testing.assert_array_equal(both.utterance, utterance)
+    np.testing.assert_array_equal(both.make_batch(range(7))["video"], full.make_batch(range(7))["video"])
+    with pytest.raises(ValueError, match="same inputs"):
+        SequenceData.concatenate(full.subset([0]), data.subset([1]))
+
+
 def test_bad_utterance_vectors_are_rejected_naming_the_clip():
     data = random_clips(3, seed=5, audio_dim=3, video_dim=4)
     poisoned = np.zeros((3, 2), np.float32)

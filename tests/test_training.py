@@ -242,3 +242,22 @@ def test_masks_mixup_and_utterance_noise_change_training_and_repeat_exactly(tmp_
     }
     assert np.isfinite(losses["regularised"]).all() and losses["regularised"] != losses["plain"]
     assert losses["again"] == losses["regularised"]
+
+
+def test_a_refitted_bundle_model_replays_the_early_stopped_schedule_on_training_and_validation_clips(tmp_path):
+    from emotion_lib.experiments.training_run import _refit
+    from emotion_lib.sequences.data import SequenceData
+    from emotion_lib.training.trainer import predict_data, train_on_schedule
+
+    clips = random_clips(16, seed=2, audio_dim=5, video_dim=4)
+    train_side, validation_side = clips.subset(range(10)), clips.subset(range(10, 16))
+    config = ModelConfig(**TINY, modalities=("audio",), epochs=2, refit=True)
+    result = train(config, train_side, validation_side, tmp_path / "run", progress=False)
+    metadata = {}
+    refitted = _refit(result, train_side, validation_side, metadata)
+    schedule = [float(lr) for lr in result.history["lr"][: result.best_epoch + 1]]
+    assert metadata["refit"] == {"epochs": len(schedule), "train_examples": 16, "validation_ua_is": "early-stopped"}
+    expected = train_on_schedule(config, SequenceData.concatenate(train_side, validation_side), schedule)
+    np.testing.assert_allclose(predict_data(refitted.model, clips), predict_data(expected, clips), atol=1e-6)
+    assert not np.allclose(predict_data(refitted.model, clips), predict_data(result.model, clips))
+    assert refitted.best_epoch == result.best_epoch and refitted.history == result.history

@@ -12,6 +12,7 @@ a hidden folder beside it (``.<name>.training/``), so a run killed and started a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from emotion_lib.paths import CACHE_DIR, PRETRAINED_DIR, SYNTHETIC_DIR, shared_d
 from emotion_lib.sequences.data import SequenceData
 from emotion_lib.training.bundle import save_bundle
 from emotion_lib.training.export import export_tflite_models
-from emotion_lib.training.trainer import TrainResult, train
+from emotion_lib.training.trainer import TrainResult, train, train_on_schedule
 
 LOG = logging.getLogger(__name__)
 
@@ -102,9 +103,22 @@ def train_recipe(
     LOG.info("recipe %s: %d training and %d validation examples", name, len(data.train), len(data.validation))
     result = _train(config, data.train, data.validation, Path(checkpoint_dir or checkpoint_dir_for(output_dir)))
     metadata = recipe_metadata(name, chosen, data, result)
+    if config.refit:
+        result = _refit(result, data.train, data.validation, metadata)
     path = write_bundle(result, data.train, data.normalisers, chosen.extraction, output_dir, metadata)
     LOG.info("bundle written to %s (validation UA %.3f)", path, metadata["validation_ua"])
     return path
+
+
+def _refit(result: TrainResult, train_data: SequenceData, val_data: SequenceData, metadata: dict) -> TrainResult:
+    """``config.refit``: the early-stopped run's epochs and learning rates replayed from scratch on the training and
+    validation clips together; that model is the bundle's. The normalisers stay the training clips', and the
+    metadata's ``validation_ua`` the early-stopped model's (the refitted one has trained on those clips)."""
+    schedule = [float(lr) for lr in result.history["lr"][: result.best_epoch + 1]]
+    both = SequenceData.concatenate(train_data, val_data)
+    LOG.info("refit: %d epochs on %d training + validation examples", len(schedule), len(both))
+    metadata["refit"] = {"epochs": len(schedule), "train_examples": len(both), "validation_ua_is": "early-stopped"}
+    return dataclasses.replace(result, model=train_on_schedule(result.config, both, schedule))
 
 
 def _train(config: ModelConfig, train_data: SequenceData, val_data: SequenceData, checkpoints: Path) -> TrainResult:

@@ -17,14 +17,14 @@ import dataclasses
 from collections.abc import Sequence
 
 from emotion_lib.experiments.common import Context, neural_seeds, record_result
-from emotion_lib.experiments.pretrained import VOICE_EGEMAPS, VOICE_UTTERANCE, Recipe
+from emotion_lib.experiments.pretrained import VOICE_EGEMAPS, VOICE_EGEMAPS_REFIT, VOICE_UTTERANCE, Recipe
 from emotion_lib.experiments.ravdess_voice_neural import inner_fold_result
 
 GROUP = "voice_shipping_selection"
 COMPARED: dict[str, Recipe] = {
     "egemaps_frames": VOICE_EGEMAPS,
     "compare_utterance": VOICE_UTTERANCE,
-    "egemaps_frames_refit": dataclasses.replace(VOICE_EGEMAPS, config=VOICE_EGEMAPS.config.replace(refit=True)),
+    "egemaps_frames_refit": VOICE_EGEMAPS_REFIT,
 }
 """The candidate recipes of the shipped ``voice`` model: eGeMAPSv02 frames with ``ravdess_neural``'s configuration,
 the voice study's recipe (ComParE_2016 frames and functionals), and the first refitted after early stopping on its

@@ -310,6 +310,22 @@ class SequenceData(ClipBatches):
         """Per clip: the shape of its audio array and of its video array (``None`` without video)."""
         return [(a.shape, None if v is None else v.shape) for a, v in zip(self.audio, self.video)]
 
+    @classmethod
+    def concatenate(cls, first: SequenceData, second: SequenceData) -> SequenceData:
+        """``first``'s clips, then ``second``'s, as one (re-validated) ``SequenceData``; both need the same inputs."""
+        if (first.utterance is None) != (second.utterance is None) or first.video_dim != second.video_dim:
+            raise ValueError("only clips with the same inputs (video width, utterance vectors) can be concatenated")
+        return cls(
+            first.audio + second.audio,
+            np.concatenate([first.labels, second.labels]),
+            first.names + second.names,
+            first.video + second.video,
+            first.video_masks + second.video_masks,
+            first.video_dim,
+            first.n_classes,
+            None if first.utterance is None else np.concatenate([first.utterance, second.utterance]),
+        )
+
     def subset(self, indices: Sequence[int]) -> SequenceData:
         """The clips at ``indices`` as a new (re-validated) ``SequenceData``."""
         idx = [int(i) for i in indices]
