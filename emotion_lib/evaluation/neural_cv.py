@@ -92,7 +92,7 @@ def train_early_stopped(
         "epochs_run": result.epochs_run,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return result.model, info, [float(lr) for lr in result.history["lr"][: result.best_epoch + 1]]
+    return result.model, info, result.refit_schedule
 
 
 def train_fold(

@@ -114,7 +114,7 @@ def _refit(result: TrainResult, train_data: SequenceData, val_data: SequenceData
     """``config.refit``: the early-stopped run's epochs and learning rates replayed from scratch on the training and
     validation clips together; that model is the bundle's. The normalisers stay the training clips', and the
     metadata's ``validation_ua`` the early-stopped model's (the refitted one has trained on those clips)."""
-    schedule = [float(lr) for lr in result.history["lr"][: result.best_epoch + 1]]
+    schedule = result.refit_schedule
     both = SequenceData.concatenate(train_data, val_data)
     LOG.info("refit: %d epochs on %d training + validation examples", len(schedule), len(both))
     metadata["refit"] = {"epochs": len(schedule), "train_examples": len(both), "validation_ua_is": "early-stopped"}

@@ -54,6 +54,11 @@ class TrainResult:
     hardware: str
     class_weights: list[float] = field(default_factory=list)
 
+    @property
+    def refit_schedule(self) -> list[float]:
+        """The learning rate of every epoch up to the best one: what a refit replays (:func:`train_on_schedule`)."""
+        return [float(lr) for lr in self.history["lr"][: self.best_epoch + 1]]
+
 
 def _seed_generators(model: keras.Model) -> list:
     found = []
